@@ -1,0 +1,143 @@
+//! The backend that acts on real nodes over the network.
+
+use super::pool::Pool;
+use super::{Backend, Event, MoveStats, SlotState};
+use crate::addr::Addr;
+use crate::conn::ConnOpts;
+use crate::migrate::{self, MigrateOpts};
+use crate::topology::{Node, View};
+use anyhow::{bail, Result};
+use std::time::Duration;
+
+/// Receives the events of an operation (the binary prints them; scripts may log them).
+pub type EventSink = Box<dyn FnMut(Event) + Send>;
+
+/// Real nodes, reached through a connection pool.
+pub struct Live {
+    pool: Pool,
+    migrate: MigrateOpts,
+    sink: EventSink,
+}
+
+impl Live {
+    /// A backend with these connection and migration options, reporting to `sink`.
+    pub fn new(opts: ConnOpts, migrate: MigrateOpts, sink: EventSink) -> Live {
+        Live {
+            pool: Pool::new(opts),
+            migrate,
+            sink,
+        }
+    }
+
+    /// A backend that reports nothing, with default migration options.
+    pub fn quiet(opts: ConnOpts) -> Live {
+        Live::new(opts, MigrateOpts::default(), Box::new(|_| {}))
+    }
+
+    /// The connection pool (for raw commands).
+    pub fn pool(&mut self) -> &mut Pool {
+        &mut self.pool
+    }
+
+    fn simple(&mut self, node: &Addr, cmd: redis::Cmd) -> Result<()> {
+        self.pool.with(node, |c| c.run(&cmd).map(|_| ()))
+    }
+}
+
+impl Backend for Live {
+    fn view(&mut self, addr: &Addr) -> Result<View> {
+        self.pool.with(addr, |c| c.view())
+    }
+
+    fn timeout(&self) -> Duration {
+        self.pool.opts().timeout
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::from_millis(50)
+    }
+
+    fn emit(&mut self, event: Event) {
+        (self.sink)(event)
+    }
+
+    fn add_slots(&mut self, node: &Addr, slots: &[u16], chunk: usize) -> Result<()> {
+        for part in slots.chunks(chunk.max(1)) {
+            let mut cmd = redis::cmd("CLUSTER");
+            cmd.arg("ADDSLOTS").arg(part);
+            self.simple(node, cmd)?;
+        }
+        Ok(())
+    }
+
+    fn set_config_epoch(&mut self, node: &Addr, epoch: u64) -> Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("SET-CONFIG-EPOCH").arg(epoch);
+        self.simple(node, cmd)
+    }
+
+    fn meet(&mut self, node: &Addr, other: &Addr) -> Result<()> {
+        let ip = other.resolve_ip()?;
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("MEET").arg(ip.to_string()).arg(other.port);
+        self.simple(node, cmd)
+    }
+
+    fn move_slots(
+        &mut self,
+        src: &Node,
+        dst: &Node,
+        slots: &[u16],
+        masters: &[Node],
+    ) -> Result<MoveStats> {
+        let Live {
+            pool,
+            migrate,
+            sink,
+        } = self;
+        migrate::move_slots(pool, src, dst, slots, masters, migrate, &mut **sink)
+    }
+
+    fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64> {
+        migrate::move_keys(&mut self.pool, src, dst, slot, &self.migrate)
+    }
+
+    fn set_slots(&mut self, node: &Addr, slots: &[u16], state: &SlotState) -> Result<()> {
+        self.pool.with(node, |c| match state {
+            SlotState::Node(id) => migrate::set_slots(c, slots, "NODE", Some(id)),
+            SlotState::Stable => migrate::set_slots(c, slots, "STABLE", None),
+        })
+    }
+
+    fn bump_epoch(&mut self, node: &Addr) -> Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("BUMPEPOCH");
+        self.simple(node, cmd)
+    }
+
+    fn replicate(&mut self, replica: &Addr, master_id: &str) -> Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("REPLICATE").arg(master_id);
+        self.simple(replica, cmd)
+    }
+
+    fn forget(&mut self, node: &Addr, id: &str) -> Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("FORGET").arg(id);
+        self.simple(node, cmd)
+    }
+
+    fn reset(&mut self, node: &Addr) -> Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("RESET").arg("HARD");
+        let result = self.simple(node, cmd);
+        self.pool.forget(node);
+        if let Err(e) = result {
+            if e.to_string().contains("containing keys") {
+                bail!("{node}: refuses to reset while it holds keys");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+}

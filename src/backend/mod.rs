@@ -1,0 +1,99 @@
+//! The primitives every cluster operation is written against. [`live::Live`] carries
+//! them out on real nodes; a simulated backend (dry runs, offline topologies) applies
+//! them to an in-memory copy instead. Operations (see `ops`) check preconditions on
+//! views read through a backend, then call its mutating primitives in order.
+
+pub mod live;
+pub mod pool;
+
+use crate::addr::Addr;
+use crate::topology::{Node, View};
+use anyhow::Result;
+use std::time::Duration;
+
+/// Something an operation wants the operator to know while it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// A step that changes the cluster is about to happen.
+    Step(String),
+    /// Slot-migration progress of one source → destination move.
+    Progress(MoveProgress),
+    /// Something odd that did not stop the operation.
+    Warning(String),
+}
+
+/// Progress of moving slots from one node to another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveProgress {
+    /// Source address.
+    pub src: String,
+    /// Destination address.
+    pub dst: String,
+    /// Slots finished so far.
+    pub slots_done: usize,
+    /// Slots in this move.
+    pub slots_total: usize,
+    /// Keys moved so far.
+    pub keys_moved: u64,
+}
+
+/// What a finished slot move did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MoveStats {
+    /// Slots now owned by the destination.
+    pub slots: usize,
+    /// Keys moved.
+    pub keys: u64,
+}
+
+/// A slot state change sent with `CLUSTER SETSLOT`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlotState {
+    /// `SETSLOT s NODE id`.
+    Node(String),
+    /// `SETSLOT s STABLE`.
+    Stable,
+}
+
+/// The cluster primitives. Reads return what nodes say; mutations act on one node
+/// (or, for `move_slots`, on the pair and the other masters) and report via events.
+pub trait Backend {
+    /// Reads one node's view (`CLUSTER INFO`, `CLUSTER NODES`, `DBSIZE`). Errors name
+    /// the node: unreachable, authentication, not cluster-enabled.
+    fn view(&mut self, addr: &Addr) -> Result<View>;
+    /// The bound on every wait.
+    fn timeout(&self) -> Duration;
+    /// Pause between two polls of a condition (zero where nothing can change by
+    /// waiting, as in a simulation).
+    fn poll_interval(&self) -> Duration;
+    /// Reports progress to whoever is watching.
+    fn emit(&mut self, event: Event);
+    /// `CLUSTER ADDSLOTS`, `chunk` slots per command.
+    fn add_slots(&mut self, node: &Addr, slots: &[u16], chunk: usize) -> Result<()>;
+    /// `CLUSTER SET-CONFIG-EPOCH`.
+    fn set_config_epoch(&mut self, node: &Addr, epoch: u64) -> Result<()>;
+    /// `CLUSTER MEET` sent to `node` about `other`.
+    fn meet(&mut self, node: &Addr, other: &Addr) -> Result<()>;
+    /// Moves `slots` and their keys from `src` to `dst`; `masters` are every master
+    /// that must learn the new owners.
+    fn move_slots(
+        &mut self,
+        src: &Node,
+        dst: &Node,
+        slots: &[u16],
+        masters: &[Node],
+    ) -> Result<MoveStats>;
+    /// Moves the keys `node` holds in `slot` to `dst` (which must accept them), leaving
+    /// slot states alone. Used to repair open slots.
+    fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64>;
+    /// `CLUSTER SETSLOT` for many slots on one node.
+    fn set_slots(&mut self, node: &Addr, slots: &[u16], state: &SlotState) -> Result<()>;
+    /// `CLUSTER BUMPEPOCH`.
+    fn bump_epoch(&mut self, node: &Addr) -> Result<()>;
+    /// `CLUSTER REPLICATE master_id` sent to `replica`.
+    fn replicate(&mut self, replica: &Addr, master_id: &str) -> Result<()>;
+    /// `CLUSTER FORGET id` sent to `node`.
+    fn forget(&mut self, node: &Addr, id: &str) -> Result<()>;
+    /// `CLUSTER RESET HARD`: the node leaves with a new id and epoch 0.
+    fn reset(&mut self, node: &Addr) -> Result<()>;
+}

@@ -1,0 +1,333 @@
+//! Command-line definitions (clap) and their dispatch to the library's operations.
+
+use crate::output::Output;
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use redis_trib::addr::Addr;
+use redis_trib::backend::live::Live;
+use redis_trib::conn::ConnOpts;
+use redis_trib::lab::{Lab, LabOpts};
+use redis_trib::migrate::MigrateOpts;
+use redis_trib::ops::{self, DefaultBalancer};
+use redis_trib::render::topology_text;
+use redis_trib::slots::parse_slot_list;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Redis Cluster management shell: the classic redis-trib commands, plus Rhai scripts.
+#[derive(Parser, Debug)]
+#[command(name = "redis-trib", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Password for every node (also REDISCLI_AUTH, as redis-cli)
+    #[arg(long, global = true, env = "REDISCLI_AUTH", hide_env_values = true)]
+    pub password: Option<String>,
+    /// ACL user name (with --password)
+    #[arg(long, global = true)]
+    pub user: Option<String>,
+    /// Bound in seconds on connecting, on each reply, and on every wait for the cluster to agree
+    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Print data as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No colours (NO_COLOR is honoured too)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Print no progress, only results and errors
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Make one free node a cluster owning all 16384 slots
+    Start {
+        /// HOST:PORT of a free, cluster-enabled node
+        node: Addr,
+        /// Slots per CLUSTER ADDSLOTS command
+        #[arg(long, default_value_t = 16384)]
+        max_slots: usize,
+    },
+    /// Make several free nodes one cluster, slots split evenly in the order given
+    #[command(name = "start_multi", alias = "start-multi")]
+    StartMulti {
+        /// HOST:PORT of each free node (duplicates count once)
+        #[arg(required = true)]
+        nodes: Vec<Addr>,
+        /// Slots per CLUSTER ADDSLOTS command
+        #[arg(long, default_value_t = 16384)]
+        max_slots: usize,
+    },
+    /// Add a free node as a master and move it its fair share of slots
+    Join {
+        /// Any node of the cluster
+        cluster: Addr,
+        /// The free node to add
+        new: Addr,
+    },
+    /// Add a free node with no slots
+    #[command(name = "join_no_load", alias = "join-no-load")]
+    JoinNoLoad {
+        /// Any node of the cluster
+        cluster: Addr,
+        /// The free node to add
+        new: Addr,
+    },
+    /// Make a free node a replica of MASTER (of its master, if MASTER is a replica)
+    Replicate {
+        /// The master (or one of its replicas)
+        master: Addr,
+        /// The free node that becomes a replica
+        slave: Addr,
+    },
+    /// Remove a node: its slots and keys go to the other masters, every node forgets it, it is reset
+    Quit {
+        /// The node to remove
+        node: Addr,
+    },
+    /// Dissolve a cluster down to its last node, which must hold no keys
+    Shutdown {
+        /// The last node of the cluster
+        node: Addr,
+    },
+    /// Finish or repair every migrating/importing slot in the cluster
+    Fix {
+        /// Any node of the cluster
+        node: Addr,
+    },
+    /// Move exactly these slots, with their keys, from SRC to DST
+    #[command(name = "migrate_slots", visible_alias = "migrate-slots")]
+    MigrateSlots {
+        /// Source master
+        src: Addr,
+        /// Destination master
+        dst: Addr,
+        /// Slots: numbers and ranges, e.g. `0 2 4-7`
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        slots: Vec<String>,
+        /// Overwrite keys that already exist on the destination
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Give every failed or uncovered slot to a free node so the cluster serves again
+    Rescue {
+        /// Any live node of the cluster
+        cluster: Addr,
+        /// The free node that takes the slots
+        free: Addr,
+    },
+    /// List the nodes: masters with slot and key counts, replicas under their master
+    List {
+        /// Any node of the cluster
+        node: Addr,
+        /// Masters only
+        #[arg(long)]
+        masters: bool,
+    },
+    /// Start and stop local redis-server nodes for trying things out
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+/// `lab` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Start N free cluster-enabled nodes on 127.0.0.1
+    Up {
+        /// How many nodes
+        #[arg(default_value_t = 3)]
+        count: usize,
+        /// First port; nodes take consecutive ports (bus ports are +10000)
+        #[arg(long, default_value_t = 7000)]
+        base_port: u16,
+        /// cluster-node-timeout in milliseconds
+        #[arg(long, default_value_t = 3000)]
+        node_timeout: u64,
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Stop the lab's nodes (by pid) and remove its directory
+    Down {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+    /// Show the lab's nodes and whether they run
+    Status {
+        #[command(flatten)]
+        dir: LabDir,
+    },
+}
+
+/// Where the lab lives.
+#[derive(Args, Debug)]
+pub struct LabDir {
+    /// Lab directory
+    #[arg(long, env = "REDIS_TRIB_LAB_DIR", default_value_os_t = std::env::temp_dir().join("redis-trib-lab"))]
+    pub dir: PathBuf,
+}
+
+impl Global {
+    fn conn_opts(&self) -> Result<ConnOpts> {
+        if !(self.timeout > 0.0 && self.timeout.is_finite()) {
+            anyhow::bail!("--timeout must be a positive number of seconds");
+        }
+        Ok(ConnOpts {
+            password: self.password.clone().filter(|p| !p.is_empty()),
+            user: self.user.clone(),
+            timeout: Duration::from_secs_f64(self.timeout),
+        })
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<()> {
+    let g = cli.global;
+    let out = Output::new(&g);
+    let live = |replace: bool| -> Result<Live> {
+        let migrate = MigrateOpts {
+            replace,
+            ..MigrateOpts::default()
+        };
+        Ok(Live::new(g.conn_opts()?, migrate, out.sink()))
+    };
+    match cli.command {
+        Command::Start { node, max_slots } => {
+            ops::start(&mut live(false)?, &node, max_slots)?;
+            out.done(&format!("{node} now serves all 16384 slots"));
+        }
+        Command::StartMulti { nodes, max_slots } => {
+            ops::start_multi(&mut live(false)?, &nodes, max_slots)?;
+            out.done("the cluster is up: all 16384 slots served");
+        }
+        Command::Join { cluster, new } => {
+            ops::join(&mut live(false)?, &cluster, &new, &mut DefaultBalancer)?;
+            out.done(&format!("{new} joined with its share of slots"));
+        }
+        Command::JoinNoLoad { cluster, new } => {
+            ops::join_no_load(&mut live(false)?, &cluster, &new)?;
+            out.done(&format!("{new} joined as a master with no slots"));
+        }
+        Command::Replicate { master, slave } => {
+            ops::replicate(&mut live(false)?, &master, &slave)?;
+            out.done(&format!("{slave} now replicates {master}"));
+        }
+        Command::Quit { node } => {
+            ops::quit(&mut live(false)?, &node)?;
+            out.done(&format!("{node} left the cluster and was reset"));
+        }
+        Command::Shutdown { node } => {
+            ops::shutdown(&mut live(false)?, &node)?;
+            out.done(&format!("{node} was reset; the cluster is dissolved"));
+        }
+        Command::Fix { node } => {
+            let repairs = ops::fix(&mut live(false)?, &node)?;
+            out.done(&format!(
+                "{} open slot(s) repaired; none left open",
+                repairs.len()
+            ));
+        }
+        Command::MigrateSlots {
+            src,
+            dst,
+            slots,
+            replace,
+        } => {
+            let slots = parse_slot_list(&slots)?;
+            let keys = ops::migrate_slots(&mut live(replace)?, &src, &dst, &slots)?;
+            out.done(&format!(
+                "moved {} slots and {keys} keys from {src} to {dst}",
+                slots.len()
+            ));
+        }
+        Command::Rescue { cluster, free } => {
+            ops::rescue(&mut live(false)?, &cluster, &free)?;
+            out.done(&format!(
+                "{free} took over the failed slots; the cluster serves again"
+            ));
+        }
+        Command::List { node, masters } => {
+            let mut b = live(false)?;
+            let topo = ops::topology(&mut b, &node)?;
+            if g.json {
+                out.data(&serde_json::to_string_pretty(&topo)?);
+            } else {
+                out.data(topology_text(&topo, masters, out.painter()).trim_end());
+            }
+        }
+        Command::Lab(cmd) => lab(cmd, &out)?,
+    }
+    Ok(())
+}
+
+fn lab(cmd: LabCommand, out: &Output) -> Result<()> {
+    match cmd {
+        LabCommand::Up {
+            count,
+            base_port,
+            node_timeout,
+            dir,
+        } => {
+            if let Ok(old) = Lab::load(&dir.dir) {
+                if old.nodes.iter().any(Lab::is_running) {
+                    anyhow::bail!(
+                        "a lab is already running in {} (ports {}); `redis-trib lab down` first",
+                        dir.dir.display(),
+                        old.nodes
+                            .iter()
+                            .map(|n| n.port.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+            }
+            let opts = LabOpts {
+                base_port: Some(base_port),
+                node_timeout_ms: node_timeout,
+                owned: false,
+                ..LabOpts::default()
+            };
+            let lab = Lab::start(&dir.dir, count, opts)?;
+            lab.save()?;
+            for n in &lab.nodes {
+                out.data(&n.addr().to_string());
+            }
+            out.done(&format!(
+                "{count} free nodes running; state in {}",
+                dir.dir.display()
+            ));
+        }
+        LabCommand::Down { dir } => {
+            let mut lab = Lab::load(&dir.dir)?;
+            let n = lab.nodes.len();
+            lab.stop()?;
+            std::fs::remove_dir_all(&dir.dir)
+                .with_context(|| format!("cannot remove {}", dir.dir.display()))?;
+            out.done(&format!(
+                "stopped {n} nodes and removed {}",
+                dir.dir.display()
+            ));
+        }
+        LabCommand::Status { dir } => {
+            let lab = Lab::load(&dir.dir)?;
+            for n in &lab.nodes {
+                let state = if Lab::is_running(n) {
+                    "running"
+                } else {
+                    "stopped"
+                };
+                out.data(&format!("{}  pid {}  {state}", n.addr(), n.pid));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! Connecting to one node: authentication, timeouts, error messages that name the
+//! node, and the few reads every operation needs (`CLUSTER NODES`, `CLUSTER INFO`).
+
+use crate::addr::Addr;
+use crate::topology::{parse_cluster_nodes, View};
+use anyhow::{anyhow, bail, Context, Result};
+use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// How to reach nodes: credentials and the bound on every network wait.
+#[derive(Clone, Debug)]
+pub struct ConnOpts {
+    /// Password for `AUTH` (and `MIGRATE ... AUTH`).
+    pub password: Option<String>,
+    /// ACL user name (with `password`).
+    pub user: Option<String>,
+    /// Bound on connecting, on each reply and on every convergence wait.
+    pub timeout: Duration,
+}
+
+impl Default for ConnOpts {
+    fn default() -> Self {
+        ConnOpts {
+            password: None,
+            user: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// An open connection to one node.
+pub struct NodeConn {
+    addr: Addr,
+    conn: redis::Connection,
+}
+
+impl NodeConn {
+    /// Connects and authenticates; the error names the node and the reason.
+    pub fn open(addr: &Addr, opts: &ConnOpts) -> Result<NodeConn> {
+        let mut settings = RedisConnectionInfo::default().set_skip_set_lib_name();
+        if let Some(p) = &opts.password {
+            settings = settings.set_password(p);
+        }
+        if let Some(u) = &opts.user {
+            settings = settings.set_username(u);
+        }
+        let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
+            .into_connection_info()?
+            .set_redis_settings(settings);
+        let client = redis::Client::open(info)?;
+        let conn = client
+            .get_connection_with_timeout(opts.timeout)
+            .map_err(|e| connect_error(addr, &e))?;
+        conn.set_read_timeout(Some(opts.timeout))?;
+        conn.set_write_timeout(Some(opts.timeout))?;
+        Ok(NodeConn {
+            addr: addr.clone(),
+            conn,
+        })
+    }
+
+    /// The address this connection was opened to.
+    pub fn addr(&self) -> &Addr {
+        &self.addr
+    }
+
+    /// Runs one command; a server error becomes an error naming the node and command.
+    pub fn run(&mut self, cmd: &redis::Cmd) -> Result<Value> {
+        let value: Value = cmd
+            .query(&mut self.conn)
+            .map_err(|e| self.command_error(cmd, &e))?;
+        Ok(value)
+    }
+
+    /// Runs one command and converts the reply.
+    pub fn query<T: redis::FromRedisValue>(&mut self, cmd: &redis::Cmd) -> Result<T> {
+        let value = self.run(cmd)?;
+        redis::from_redis_value(value).map_err(|e| anyhow!("{}: unexpected reply: {e}", self.addr))
+    }
+
+    /// Sends a pipeline and returns one reply per command; server errors come back as
+    /// `Value::ServerError` in their place, so the caller decides what each means.
+    pub fn pipeline(&mut self, pipe: &redis::Pipeline) -> Result<Vec<Value>> {
+        if pipe.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = pipe.clone();
+        pipe.ignore_errors().query(&mut self.conn).map_err(|e| {
+            anyhow!(
+                "{}: pipeline of {} commands failed: {e}",
+                self.addr,
+                pipe.len()
+            )
+        })
+    }
+
+    /// Reads `CLUSTER INFO`, `CLUSTER NODES` and `DBSIZE` in one round trip. Fails
+    /// with a clear message when the node is not cluster-enabled.
+    pub fn view(&mut self) -> Result<View> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("CLUSTER").arg("INFO");
+        pipe.cmd("CLUSTER").arg("NODES");
+        pipe.cmd("DBSIZE");
+        let replies = self.pipeline(&pipe)?;
+        let text = |v: &Value| -> Result<String> {
+            match v {
+                Value::ServerError(e) if e.to_string().contains("cluster support disabled") => {
+                    bail!(
+                        "{} is not cluster-enabled (start it with cluster-enabled yes)",
+                        self.addr
+                    )
+                }
+                Value::ServerError(e) => bail!("{}: {e}", self.addr),
+                other => redis::from_redis_value_ref::<String>(other)
+                    .map_err(|e| anyhow!("{}: unexpected reply: {e}", self.addr)),
+            }
+        };
+        let info = parse_info(&text(&replies[0])?);
+        let nodes = parse_cluster_nodes(&text(&replies[1])?)
+            .with_context(|| format!("{}: cannot read CLUSTER NODES", self.addr))?
+            .into_iter()
+            .map(|n| {
+                if n.is_myself() {
+                    n.with_host(&self.addr.host)
+                } else {
+                    n
+                }
+            })
+            .collect::<Vec<_>>();
+        if !nodes.iter().any(|n| n.is_myself()) {
+            bail!("{}: CLUSTER NODES has no 'myself' line", self.addr);
+        }
+        let keys = match &replies[2] {
+            Value::Int(n) => *n as u64,
+            other => bail!("{}: unexpected DBSIZE reply {other:?}", self.addr),
+        };
+        Ok(View {
+            addr: self.addr.clone(),
+            nodes,
+            cluster_state: info.get("cluster_state").cloned().unwrap_or_default(),
+            current_epoch: info
+                .get("cluster_current_epoch")
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0),
+            keys,
+        })
+    }
+
+    fn command_error(&self, cmd: &redis::Cmd, e: &redis::RedisError) -> anyhow::Error {
+        let name: Vec<String> = cmd
+            .args_iter()
+            .take(2)
+            .map(|a| match a {
+                redis::Arg::Simple(b) => String::from_utf8_lossy(b).to_uppercase(),
+                _ => String::new(),
+            })
+            .collect();
+        if is_auth_error(&e.to_string()) {
+            return anyhow!(
+                "{}: authentication failed ({e}); check --password / --user",
+                self.addr
+            );
+        }
+        anyhow!("{}: {} failed: {e}", self.addr, name.join(" "))
+    }
+}
+
+fn is_auth_error(text: &str) -> bool {
+    [
+        "NOAUTH",
+        "WRONGPASS",
+        "invalid password",
+        "invalid username-password",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+fn connect_error(addr: &Addr, e: &redis::RedisError) -> anyhow::Error {
+    let text = e.to_string();
+    if is_auth_error(&text) {
+        return anyhow!("{addr}: authentication failed ({text}); check --password / --user");
+    }
+    if e.is_timeout() {
+        return anyhow!("cannot connect to {addr}: timed out");
+    }
+    let reason = if e.is_connection_refusal() {
+        "connection refused (is redis-server running there?)".to_string()
+    } else {
+        text
+    };
+    anyhow!("cannot connect to {addr}: {reason}")
+}
+
+/// Parses `key:value` lines of an INFO-style reply.
+pub fn parse_info(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.trim().split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Text of a server error reply, if the value is one.
+pub fn server_error(v: &Value) -> Option<String> {
+    match v {
+        Value::ServerError(e) => Some(e.to_string()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_info_lines() {
+        let info = parse_info("# Cluster\r\ncluster_state:ok\r\ncluster_known_nodes:3\r\n");
+        assert_eq!(info["cluster_state"], "ok");
+        assert_eq!(info["cluster_known_nodes"], "3");
+    }
+
+    #[test]
+    fn recognises_auth_errors() {
+        assert!(is_auth_error("NOAUTH Authentication required."));
+        assert!(is_auth_error("WRONGPASS invalid username-password pair"));
+        assert!(!is_auth_error("ERR unknown command"));
+    }
+}

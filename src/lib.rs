@@ -1,0 +1,21 @@
+//! redis-trib: Redis Cluster management as a library, a command line and a Rhai
+//! scripting shell.
+//!
+//! Layers, bottom up: [`addr`] and [`slots`] (parsing and slot math), [`topology`]
+//! (what nodes report, pure checks), [`conn`] (one node), [`backend`] (the cluster
+//! primitives, live or simulated), [`migrate`] (the slot-migration engine),
+//! [`balance`] (plans), [`ops`] (the operations: preconditions first, then changes),
+//! [`lab`] (local test clusters) and [`render`] (human output).
+
+pub mod addr;
+pub mod backend;
+pub mod balance;
+pub mod conn;
+pub mod interrupt;
+pub mod lab;
+pub mod migrate;
+pub mod ops;
+pub mod render;
+pub mod slots;
+pub mod topology;
+pub mod wait;

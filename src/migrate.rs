@@ -1,0 +1,447 @@
+//! The slot-migration engine. Slots move in batches: `SETSLOT IMPORTING` for the whole
+//! batch pipelined to the destination, then `SETSLOT MIGRATING` pipelined to the
+//! source, then keys drained with pipelined `GETKEYSINSLOT` + `MIGRATE ... KEYS` (one
+//! slot per MIGRATE, many MIGRATEs per round trip; empty slots cost nothing), then
+//! `SETSLOT NODE` pipelined to the destination, the source, and every other master
+//! (those concurrently). That per-slot order is the one that keeps the cluster
+//! correct. If anything fails, the batch is settled before returning: finished slots
+//! are assigned, untouched slots made stable again, and only a slot whose keys are
+//! split between the two nodes stays open, named in the error for `fix` to finish.
+
+use crate::backend::pool::Pool;
+use crate::backend::{Event, MoveProgress, MoveStats};
+use crate::conn::{server_error, ConnOpts, NodeConn};
+use crate::interrupt;
+use crate::slots::format_ranges;
+use crate::topology::Node;
+use anyhow::{anyhow, bail, Result};
+use redis::Value;
+use std::collections::VecDeque;
+
+/// Tuning of the engine.
+#[derive(Clone, Debug)]
+pub struct MigrateOpts {
+    /// Slots whose SETSLOT commands go in one pipeline.
+    pub batch_slots: usize,
+    /// Keys listed per `GETKEYSINSLOT` and moved per `MIGRATE`.
+    pub keys_per_migrate: usize,
+    /// Slots whose key batches are pipelined together while draining.
+    pub slots_in_flight: usize,
+    /// `MIGRATE ... REPLACE`: overwrite keys that already exist on the destination.
+    pub replace: bool,
+    /// `MIGRATE` timeout in milliseconds.
+    pub migrate_timeout_ms: u64,
+}
+
+impl Default for MigrateOpts {
+    fn default() -> Self {
+        MigrateOpts {
+            batch_slots: 256,
+            keys_per_migrate: 500,
+            slots_in_flight: 16,
+            replace: false,
+            migrate_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Moves `slots` from `src` to `dst` in batches; `masters` are all masters of the
+/// cluster (the pair included or not: they are skipped). Stops between batches when
+/// an interrupt is requested.
+pub fn move_slots(
+    pool: &mut Pool,
+    src: &Node,
+    dst: &Node,
+    slots: &[u16],
+    masters: &[Node],
+    opts: &MigrateOpts,
+    events: &mut dyn FnMut(Event),
+) -> Result<MoveStats> {
+    let mut stats = MoveStats::default();
+    let report = |stats: &MoveStats| MoveProgress {
+        src: src.addr().to_string(),
+        dst: dst.addr().to_string(),
+        slots_done: stats.slots,
+        slots_total: slots.len(),
+        keys_moved: stats.keys,
+    };
+    events(Event::Progress(report(&stats)));
+    for batch in slots.chunks(opts.batch_slots.max(1)) {
+        if interrupt::requested() {
+            bail!(
+                "interrupted after moving {} of {} slots from {} to {}; no slot is left open",
+                stats.slots,
+                slots.len(),
+                src.addr(),
+                dst.addr()
+            );
+        }
+        let keys = move_batch(pool, src, dst, batch, masters, opts, events)?;
+        stats.slots += batch.len();
+        stats.keys += keys;
+        events(Event::Progress(report(&stats)));
+    }
+    Ok(stats)
+}
+
+fn move_batch(
+    pool: &mut Pool,
+    src: &Node,
+    dst: &Node,
+    batch: &[u16],
+    masters: &[Node],
+    opts: &MigrateOpts,
+    events: &mut dyn FnMut(Event),
+) -> Result<u64> {
+    let (src_addr, dst_addr) = (src.addr(), dst.addr());
+    // 1. IMPORTING on the destination.
+    let replies = pool.with(&dst_addr, |c| {
+        c.pipeline(&setslot_pipe(batch, "IMPORTING", Some(&src.node_id)))
+    })?;
+    if let Some((slot, err)) = first_error(batch, &replies) {
+        let _ = pool.with(&dst_addr, |c| {
+            c.pipeline(&setslot_pipe(batch, "STABLE", None))
+        });
+        bail!("{dst_addr}: cannot import slot {slot} from {src_addr}: {err}; nothing was moved");
+    }
+    // 2. MIGRATING on the source.
+    let replies = pool.with(&src_addr, |c| {
+        c.pipeline(&setslot_pipe(batch, "MIGRATING", Some(&dst.node_id)))
+    })?;
+    if let Some((slot, err)) = first_error(batch, &replies) {
+        let _ = pool.with(&src_addr, |c| {
+            c.pipeline(&setslot_pipe(batch, "STABLE", None))
+        });
+        let _ = pool.with(&dst_addr, |c| {
+            c.pipeline(&setslot_pipe(batch, "STABLE", None))
+        });
+        bail!("{src_addr}: cannot migrate slot {slot} to {dst_addr}: {err}; nothing was moved");
+    }
+    // 3. Keys.
+    let auth = pool.opts().clone();
+    let drained = pool.with(&src_addr, |c| drain(c, dst, batch, opts, &auth));
+    let keys = match drained {
+        Ok(keys) => keys,
+        Err(e) => {
+            return Err(settle_after_failure(
+                pool, src, dst, batch, masters, e, events,
+            ))
+        }
+    };
+    // 4. Ownership: destination, source, then every other master.
+    assign(pool, src, dst, batch, masters, events)?;
+    Ok(keys)
+}
+
+/// Moves every key `src` holds in `slot` to `dst`, leaving slot states as they are.
+pub fn move_keys(
+    pool: &mut Pool,
+    src: &Node,
+    dst: &Node,
+    slot: u16,
+    opts: &MigrateOpts,
+) -> Result<u64> {
+    let auth = pool.opts().clone();
+    pool.with(&src.addr(), |c| drain(c, dst, &[slot], opts, &auth))
+}
+
+/// Drains the keys of `slots` from the connection's node to `dst`.
+fn drain(
+    src: &mut NodeConn,
+    dst: &Node,
+    slots: &[u16],
+    opts: &MigrateOpts,
+    auth: &ConnOpts,
+) -> Result<u64> {
+    let mut count_pipe = redis::pipe();
+    for &s in slots {
+        count_pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+    }
+    let counts = src.pipeline(&count_pipe)?;
+    let mut pending: VecDeque<u16> = slots
+        .iter()
+        .zip(&counts)
+        .filter(|(_, c)| !matches!(c, Value::Int(0)))
+        .map(|(s, _)| *s)
+        .collect();
+    let mut moved = 0u64;
+    let per_call = opts.keys_per_migrate.max(1);
+    while !pending.is_empty() {
+        let round: Vec<u16> = pending
+            .drain(..pending.len().min(opts.slots_in_flight.max(1)))
+            .collect();
+        let mut list = redis::pipe();
+        for &s in &round {
+            list.cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(s)
+                .arg(per_call);
+        }
+        let listed = src.pipeline(&list)?;
+        let mut migrate = redis::pipe();
+        let mut batches: Vec<(u16, Vec<Vec<u8>>)> = Vec::new();
+        for (&slot, reply) in round.iter().zip(listed) {
+            if let Some(err) = server_error(&reply) {
+                bail!("{}: cannot list keys of slot {slot}: {err}", src.addr());
+            }
+            let keys: Vec<Vec<u8>> = redis::from_redis_value(reply)
+                .map_err(|e| anyhow!("{}: unexpected GETKEYSINSLOT reply: {e}", src.addr()))?;
+            if keys.is_empty() {
+                continue;
+            }
+            migrate.add_command(migrate_cmd(dst, &keys, opts, auth));
+            batches.push((slot, keys));
+        }
+        let replies = src.pipeline(&migrate)?;
+        for ((slot, keys), reply) in batches.into_iter().zip(replies) {
+            if let Some(err) = server_error(&reply) {
+                return Err(migrate_error(src, dst, slot, &keys, &err, opts, auth));
+            }
+            moved += keys.len() as u64;
+            if keys.len() == per_call {
+                pending.push_back(slot);
+            }
+        }
+    }
+    Ok(moved)
+}
+
+fn migrate_cmd(dst: &Node, keys: &[Vec<u8>], opts: &MigrateOpts, auth: &ConnOpts) -> redis::Cmd {
+    let mut cmd = redis::cmd("MIGRATE");
+    cmd.arg(&dst.host)
+        .arg(dst.port)
+        .arg("")
+        .arg(0)
+        .arg(opts.migrate_timeout_ms);
+    if opts.replace {
+        cmd.arg("REPLACE");
+    }
+    match (&auth.user, &auth.password) {
+        (Some(user), Some(pass)) => {
+            cmd.arg("AUTH2").arg(user).arg(pass);
+        }
+        (None, Some(pass)) => {
+            cmd.arg("AUTH").arg(pass);
+        }
+        _ => {}
+    }
+    cmd.arg("KEYS");
+    for k in keys {
+        cmd.arg(k.as_slice());
+    }
+    cmd
+}
+
+/// Turns a failed `MIGRATE` into an error naming the slot and, for `BUSYKEY`, the key
+/// (found by moving the batch's keys one at a time: those that can move, do).
+fn migrate_error(
+    src: &mut NodeConn,
+    dst: &Node,
+    slot: u16,
+    keys: &[Vec<u8>],
+    err: &str,
+    opts: &MigrateOpts,
+    auth: &ConnOpts,
+) -> anyhow::Error {
+    let (from, to) = (src.addr().clone(), dst.addr());
+    if err.starts_with("BUSYKEY") {
+        for key in keys {
+            let reply = src.pipeline(&single(migrate_cmd(
+                dst,
+                std::slice::from_ref(key),
+                opts,
+                auth,
+            )));
+            if let Ok(replies) = reply {
+                if replies
+                    .first()
+                    .and_then(server_error)
+                    .is_some_and(|e| e.starts_with("BUSYKEY"))
+                {
+                    return anyhow!(
+                        "slot {slot}: key '{}' already exists on {to} (BUSYKEY); rerun with --replace to overwrite it, or delete it there",
+                        String::from_utf8_lossy(key)
+                    );
+                }
+            }
+        }
+    }
+    anyhow!(
+        "slot {slot}: MIGRATE of {} keys (first '{}') from {from} to {to} failed: {err}",
+        keys.len(),
+        String::from_utf8_lossy(&keys[0])
+    )
+}
+
+fn single(cmd: redis::Cmd) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    p.add_command(cmd);
+    p
+}
+
+/// `SETSLOT NODE` for the batch on the destination, then the source, then every other
+/// master concurrently.
+fn assign(
+    pool: &mut Pool,
+    src: &Node,
+    dst: &Node,
+    batch: &[u16],
+    masters: &[Node],
+    events: &mut dyn FnMut(Event),
+) -> Result<()> {
+    let node_pipe = setslot_pipe(batch, "NODE", Some(&dst.node_id));
+    let (src_addr, dst_addr) = (src.addr(), dst.addr());
+    let replies = pool.with(&dst_addr, |c| c.pipeline(&node_pipe))?;
+    if let Some((slot, err)) = first_error(batch, &replies) {
+        bail!(
+            "{dst_addr}: cannot take ownership of slot {slot}: {err}; slots {} are left open: run `redis-trib fix {dst_addr}`",
+            format_ranges(batch)
+        );
+    }
+    let replies = pool.with(&src_addr, |c| c.pipeline(&node_pipe))?;
+    if let Some((slot, err)) = first_error(batch, &replies) {
+        // A master that gave away its last slot may already be a replica of the
+        // destination (cluster-allow-replica-migration): expected, not an error.
+        if !err.contains("only with masters") {
+            bail!(
+                "{src_addr}: cannot hand over slot {slot}: {err}; run `redis-trib fix {src_addr}` to finish it"
+            );
+        }
+    }
+    let others: Vec<_> = masters
+        .iter()
+        .filter(|m| m.node_id != src.node_id && m.node_id != dst.node_id)
+        .filter(|m| !m.is_failed() && !m.in_handshake())
+        .map(|m| m.addr())
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let conns = pool.many(&others)?;
+    let results: Vec<(String, Result<Vec<Value>>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = conns
+            .into_iter()
+            .map(|c| {
+                let pipe = &node_pipe;
+                scope.spawn(move || (c.addr().to_string(), c.pipeline(pipe)))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("setslot thread"))
+            .collect()
+    });
+    for (addr, result) in results {
+        // Other masters learn the new owner by gossip anyway; telling them directly
+        // only makes it faster, so a refusal here is worth a warning, not a failure.
+        match result {
+            Err(e) => events(Event::Warning(format!(
+                "{addr}: could not be told the new owner of slots {}: {e}",
+                format_ranges(batch)
+            ))),
+            Ok(replies) => {
+                if let Some((slot, err)) = first_error(batch, &replies) {
+                    if !err.contains("only with masters") {
+                        events(Event::Warning(format!(
+                            "{addr}: SETSLOT {slot} NODE refused: {err} (gossip will update it)"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a failure while draining keys: slots already empty on the source are
+/// assigned to the destination, slots with no key on the destination are made stable
+/// on both sides, and only slots with keys on both sides stay open. Returns the error
+/// to report, naming what stays open.
+fn settle_after_failure(
+    pool: &mut Pool,
+    src: &Node,
+    dst: &Node,
+    batch: &[u16],
+    masters: &[Node],
+    cause: anyhow::Error,
+    events: &mut dyn FnMut(Event),
+) -> anyhow::Error {
+    let counts = |pool: &mut Pool, node: &Node| -> Result<Vec<Value>> {
+        let mut p = redis::pipe();
+        for &s in batch {
+            p.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+        }
+        pool.with(&node.addr(), |c| c.pipeline(&p))
+    };
+    let (on_src, on_dst) = match (counts(pool, src), counts(pool, dst)) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => {
+            return anyhow!(
+                "{cause:#}; slots {} may be left open between {} and {}: run `redis-trib fix {}`",
+                format_ranges(batch),
+                src.addr(),
+                dst.addr(),
+                src.addr()
+            )
+        }
+    };
+    let (mut done, mut untouched, mut split) = (Vec::new(), Vec::new(), Vec::new());
+    for ((&slot, s), d) in batch.iter().zip(&on_src).zip(&on_dst) {
+        match (s, d) {
+            (Value::Int(0), _) => done.push(slot),
+            (_, Value::Int(0)) => untouched.push(slot),
+            _ => split.push(slot),
+        }
+    }
+    if !untouched.is_empty() {
+        let stable = setslot_pipe(&untouched, "STABLE", None);
+        let _ = pool.with(&src.addr(), |c| c.pipeline(&stable));
+        let _ = pool.with(&dst.addr(), |c| c.pipeline(&stable));
+    }
+    if !done.is_empty() {
+        if let Err(e) = assign(pool, src, dst, &done, masters, events) {
+            return anyhow!("{cause:#}; then finishing the emptied slots failed: {e:#}");
+        }
+    }
+    if split.is_empty() {
+        anyhow!("{cause:#}; no slot is left open")
+    } else {
+        anyhow!(
+            "{cause:#}; slots {} are left open with keys on both {} and {}: fix the cause, then run `redis-trib fix {}`",
+            format_ranges(&split),
+            src.addr(),
+            dst.addr(),
+            src.addr()
+        )
+    }
+}
+
+fn setslot_pipe(slots: &[u16], state: &str, id: Option<&str>) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    for &s in slots {
+        let cmd = p.cmd("CLUSTER").arg("SETSLOT").arg(s).arg(state);
+        if let Some(id) = id {
+            cmd.arg(id);
+        }
+    }
+    p
+}
+
+/// Sends `CLUSTER SETSLOT` for every slot to one node; the first refusal is an error.
+pub fn set_slots(conn: &mut NodeConn, slots: &[u16], state: &str, id: Option<&str>) -> Result<()> {
+    let replies = conn.pipeline(&setslot_pipe(slots, state, id))?;
+    if let Some((slot, err)) = first_error(slots, &replies) {
+        bail!(
+            "{}: CLUSTER SETSLOT {slot} {state} failed: {err}",
+            conn.addr()
+        );
+    }
+    Ok(())
+}
+
+fn first_error(slots: &[u16], replies: &[Value]) -> Option<(u16, String)> {
+    slots
+        .iter()
+        .zip(replies)
+        .find_map(|(s, r)| server_error(r).map(|e| (*s, e)))
+}

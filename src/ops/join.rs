@@ -1,0 +1,113 @@
+//! `join` / `join_no_load`: a free node enters a cluster, as an empty master or with
+//! its share of slots chosen by a [`Balancer`].
+
+use super::{ensure_healthy, free_node, live_addrs, run_moves, step, topology};
+use crate::addr::Addr;
+use crate::backend::Backend;
+use crate::balance::{base_balance_plan, pick_slots, validate_plan, Holder, Move};
+use crate::topology::{Node, Topology, View};
+use crate::wait;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// Decides where slots go when a master joins: a weight per master and a plan.
+/// The defaults give every master weight 1 and use [`base_balance_plan`].
+pub trait Balancer {
+    /// The weight of one master.
+    fn weight(&mut self, _node: &Node) -> Result<f64> {
+        Ok(1.0)
+    }
+    /// The moves that balance `masters` (the new one included, last) with `weights`.
+    fn plan(&mut self, masters: &[Node], _new: &Node, weights: &[f64]) -> Result<Vec<Move>> {
+        base_balance_plan(&holders(masters, weights))
+    }
+}
+
+/// Weight 1 for all, the default plan.
+pub struct DefaultBalancer;
+impl Balancer for DefaultBalancer {}
+
+/// Masters with their slot counts and weights, as planning wants them.
+pub fn holders(masters: &[Node], weights: &[f64]) -> Vec<Holder> {
+    masters
+        .iter()
+        .zip(weights)
+        .map(|(m, &w)| Holder {
+            id: m.node_id.clone(),
+            slots: m.assigned_slots.len(),
+            weight: w,
+        })
+        .collect()
+}
+
+/// Adds `new` to the cluster of `cluster` with no slots; returns the topology after.
+pub fn join_no_load(b: &mut dyn Backend, cluster: &Addr, new: &Addr) -> Result<Topology> {
+    let topo = topology(b, cluster)?;
+    check_join(b, cluster, new, &topo)?;
+    enter(b, cluster, new, &topo)
+}
+
+/// Preconditions of both joins: a healthy cluster and a free node not already in it.
+fn check_join(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) -> Result<View> {
+    ensure_healthy(topo, "add a node")?;
+    let nv = free_node(b, new)?;
+    if topo.node(&nv.myself().node_id).is_some() {
+        bail!("{new} is already a member of the cluster of {cluster}");
+    }
+    Ok(nv)
+}
+
+/// Meets the new node and waits until every node agrees; returns the new topology.
+fn enter(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) -> Result<Topology> {
+    step(b, format!("{new}: meeting the cluster at {cluster}"));
+    b.meet(new, cluster)?;
+    let mut members = live_addrs(topo);
+    members.push(new.clone());
+    step(b, format!("waiting for {} nodes to agree", members.len()));
+    wait::converged(b, &members)?;
+    topology(b, cluster)
+}
+
+/// Adds `new` as a master and moves it its share of slots as `balancer` decides.
+pub fn join(
+    b: &mut dyn Backend,
+    cluster: &Addr,
+    new: &Addr,
+    balancer: &mut dyn Balancer,
+) -> Result<()> {
+    let before = topology(b, cluster)?;
+    let nv = check_join(b, cluster, new, &before)?;
+    // Ask the balancer before anything changes, so a bad plan refuses the join whole.
+    let mut masters: Vec<Node> = before.masters().cloned().collect();
+    let mut new_node = nv.myself().clone();
+    new_node.flags.retain(|f| f != "myself");
+    masters.push(new_node.clone());
+    let moves = plan_moves(balancer, &masters, &new_node)?;
+    let after = enter(b, cluster, new, &before)?;
+    if moves.is_empty() {
+        return Ok(());
+    }
+    // Slots are picked from the topology after the join (it is the same slot map).
+    let held: BTreeMap<String, Vec<u16>> = after
+        .masters()
+        .map(|m| (m.node_id.clone(), m.assigned_slots.clone()))
+        .collect();
+    let concrete: Vec<_> = pick_slots(&held, &moves)?
+        .into_iter()
+        .map(|(m, slots)| (m.src, m.dst, slots))
+        .collect();
+    run_moves(b, &after, &concrete)?;
+    step(b, "waiting for the cluster to agree on the new slot map");
+    wait::converged(b, &live_addrs(&after))
+}
+
+/// Weights and plan from the balancer, validated.
+pub fn plan_moves(balancer: &mut dyn Balancer, masters: &[Node], new: &Node) -> Result<Vec<Move>> {
+    let weights = masters
+        .iter()
+        .map(|m| balancer.weight(m))
+        .collect::<Result<Vec<f64>>>()?;
+    let moves = balancer.plan(masters, new, &weights)?;
+    validate_plan(&holders(masters, &weights), &moves)?;
+    Ok(moves)
+}

@@ -1,0 +1,57 @@
+//! `migrate_slots`: move exactly these slots, with their keys, from one master to
+//! another of the same cluster.
+
+use super::{ensure_no_open_slots, live_addrs, member, run_moves, topology_from};
+use crate::addr::Addr;
+use crate::backend::Backend;
+use crate::slots::format_ranges;
+use crate::wait;
+use anyhow::{bail, Result};
+
+/// Moves `slots` from `src` to `dst`; returns the number of keys moved.
+pub fn migrate_slots(b: &mut dyn Backend, src: &Addr, dst: &Addr, slots: &[u16]) -> Result<u64> {
+    if slots.is_empty() {
+        bail!("no slots to migrate");
+    }
+    let sv = member(b, src)?;
+    let dv = member(b, dst)?;
+    let (sid, did) = (sv.myself().node_id.clone(), dv.myself().node_id.clone());
+    if sid == did {
+        bail!(
+            "source {src} and destination {dst} are the same node ({})",
+            &sid[..8]
+        );
+    }
+    if sv.node(&did).is_none() {
+        bail!(
+            "{src} and {dst} are not in the same cluster ({src} does not know node {})",
+            &did[..8]
+        );
+    }
+    let topo = topology_from(b, &sv)?;
+    let (s, d) = (
+        topo.node(&sid).expect("entry"),
+        topo.node(&did).expect("known"),
+    );
+    if !s.is_master() {
+        bail!("source {src} is a replica; slots are served by its master");
+    }
+    if !d.is_master() {
+        bail!("destination {dst} is a replica; slots can only move to a master");
+    }
+    if d.is_failed() || topo.unreachable.contains_key(&did) {
+        bail!("destination {dst} is failing or unreachable");
+    }
+    let not_held: Vec<u16> = slots
+        .iter()
+        .copied()
+        .filter(|x| s.assigned_slots.binary_search(x).is_err())
+        .collect();
+    if !not_held.is_empty() {
+        bail!("{src} does not hold slots {}", format_ranges(&not_held));
+    }
+    ensure_no_open_slots(&topo, "migrate slots")?;
+    let keys = run_moves(b, &topo, &[(sid, did, slots.to_vec())])?;
+    wait::converged(b, &live_addrs(&topo))?;
+    Ok(keys)
+}

@@ -1,0 +1,178 @@
+//! Cluster operations, one file each. Every operation reads what it needs through a
+//! [`Backend`], checks all its preconditions, and only then calls the backend's
+//! mutating primitives; so a refused operation has changed nothing, and the same
+//! code runs against real nodes or a simulated copy.
+
+mod fix;
+mod join;
+mod migrate;
+mod quit;
+mod replicate;
+mod rescue;
+mod shutdown;
+mod start;
+
+pub use fix::fix;
+pub use join::{join, join_no_load, Balancer, DefaultBalancer};
+pub use migrate::migrate_slots;
+pub use quit::quit;
+pub use replicate::replicate;
+pub use rescue::rescue;
+pub use shutdown::shutdown;
+pub use start::{start, start_multi};
+
+use crate::addr::Addr;
+use crate::backend::{Backend, Event};
+use crate::slots::format_ranges;
+use crate::topology::{Node, Topology, View};
+use anyhow::{bail, Result};
+
+/// Reads a node that must be free to join: reachable, cluster-enabled, knowing no
+/// other node, serving no slot, holding no key.
+pub fn free_node(b: &mut dyn Backend, addr: &Addr) -> Result<View> {
+    let v = b.view(addr)?;
+    if !v.is_alone() {
+        bail!(
+            "{addr} is already in a cluster (it knows {} other nodes); use a free node, or `quit` it first",
+            v.nodes.len() - 1
+        );
+    }
+    let me = v.myself();
+    if !me.assigned_slots.is_empty() {
+        bail!(
+            "{addr} already serves slots {}; use a free node",
+            format_ranges(&me.assigned_slots)
+        );
+    }
+    if v.keys > 0 {
+        bail!(
+            "{addr} holds {} keys; a node must be empty to join a cluster",
+            v.keys
+        );
+    }
+    Ok(v)
+}
+
+/// Reads a node that must belong to a cluster (knows other nodes or serves slots).
+pub fn member(b: &mut dyn Backend, addr: &Addr) -> Result<View> {
+    let v = b.view(addr)?;
+    if v.is_alone() && v.myself().assigned_slots.is_empty() {
+        bail!("{addr} is not in a cluster (it knows no other node and serves no slot)");
+    }
+    Ok(v)
+}
+
+/// Reads the whole cluster `entry` belongs to: the views of every node it knows
+/// (failed or address-less nodes are not contacted).
+pub fn topology(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {
+    let v = member(b, entry)?;
+    topology_from(b, &v)
+}
+
+/// Same as [`topology`] from an already read entry view.
+pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
+    let my_id = entry.myself().node_id.clone();
+    let others = entry
+        .nodes
+        .iter()
+        .filter(|n| n.node_id != my_id)
+        .map(|n| {
+            let view = if n.is_failed() || n.no_addr() || n.in_handshake() {
+                Err(format!("flagged {}", n.flags.join(",")))
+            } else {
+                b.view(&n.addr()).map_err(|e| format!("{e:#}"))
+            };
+            (n.node_id.clone(), view)
+        })
+        .collect();
+    Ok(Topology::assemble(entry, others))
+}
+
+/// Refuses to work on a cluster that is not healthy: unreachable or failing nodes,
+/// open slots, uncovered slots.
+pub fn ensure_healthy(topo: &Topology, doing: &str) -> Result<()> {
+    if let Some((id, why)) = topo.unreachable.iter().next() {
+        bail!(
+            "cannot {doing}: node {} is unreachable ({why})",
+            topo.describe(id)
+        );
+    }
+    if let Some(n) = topo
+        .nodes
+        .iter()
+        .find(|n| n.is_failed() || n.is_suspected())
+    {
+        bail!(
+            "cannot {doing}: node {} is flagged {}",
+            topo.describe(&n.node_id),
+            n.flags.join(",")
+        );
+    }
+    ensure_no_open_slots(topo, doing)?;
+    let uncovered = topo.uncovered_slots();
+    if !uncovered.is_empty() {
+        bail!(
+            "cannot {doing}: slots {} are not served by any node; run `redis-trib rescue` first",
+            format_ranges(&uncovered)
+        );
+    }
+    Ok(())
+}
+
+/// Refuses to work while any slot is migrating or importing.
+pub fn ensure_no_open_slots(topo: &Topology, doing: &str) -> Result<()> {
+    if let Some(o) = topo.open_slots().first() {
+        bail!(
+            "cannot {doing}: slot {} is open ({} {} {}); run `redis-trib fix` first",
+            o.slot,
+            topo.describe(&o.node_id),
+            o.direction,
+            if o.direction == "migrating" {
+                "to"
+            } else {
+                "from"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Addresses of every node except failed / address-less ones.
+pub fn live_addrs(topo: &Topology) -> Vec<Addr> {
+    topo.nodes
+        .iter()
+        .filter(|n| !n.is_failed() && !n.no_addr() && !topo.unreachable.contains_key(&n.node_id))
+        .map(Node::addr)
+        .collect()
+}
+
+/// Announces a step.
+pub fn step(b: &mut dyn Backend, text: impl Into<String>) {
+    b.emit(Event::Step(text.into()));
+}
+
+/// Moves concrete slot sets, announcing each move.
+pub fn run_moves(
+    b: &mut dyn Backend,
+    topo: &Topology,
+    moves: &[(String, String, Vec<u16>)],
+) -> Result<u64> {
+    let masters: Vec<Node> = topo.masters().cloned().collect();
+    let mut keys = 0;
+    for (src, dst, slots) in moves {
+        let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {
+            bail!("move names a node that is not in the cluster");
+        };
+        step(
+            b,
+            format!(
+                "moving {} slots from {} to {}",
+                slots.len(),
+                topo.describe(src),
+                topo.describe(dst)
+            ),
+        );
+        keys += b.move_slots(s, d, slots, &masters)?.keys;
+    }
+    Ok(keys)
+}

@@ -1,0 +1,78 @@
+//! `quit`: a node leaves its cluster. A master's slots (with their keys) go to the
+//! other masters first, then every node forgets it, then it is reset.
+
+use super::{ensure_healthy, live_addrs, run_moves, step, topology};
+use crate::addr::Addr;
+use crate::backend::Backend;
+use crate::balance::{base_balance_plan, pick_slots, Holder};
+use crate::wait;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// Removes the node at `addr` from its cluster, keeping every key.
+pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
+    let topo = topology(b, addr)?;
+    let me = b.view(addr)?.myself().clone();
+    if topo.nodes.len() == 1 {
+        bail!("{addr} is the last node of its cluster; use `shutdown` to dissolve the cluster");
+    }
+    ensure_healthy(&topo, &format!("remove {addr}"))?;
+    let replicas: Vec<String> = topo
+        .replicas_of(&me.node_id)
+        .map(|n| n.addr().to_string())
+        .collect();
+    if me.is_master() && !replicas.is_empty() {
+        bail!(
+            "{addr} is a master that still has replicas ({}); quit them first",
+            replicas.join(", ")
+        );
+    }
+    let others: Vec<Addr> = live_addrs(&topo)
+        .into_iter()
+        .filter(|a| a != &me.addr())
+        .collect();
+    if me.is_master() && !me.assigned_slots.is_empty() {
+        // Give the slots away by the default plan with this node weighted 0, counting
+        // only masters that will remain.
+        let holders: Vec<Holder> = topo
+            .masters()
+            .map(|m| Holder {
+                id: m.node_id.clone(),
+                slots: m.assigned_slots.len(),
+                weight: if m.node_id == me.node_id { 0.0 } else { 1.0 },
+            })
+            .collect();
+        if holders.len() < 2 {
+            bail!("{addr} is the only master; its slots have nowhere to go");
+        }
+        let moves: Vec<_> = base_balance_plan(&holders)?
+            .into_iter()
+            .filter(|m| m.src == me.node_id)
+            .collect();
+        let held: BTreeMap<String, Vec<u16>> =
+            [(me.node_id.clone(), me.assigned_slots.clone())].into();
+        let concrete: Vec<_> = pick_slots(&held, &moves)?
+            .into_iter()
+            .map(|(m, s)| (m.src, m.dst, s))
+            .collect();
+        run_moves(b, &topo, &concrete)?;
+        let mut members = others.clone();
+        members.push(addr.clone());
+        wait::converged(b, &members)?;
+    }
+    step(b, format!("every node forgets {addr} ({})", me.short_id()));
+    for other in &others {
+        b.forget(other, &me.node_id)?;
+    }
+    step(b, format!("{addr}: reset"));
+    b.reset(addr)?;
+    wait::until(b, &format!("every node to forget {addr}"), |b| {
+        for v in wait::views(b, &others)? {
+            if v.node(&me.node_id).is_some() {
+                return Ok(Some(format!("{} still knows {addr}", v.addr)));
+            }
+        }
+        Ok(None)
+    })?;
+    wait::converged(b, &others)
+}

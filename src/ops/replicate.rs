@@ -1,0 +1,86 @@
+//! `replicate`: a free node becomes a replica of a master (of the master's master
+//! when the given node is itself a replica).
+
+use super::{free_node, live_addrs, step, topology};
+use crate::addr::Addr;
+use crate::backend::Backend;
+use crate::wait;
+use anyhow::{bail, Result};
+
+/// Makes the free node `slave` a replica of `master`.
+pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()> {
+    let topo = topology(b, master)?;
+    let given = b.view(master)?.myself().clone();
+    let target = if given.is_master() {
+        given
+    } else {
+        let Some(id) = given.master_id.clone() else {
+            bail!("{master} is a replica of no known master");
+        };
+        match topo.node(&id) {
+            Some(m) => m.clone(),
+            None => bail!("{master} replicates {id}, which its cluster does not know"),
+        }
+    };
+    if target.is_failed() {
+        bail!(
+            "master {} is flagged fail; cannot attach a replica to it",
+            target.addr()
+        );
+    }
+    let sv = free_node(b, slave)?;
+    let slave_id = sv.myself().node_id.clone();
+    if slave_id == target.node_id {
+        bail!("{slave} and {master} are the same node");
+    }
+    let members = {
+        let mut m = live_addrs(&topo);
+        m.push(slave.clone());
+        m
+    };
+    step(
+        b,
+        format!("{slave}: meeting the cluster at {}", target.addr()),
+    );
+    b.meet(slave, &target.addr())?;
+    wait::known_by_all(
+        b,
+        std::slice::from_ref(slave),
+        &target.node_id,
+        &target.addr(),
+    )?;
+    step(
+        b,
+        format!(
+            "{slave}: replicating {} ({})",
+            target.addr(),
+            target.short_id()
+        ),
+    );
+    b.replicate(slave, &target.node_id)?;
+    wait::until(
+        b,
+        &format!(
+            "every node to see {slave} as a replica of {}",
+            target.addr()
+        ),
+        |b| {
+            for v in wait::views(b, &members)? {
+                match v.node(&slave_id) {
+                    Some(n)
+                        if !n.is_master()
+                            && n.master_id.as_deref() == Some(&target.node_id)
+                            && !n.in_handshake() => {}
+                    Some(_) => {
+                        return Ok(Some(format!(
+                            "{} does not see {slave} as a replica yet",
+                            v.addr
+                        )))
+                    }
+                    None => return Ok(Some(format!("{} does not know {slave} yet", v.addr))),
+                }
+            }
+            Ok(None)
+        },
+    )
+}

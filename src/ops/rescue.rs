@@ -1,0 +1,69 @@
+//! `rescue`: give every failed or uncovered slot to a free node so the cluster serves
+//! again. The free node must be known to every live master before it claims slots
+//! (the seed's rescue raced the handshake and failed with "Unknown node").
+
+use super::{free_node, live_addrs, member, step, topology_from};
+use crate::addr::Addr;
+use crate::backend::{Backend, SlotState};
+use crate::slots::format_ranges;
+use crate::wait;
+use anyhow::{bail, Result};
+
+/// Assigns the failed and uncovered slots of `cluster`'s cluster to `free`.
+pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
+    let entry = member(b, cluster)?;
+    let topo = topology_from(b, &entry)?;
+    let failed = topo.failed_slots();
+    let uncovered = topo.uncovered_slots();
+    if failed.is_empty() && uncovered.is_empty() {
+        if let Some(n) = topo
+            .masters()
+            .find(|n| n.is_suspected() && !n.assigned_slots.is_empty())
+        {
+            bail!(
+                "{} is only suspected to fail (fail?); wait until the cluster agrees it failed (cluster-node-timeout), then retry",
+                n.addr()
+            );
+        }
+        bail!("the cluster of {cluster} has no failed or uncovered slots; nothing to rescue");
+    }
+    let fv = free_node(b, free)?;
+    let new = fv.myself().clone();
+    let mut members = live_addrs(&topo);
+    let live_masters: Vec<Addr> = topo
+        .live_masters()
+        .filter(|m| !topo.unreachable.contains_key(&m.node_id))
+        .map(|m| m.addr())
+        .collect();
+    step(b, format!("{free}: meeting the cluster at {cluster}"));
+    b.meet(free, cluster)?;
+    wait::known_by_all(b, &members, &new.node_id, free)?;
+    members.push(free.clone());
+    if !failed.is_empty() {
+        step(
+            b,
+            format!(
+                "{free}: taking over failed slots {}",
+                format_ranges(&failed)
+            ),
+        );
+        let owner = SlotState::Node(new.node_id.clone());
+        b.set_slots(free, &failed, &owner)?;
+        // The highest config epoch makes the claim win over the failed owner's.
+        b.bump_epoch(free)?;
+        for m in &live_masters {
+            b.set_slots(m, &failed, &owner)?;
+        }
+    }
+    if !uncovered.is_empty() {
+        step(
+            b,
+            format!(
+                "{free}: adding uncovered slots {}",
+                format_ranges(&uncovered)
+            ),
+        );
+        b.add_slots(free, &uncovered, 16384)?;
+    }
+    wait::converged(b, &members)
+}

@@ -1,0 +1,105 @@
+//! Where the binary's output goes: data on stdout; steps, warnings and progress on
+//! stderr (a progress bar on a terminal, throttled lines otherwise, nothing with
+//! `--quiet`).
+
+use crate::cli::Global;
+use indicatif::{ProgressBar, ProgressStyle};
+use redis_trib::backend::live::EventSink;
+use redis_trib::backend::Event;
+use redis_trib::render::{event_line, Painter};
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Output settings of one run.
+#[derive(Clone, Copy)]
+pub struct Output {
+    painter: Painter,
+    err_painter: Painter,
+    quiet: bool,
+    bar: bool,
+}
+
+impl Output {
+    /// From the global options and the terminals we write to.
+    pub fn new(g: &Global) -> Output {
+        let stderr_tty = std::io::stderr().is_terminal();
+        Output {
+            painter: Painter::new(!g.no_color, std::io::stdout().is_terminal()),
+            err_painter: Painter::new(!g.no_color, stderr_tty),
+            quiet: g.quiet,
+            bar: stderr_tty && !g.quiet,
+        }
+    }
+
+    /// The painter for stdout.
+    pub fn painter(&self) -> Painter {
+        self.painter
+    }
+
+    /// Prints data (stdout).
+    pub fn data(&self, text: &str) {
+        println!("{text}");
+    }
+
+    /// Reports success (stderr, so stdout stays data).
+    pub fn done(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{} {text}", self.err_painter.good("OK"));
+        }
+    }
+
+    /// Prints an error (stderr).
+    pub fn error(painter_off: bool, text: &str) {
+        let p = Painter::new(!painter_off, std::io::stderr().is_terminal());
+        eprintln!("{} {text}", p.bad("error:"));
+    }
+
+    /// An event sink for the backend.
+    pub fn sink(&self) -> EventSink {
+        let out = *self;
+        let mut bar: Option<ProgressBar> = None;
+        let mut last_line = Instant::now() - Duration::from_secs(10);
+        Box::new(move |event: Event| {
+            if out.quiet {
+                return;
+            }
+            match &event {
+                Event::Progress(p) if out.bar => {
+                    let b = bar.get_or_insert_with(|| new_bar(p.slots_total as u64));
+                    b.set_length(p.slots_total as u64);
+                    b.set_position(p.slots_done as u64);
+                    b.set_message(format!("{} -> {}, {} keys", p.src, p.dst, p.keys_moved));
+                    if p.slots_done == p.slots_total {
+                        b.finish_and_clear();
+                        bar = None;
+                    }
+                }
+                Event::Progress(p) => {
+                    let finished = p.slots_done == p.slots_total;
+                    if finished || last_line.elapsed() >= Duration::from_secs(1) {
+                        eprintln!("{}", event_line(&event, out.err_painter));
+                        last_line = Instant::now();
+                    }
+                    let _ = p;
+                }
+                _ => {
+                    let line = event_line(&event, out.err_painter);
+                    match &bar {
+                        Some(b) => b.println(line),
+                        None => eprintln!("{line}"),
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn new_bar(len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template("    [{bar:30}] {pos}/{len} slots {per_sec} eta {eta}  {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}

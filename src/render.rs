@@ -1,0 +1,156 @@
+//! Human output: colours (off with `--no-color`, `NO_COLOR`, or when not a terminal)
+//! and the text forms of topologies and events. Functions return strings; only the
+//! binary prints.
+
+use crate::backend::Event;
+use crate::slots::format_ranges;
+use crate::topology::{Node, Topology};
+use nu_ansi_term::{Color, Style};
+use std::fmt::Write;
+
+/// Applies colours, or not.
+#[derive(Clone, Copy, Debug)]
+pub struct Painter {
+    /// Whether to emit ANSI colours.
+    pub color: bool,
+}
+
+impl Painter {
+    /// Colour when `wanted`, `NO_COLOR` is unset, and `is_terminal`.
+    pub fn new(wanted: bool, is_terminal: bool) -> Painter {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Painter {
+            color: wanted && is_terminal && !no_color,
+        }
+    }
+
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.color {
+            style.paint(text).to_string()
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// Emphasis.
+    pub fn bold(&self, t: &str) -> String {
+        self.paint(Style::new().bold(), t)
+    }
+    /// Secondary text.
+    pub fn dim(&self, t: &str) -> String {
+        self.paint(Style::new().dimmed(), t)
+    }
+    /// Success.
+    pub fn good(&self, t: &str) -> String {
+        self.paint(Color::Green.normal(), t)
+    }
+    /// Warning.
+    pub fn warn(&self, t: &str) -> String {
+        self.paint(Color::Yellow.normal(), t)
+    }
+    /// Failure.
+    pub fn bad(&self, t: &str) -> String {
+        self.paint(Color::Red.bold(), t)
+    }
+}
+
+/// The `list` table: masters with slot counts and keys, replicas under their master.
+pub fn topology_text(topo: &Topology, masters_only: bool, p: Painter) -> String {
+    let mut out = String::new();
+    let masters: Vec<&Node> = topo.masters().collect();
+    for m in &masters {
+        let keys = topo
+            .keys
+            .get(&m.node_id)
+            .map_or("?".into(), |k| k.to_string());
+        let _ = writeln!(
+            out,
+            "{} {:<21} {} {:>5} slots {:>8} keys  {}{}",
+            p.bold("M"),
+            m.addr().to_string(),
+            p.dim(m.short_id()),
+            m.assigned_slots.len(),
+            keys,
+            format_ranges(&m.assigned_slots),
+            flags_note(m, topo, p),
+        );
+        if masters_only {
+            continue;
+        }
+        for r in topo.replicas_of(&m.node_id) {
+            let _ = writeln!(
+                out,
+                "  {} {:<19} {} replica{}",
+                p.dim("S"),
+                r.addr().to_string(),
+                p.dim(r.short_id()),
+                flags_note(r, topo, p)
+            );
+        }
+    }
+    if !masters_only {
+        let orphans: Vec<&Node> = topo
+            .nodes
+            .iter()
+            .filter(|n| {
+                !n.is_master()
+                    && !masters
+                        .iter()
+                        .any(|m| Some(&m.node_id) == n.master_id.as_ref())
+            })
+            .collect();
+        for r in orphans {
+            let _ = writeln!(
+                out,
+                "  {} {:<19} {} replica of unknown {}{}",
+                p.dim("S"),
+                r.addr().to_string(),
+                p.dim(r.short_id()),
+                r.master_id.as_deref().unwrap_or("-"),
+                flags_note(r, topo, p)
+            );
+        }
+    }
+    out
+}
+
+fn flags_note(n: &Node, topo: &Topology, p: Painter) -> String {
+    let mut notes: Vec<String> = n
+        .flags
+        .iter()
+        .filter(|f| !matches!(f.as_str(), "master" | "slave" | "myself"))
+        .cloned()
+        .collect();
+    if topo.unreachable.contains_key(&n.node_id) && !n.is_failed() {
+        notes.push("unreachable".into());
+    }
+    for (slot, peer) in &n.slots_migrating {
+        notes.push(format!(
+            "migrating {slot} to {}",
+            &peer[..peer.len().min(8)]
+        ));
+    }
+    for (slot, peer) in &n.slots_importing {
+        notes.push(format!(
+            "importing {slot} from {}",
+            &peer[..peer.len().min(8)]
+        ));
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  {}", p.warn(&format!("[{}]", notes.join(", "))))
+    }
+}
+
+/// One line for an event (progress lines are for non-terminal output).
+pub fn event_line(e: &Event, p: Painter) -> String {
+    match e {
+        Event::Step(s) => format!("{} {s}", p.dim(">>>")),
+        Event::Warning(w) => format!("{} {w}", p.warn("warning:")),
+        Event::Progress(m) => format!(
+            "    {} -> {}: {}/{} slots, {} keys",
+            m.src, m.dst, m.slots_done, m.slots_total, m.keys_moved
+        ),
+    }
+}

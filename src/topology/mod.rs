@@ -1,0 +1,414 @@
+//! The cluster as data: what one node reports ([`View`]), the whole cluster assembled
+//! from every node's report ([`Topology`]), and pure checks over them (coverage, open
+//! slots, convergence). Nothing here talks to the network.
+
+mod node;
+
+pub use node::{parse_cluster_nodes, parse_node_line, Node, Role};
+
+use crate::addr::Addr;
+use crate::slots::{format_ranges, SLOT_COUNT};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What one node says about itself and the cluster, read in one round trip.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct View {
+    /// The address we reached the node on.
+    pub addr: Addr,
+    /// Its `CLUSTER NODES`, with its own line's empty host filled in.
+    pub nodes: Vec<Node>,
+    /// `cluster_state` from `CLUSTER INFO` (`ok` or `fail`).
+    pub cluster_state: String,
+    /// `cluster_current_epoch` from `CLUSTER INFO`.
+    pub current_epoch: u64,
+    /// Keys in database 0 (`DBSIZE`).
+    pub keys: u64,
+}
+
+impl View {
+    /// The node's own line.
+    pub fn myself(&self) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.is_myself())
+            .expect("a CLUSTER NODES reply always has a myself line")
+    }
+
+    /// Whether the node is alone: knows no other node and serves no slot.
+    pub fn is_alone(&self) -> bool {
+        self.nodes.len() == 1
+    }
+
+    /// The line for node `id` in this view.
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.node_id == id)
+    }
+
+    /// Slot → owner id as this node believes.
+    pub fn slot_owners(&self) -> BTreeMap<u16, &str> {
+        let mut owners = BTreeMap::new();
+        for n in self.nodes.iter().filter(|n| n.is_master()) {
+            for &s in &n.assigned_slots {
+                owners.insert(s, n.node_id.as_str());
+            }
+        }
+        owners
+    }
+}
+
+/// A slot that some node has marked migrating or importing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenSlot {
+    /// The slot.
+    pub slot: u16,
+    /// The node carrying the marker.
+    pub node_id: String,
+    /// `migrating` (to `peer_id`) or `importing` (from `peer_id`).
+    pub direction: String,
+    /// The other end of the migration.
+    pub peer_id: String,
+}
+
+/// The whole cluster: every node known to the entry node, with each reachable
+/// node's own line (its slots and open-slot markers are authoritative) and facts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Topology {
+    /// Id of the node the topology was read from.
+    pub entry_id: String,
+    /// Every node, masters first then replicas, each in address order.
+    pub nodes: Vec<Node>,
+    /// Keys per reachable node id.
+    pub keys: BTreeMap<String, u64>,
+    /// `cluster_state` per reachable node id.
+    pub states: BTreeMap<String, String>,
+    /// Why a node could not be read, per node id.
+    pub unreachable: BTreeMap<String, String>,
+}
+
+impl Topology {
+    /// Assembles the topology from the entry node's view and the views (or read
+    /// errors) of every other node it knows.
+    pub fn assemble(entry: &View, others: Vec<(String, Result<View, String>)>) -> Topology {
+        let mut topo = Topology {
+            entry_id: entry.myself().node_id.clone(),
+            ..Topology::default()
+        };
+        let mut own_lines: BTreeMap<String, Node> = BTreeMap::new();
+        let mut record = |view: &View, topo: &mut Topology| {
+            let me = view.myself().clone();
+            topo.keys.insert(me.node_id.clone(), view.keys);
+            topo.states
+                .insert(me.node_id.clone(), view.cluster_state.clone());
+            own_lines.insert(me.node_id.clone(), me);
+        };
+        record(entry, &mut topo);
+        for (id, view) in others {
+            match view {
+                Ok(v) if v.myself().node_id == id => record(&v, &mut topo),
+                Ok(v) => {
+                    topo.unreachable.insert(
+                        id,
+                        format!("{} now answers as node {}", v.addr, v.myself().node_id),
+                    );
+                }
+                Err(e) => {
+                    topo.unreachable.insert(id, e);
+                }
+            }
+        }
+        for n in &entry.nodes {
+            let mut line = own_lines.remove(&n.node_id).unwrap_or_else(|| n.clone());
+            // The entry's opinion on failure flags is what the operator sees; a node's
+            // own line never carries `myself` for the cluster as a whole.
+            line.flags.retain(|f| f != "myself");
+            if line.host.is_empty() {
+                line.host = n.host.clone();
+            }
+            topo.nodes.push(line);
+        }
+        topo.sort();
+        topo
+    }
+
+    /// Masters first, then replicas; each group by address.
+    pub fn sort(&mut self) {
+        self.nodes
+            .sort_by_key(|n| (!n.is_master(), n.host.clone(), n.port, n.node_id.clone()));
+    }
+
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.node_id == id)
+    }
+
+    /// The node with this address (as the cluster spells it).
+    pub fn node_at(&self, addr: &Addr) -> Option<&Node> {
+        self.nodes.iter().find(|n| &n.addr() == addr)
+    }
+
+    /// All masters, failed or not.
+    pub fn masters(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.iter().filter(|n| n.is_master())
+    }
+
+    /// Masters not flagged as failed, with a known address, past the handshake.
+    pub fn live_masters(&self) -> impl Iterator<Item = &Node> {
+        self.masters()
+            .filter(|n| !n.is_failed() && !n.in_handshake() && !n.no_addr())
+    }
+
+    /// Replicas of master `id`.
+    pub fn replicas_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.nodes
+            .iter()
+            .filter(move |n| !n.is_master() && n.master_id.as_deref() == Some(id))
+    }
+
+    /// Owner of each slot (`None` when uncovered).
+    pub fn slot_owners(&self) -> Vec<Option<&Node>> {
+        let mut owners = vec![None; SLOT_COUNT as usize];
+        for n in self.masters() {
+            for &s in &n.assigned_slots {
+                owners[s as usize] = Some(n);
+            }
+        }
+        owners
+    }
+
+    /// Slots no master serves.
+    pub fn uncovered_slots(&self) -> Vec<u16> {
+        self.slot_owners()
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| o.is_none())
+            .map(|(s, _)| s as u16)
+            .collect()
+    }
+
+    /// Slots served by a master the cluster has flagged `fail`.
+    pub fn failed_slots(&self) -> Vec<u16> {
+        let mut slots: Vec<u16> = self
+            .masters()
+            .filter(|n| n.is_failed())
+            .flat_map(|n| n.assigned_slots.iter().copied())
+            .collect();
+        slots.sort_unstable();
+        slots
+    }
+
+    /// Every migrating/importing marker any reachable node carries.
+    pub fn open_slots(&self) -> Vec<OpenSlot> {
+        let mut open = Vec::new();
+        for n in &self.nodes {
+            for (slot, peer) in &n.slots_migrating {
+                open.push(OpenSlot {
+                    slot: *slot,
+                    node_id: n.node_id.clone(),
+                    direction: "migrating".into(),
+                    peer_id: peer.clone(),
+                });
+            }
+            for (slot, peer) in &n.slots_importing {
+                open.push(OpenSlot {
+                    slot: *slot,
+                    node_id: n.node_id.clone(),
+                    direction: "importing".into(),
+                    peer_id: peer.clone(),
+                });
+            }
+        }
+        open.sort_by_key(|o| (o.slot, o.node_id.clone()));
+        open
+    }
+
+    /// Total keys over reachable masters.
+    pub fn total_keys(&self) -> u64 {
+        self.masters()
+            .filter_map(|n| self.keys.get(&n.node_id))
+            .sum()
+    }
+
+    /// `host:port (abcdef12)`: how messages name a node.
+    pub fn describe(&self, id: &str) -> String {
+        match self.node(id) {
+            Some(n) => format!("{} ({})", n.addr(), n.short_id()),
+            None => format!("unknown node {id}"),
+        }
+    }
+}
+
+/// Why a set of views has not converged yet, or `None` once every node knows every
+/// other node (no handshake, no failure suspicion), all agree on who owns which slot,
+/// and, when all slots are covered, every node reports `cluster_state:ok`.
+pub fn convergence_problem(views: &[View]) -> Option<String> {
+    let ids: BTreeSet<&str> = views.iter().map(|v| v.myself().node_id.as_str()).collect();
+    for v in views {
+        for id in &ids {
+            match v.node(id) {
+                None => return Some(format!("{} does not know node {} yet", v.addr, short(id))),
+                Some(n) if n.in_handshake() || n.no_addr() => {
+                    return Some(format!(
+                        "{} is still in handshake with {}",
+                        v.addr,
+                        n.addr()
+                    ))
+                }
+                Some(n) if n.is_failed() || n.is_suspected() => {
+                    return Some(format!("{} flags {} as failing", v.addr, n.addr()))
+                }
+                _ => {}
+            }
+        }
+    }
+    let reference = views.first()?;
+    let owners = reference.slot_owners();
+    for v in &views[1..] {
+        let theirs = v.slot_owners();
+        if theirs != owners {
+            let differing: Vec<u16> = (0..SLOT_COUNT)
+                .filter(|s| owners.get(s) != theirs.get(s))
+                .collect();
+            return Some(format!(
+                "{} and {} disagree on the owner of slots {}",
+                reference.addr,
+                v.addr,
+                format_ranges(&differing)
+            ));
+        }
+    }
+    if owners.len() == SLOT_COUNT as usize {
+        if let Some(v) = views.iter().find(|v| v.cluster_state != "ok") {
+            return Some(format!(
+                "{} reports cluster_state:{}",
+                v.addr, v.cluster_state
+            ));
+        }
+    }
+    None
+}
+
+fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(port: u16, lines: &[String], state: &str) -> View {
+        View {
+            addr: Addr::new("127.0.0.1", port),
+            nodes: lines.iter().map(|l| parse_node_line(l).unwrap()).collect(),
+            cluster_state: state.into(),
+            current_epoch: 1,
+            keys: 0,
+        }
+    }
+
+    fn line(id: char, port: u16, myself: bool, slots: &str) -> String {
+        let flags = if myself { "myself,master" } else { "master" };
+        format!(
+            "{} 127.0.0.1:{port}@1{port} {flags} - 0 0 1 connected {slots}",
+            id.to_string().repeat(40)
+        )
+    }
+
+    #[test]
+    fn converged_views_have_no_problem() {
+        let a = view(
+            7000,
+            &[
+                line('a', 7000, true, "0-8191"),
+                line('b', 7001, false, "8192-16383"),
+            ],
+            "ok",
+        );
+        let b = view(
+            7001,
+            &[
+                line('a', 7000, false, "0-8191"),
+                line('b', 7001, true, "8192-16383"),
+            ],
+            "ok",
+        );
+        assert_eq!(convergence_problem(&[a, b]), None);
+    }
+
+    #[test]
+    fn names_the_node_that_lags() {
+        let a = view(7000, &[line('a', 7000, true, "0-16383")], "ok");
+        let b = view(
+            7001,
+            &[line('a', 7000, false, "0-16383"), line('b', 7001, true, "")],
+            "fail",
+        );
+        let problem = convergence_problem(&[a.clone(), b.clone()]).unwrap();
+        assert!(
+            problem.contains("127.0.0.1:7000 does not know node bbbbbbbb"),
+            "{problem}"
+        );
+
+        let a2 = view(
+            7000,
+            &[line('a', 7000, true, "0-16383"), line('b', 7001, false, "")],
+            "ok",
+        );
+        let problem = convergence_problem(&[a2.clone(), b]).unwrap();
+        assert!(
+            problem.contains("127.0.0.1:7001 reports cluster_state:fail"),
+            "{problem}"
+        );
+
+        let b3 = view(
+            7001,
+            &[
+                line('a', 7000, false, "0-16382"),
+                line('b', 7001, true, "16383"),
+            ],
+            "ok",
+        );
+        let problem = convergence_problem(&[a2, b3]).unwrap();
+        assert!(
+            problem.contains("disagree on the owner of slots 16383"),
+            "{problem}"
+        );
+    }
+
+    #[test]
+    fn assembles_topology_with_own_lines_and_unreachable_nodes() {
+        let mut a_line = line('a', 7000, true, "0-100");
+        a_line.push_str(&format!(" [101->-{}]", "b".repeat(40)));
+        let entry = view(
+            7000,
+            &[
+                a_line,
+                line('b', 7001, false, "101-16383"),
+                line('c', 7002, false, ""),
+            ],
+            "ok",
+        );
+        let b = view(
+            7001,
+            &[
+                line('a', 7000, false, "0-100"),
+                line('b', 7001, true, "101-16383"),
+            ],
+            "ok",
+        );
+        let topo = Topology::assemble(
+            &entry,
+            vec![
+                ("b".repeat(40), Ok(b)),
+                ("c".repeat(40), Err("connection refused".into())),
+            ],
+        );
+        assert_eq!(topo.nodes.len(), 3);
+        assert!(topo.nodes.iter().all(|n| !n.is_myself()));
+        assert_eq!(topo.open_slots().len(), 1);
+        assert_eq!(topo.open_slots()[0].slot, 101);
+        assert!(topo.uncovered_slots().is_empty());
+        assert_eq!(topo.unreachable.len(), 1);
+        assert_eq!(topo.describe(&"b".repeat(40)), "127.0.0.1:7001 (bbbbbbbb)");
+    }
+}

@@ -1,0 +1,324 @@
+//! One node as a `CLUSTER NODES` line describes it, and the parser for those lines
+//! (Redis 3.x `ip:port`, 4.x+ `ip:port@cport`, 7.x `ip:port@cport,hostname`, IPv6).
+
+use crate::addr::Addr;
+use crate::slots::check_slot;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// A node's role in the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Serves slots (or could).
+    Master,
+    /// Replicates a master (`slave` in Redis's vocabulary).
+    Slave,
+}
+
+impl Role {
+    /// The word Redis uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Master => "master",
+            Role::Slave => "slave",
+        }
+    }
+}
+
+/// One node of the cluster as seen in one `CLUSTER NODES` line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// The 40-character node id.
+    pub node_id: String,
+    /// Host as announced (empty for a lone node that was never met; see [`Node::with_host`]).
+    pub host: String,
+    /// Client port.
+    pub port: u16,
+    /// Cluster bus port, when the line has one (Redis 4+).
+    pub cport: Option<u16>,
+    /// Announced hostname (Redis 7+), if any.
+    pub hostname: Option<String>,
+    /// Raw flags: myself, master, slave, fail?, fail, handshake, noaddr, nofailover.
+    pub flags: Vec<String>,
+    /// Master or slave.
+    pub role_in_cluster: Role,
+    /// The master's id for a replica.
+    pub master_id: Option<String>,
+    /// Milliseconds timestamp of the last ping sent (0 when none pending).
+    pub ping_sent: u64,
+    /// Milliseconds timestamp of the last pong received.
+    pub pong_recv: u64,
+    /// The node's configuration epoch.
+    pub config_epoch: u64,
+    /// Whether the cluster bus link is connected.
+    pub connected: bool,
+    /// Slots this node serves, sorted.
+    #[serde(with = "crate::slots::ranges_serde")]
+    pub assigned_slots: Vec<u16>,
+    /// Slots this node is migrating away: (slot, destination node id).
+    pub slots_migrating: Vec<(u16, String)>,
+    /// Slots this node is importing: (slot, source node id).
+    pub slots_importing: Vec<(u16, String)>,
+}
+
+impl Node {
+    /// The node's client address.
+    pub fn addr(&self) -> Addr {
+        Addr::new(self.host.clone(), self.port)
+    }
+
+    /// True when the line is the answering node itself.
+    pub fn is_myself(&self) -> bool {
+        self.has_flag("myself")
+    }
+
+    /// True for a master.
+    pub fn is_master(&self) -> bool {
+        self.role_in_cluster == Role::Master
+    }
+
+    /// True when the cluster has agreed this node failed (`fail`).
+    pub fn is_failed(&self) -> bool {
+        self.has_flag("fail")
+    }
+
+    /// True when the answering node merely suspects a failure (`fail?`).
+    pub fn is_suspected(&self) -> bool {
+        self.has_flag("fail?")
+    }
+
+    /// True while the handshake with this node is unfinished.
+    pub fn in_handshake(&self) -> bool {
+        self.has_flag("handshake")
+    }
+
+    /// True when the node has no known address.
+    pub fn no_addr(&self) -> bool {
+        self.has_flag("noaddr")
+    }
+
+    /// Whether the flags contain `flag`.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    /// Fills an empty host (a lone node that was never met prints `:port`) with the
+    /// host we reached it on.
+    pub fn with_host(mut self, host: &str) -> Node {
+        if self.host.is_empty() {
+            self.host = host.to_string();
+        }
+        self
+    }
+
+    /// Short form of the id, as operators read it.
+    pub fn short_id(&self) -> &str {
+        &self.node_id[..self.node_id.len().min(8)]
+    }
+}
+
+/// Parses the whole reply of `CLUSTER NODES`.
+pub fn parse_cluster_nodes(text: &str) -> Result<Vec<Node>> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(parse_node_line)
+        .collect()
+}
+
+/// Parses one line of `CLUSTER NODES`.
+pub fn parse_node_line(line: &str) -> Result<Node> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 8 {
+        bail!("malformed CLUSTER NODES line (expected at least 8 fields): {line}");
+    }
+    let ctx = || format!("malformed CLUSTER NODES line: {line}");
+    let (host, port, cport, hostname) = parse_address_field(fields[1]).with_context(ctx)?;
+    let flags: Vec<String> = fields[2]
+        .split(',')
+        .filter(|f| !f.is_empty() && *f != "noflags")
+        .map(String::from)
+        .collect();
+    let role_in_cluster = if flags.iter().any(|f| f == "slave") {
+        Role::Slave
+    } else {
+        Role::Master
+    };
+    let master_id = (fields[3] != "-").then(|| fields[3].to_string());
+    let number = |i: usize| fields[i].parse::<u64>().with_context(ctx);
+    let mut node = Node {
+        node_id: fields[0].to_string(),
+        host,
+        port,
+        cport,
+        hostname,
+        flags,
+        role_in_cluster,
+        master_id,
+        ping_sent: number(4)?,
+        pong_recv: number(5)?,
+        config_epoch: number(6)?,
+        connected: fields[7] == "connected",
+        assigned_slots: Vec::new(),
+        slots_migrating: Vec::new(),
+        slots_importing: Vec::new(),
+    };
+    for item in &fields[8..] {
+        parse_slot_item(item, &mut node).with_context(ctx)?;
+    }
+    node.assigned_slots.sort_unstable();
+    Ok(node)
+}
+
+/// `ip:port`, `ip:port@cport` or `ip:port@cport,hostname`; IPv6 ip unbracketed.
+fn parse_address_field(field: &str) -> Result<(String, u16, Option<u16>, Option<String>)> {
+    let (addr, hostname) = match field.split_once(',') {
+        Some((a, h)) => (a, (!h.is_empty()).then(|| h.to_string())),
+        None => (field, None),
+    };
+    let (addr, cport) = match addr.split_once('@') {
+        Some((a, c)) => (a, Some(c.parse::<u16>().context("bad cluster bus port")?)),
+        None => (addr, None),
+    };
+    let (host, port) = addr.rsplit_once(':').context("address has no port")?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((
+        host.to_string(),
+        port.parse().context("bad port")?,
+        cport,
+        hostname,
+    ))
+}
+
+/// `5`, `0-5460`, `[5461->-id]` (migrating) or `[5461-<-id]` (importing).
+fn parse_slot_item(item: &str, node: &mut Node) -> Result<()> {
+    if let Some(inner) = item.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+        if let Some((slot, id)) = inner.split_once("->-") {
+            node.slots_migrating
+                .push((check_slot(slot.parse()?)?, id.to_string()));
+        } else if let Some((slot, id)) = inner.split_once("-<-") {
+            node.slots_importing
+                .push((check_slot(slot.parse()?)?, id.to_string()));
+        } else {
+            bail!("unknown slot marker '{item}'");
+        }
+        return Ok(());
+    }
+    let (first, last) = match item.split_once('-') {
+        Some((a, b)) => (a.parse::<i64>()?, b.parse::<i64>()?),
+        None => {
+            let s = item.parse::<i64>()?;
+            (s, s)
+        }
+    };
+    let (first, last) = (check_slot(first)?, check_slot(last)?);
+    node.assigned_slots.extend(first..=last);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID_A: &str = "07c37dfeb235213a872192d90877d0cd55635b91";
+    const ID_B: &str = "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1";
+
+    #[test]
+    fn parses_redis3_line() {
+        let n = parse_node_line(&format!(
+            "{ID_A} 127.0.0.1:30004 slave {ID_B} 0 1426238317239 4 connected"
+        ))
+        .unwrap();
+        assert_eq!(n.addr(), Addr::new("127.0.0.1", 30004));
+        assert_eq!(n.cport, None);
+        assert_eq!(n.role_in_cluster, Role::Slave);
+        assert_eq!(n.master_id.as_deref(), Some(ID_B));
+        assert_eq!(n.config_epoch, 4);
+        assert!(n.connected);
+        assert!(n.assigned_slots.is_empty());
+    }
+
+    #[test]
+    fn parses_redis4_line_with_slots() {
+        let n = parse_node_line(&format!(
+            "{ID_B} 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922 11000"
+        ))
+        .unwrap();
+        assert_eq!(n.cport, Some(40002));
+        assert!(n.is_master() && n.master_id.is_none());
+        assert_eq!(n.assigned_slots.len(), 5462 + 1);
+        assert_eq!(*n.assigned_slots.last().unwrap(), 11000);
+    }
+
+    #[test]
+    fn parses_redis7_line_with_hostname_and_markers() {
+        let n = parse_node_line(&format!(
+            "{ID_A} 127.0.0.1:7000@17000,node-a.example myself,master - 0 0 1 connected 0-2 [3->-{ID_B}] [4-<-{ID_B}]"
+        ))
+        .unwrap();
+        assert!(n.is_myself());
+        assert_eq!(n.hostname.as_deref(), Some("node-a.example"));
+        assert_eq!(n.assigned_slots, vec![0, 1, 2]);
+        assert_eq!(n.slots_migrating, vec![(3, ID_B.to_string())]);
+        assert_eq!(n.slots_importing, vec![(4, ID_B.to_string())]);
+    }
+
+    #[test]
+    fn parses_empty_hostname_and_lone_node() {
+        let n = parse_node_line(&format!(
+            "{ID_A} :7000@17000, myself,master - 0 0 0 connected"
+        ))
+        .unwrap();
+        assert_eq!(n.host, "");
+        assert_eq!(n.hostname, None);
+        assert_eq!(
+            n.with_host("localhost").addr(),
+            Addr::new("localhost", 7000)
+        );
+    }
+
+    #[test]
+    fn parses_ipv6_and_failure_flags() {
+        let n = parse_node_line(&format!(
+            "{ID_A} ::1:7001@17001 master,fail,nofailover - 1426238316232 0 3 disconnected"
+        ))
+        .unwrap();
+        assert_eq!(n.addr(), Addr::new("::1", 7001));
+        assert!(n.is_failed() && !n.is_suspected() && !n.connected);
+        let n = parse_node_line(&format!(
+            "{ID_A} 10.0.0.1:7001@17001 master,fail? - 0 0 3 connected"
+        ))
+        .unwrap();
+        assert!(n.is_suspected() && !n.is_failed());
+        let n = parse_node_line(&format!(
+            "{ID_A} 10.0.0.1:7001@17001 handshake,noaddr - 0 0 0 connected"
+        ))
+        .unwrap();
+        assert!(n.in_handshake() && n.no_addr());
+    }
+
+    #[test]
+    fn parses_whole_reply() {
+        let text = format!(
+            "{ID_A} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191\n{ID_B} 127.0.0.1:7001@17001 master - 0 1 2 connected 8192-16383\n"
+        );
+        let nodes = parse_cluster_nodes(&text).unwrap();
+        assert_eq!(nodes.len(), 2);
+        assert_eq!(nodes[1].assigned_slots.len(), 8192);
+    }
+
+    #[test]
+    fn rejects_malformed_lines() {
+        assert!(parse_node_line("abc 127.0.0.1:7000 master").is_err());
+        assert!(parse_node_line(&format!(
+            "{ID_A} 127.0.0.1:7000 master - 0 0 1 connected 99999"
+        ))
+        .is_err());
+        assert!(parse_node_line(&format!("{ID_A} 127.0.0.1 master - 0 0 1 connected")).is_err());
+        assert!(parse_node_line(&format!(
+            "{ID_A} 127.0.0.1:7000 master - 0 0 1 connected [5<>x]"
+        ))
+        .is_err());
+    }
+}

@@ -1,0 +1,69 @@
+//! Bounded, explained waits: poll a condition until it holds, and on timeout say
+//! what was still wrong (which node disagrees about what).
+
+use crate::addr::Addr;
+use crate::backend::Backend;
+use crate::interrupt;
+use crate::topology::{convergence_problem, View};
+use anyhow::{bail, Result};
+use std::time::Instant;
+
+/// Polls `check` until it returns `None` (done). `Some(reason)` means not yet; on
+/// timeout the error quotes the last reason. Errors from `check` end the wait.
+pub fn until(
+    b: &mut dyn Backend,
+    what: &str,
+    mut check: impl FnMut(&mut dyn Backend) -> Result<Option<String>>,
+) -> Result<()> {
+    let start = Instant::now();
+    let timeout = b.timeout();
+    loop {
+        let reason = match check(b)? {
+            None => return Ok(()),
+            Some(reason) => reason,
+        };
+        if interrupt::requested() {
+            bail!("interrupted while waiting for {what}: {reason}");
+        }
+        if start.elapsed() >= timeout {
+            bail!(
+                "timed out after {:.0?} waiting for {what}: {reason} (raise --timeout if the cluster is just slow)",
+                timeout
+            );
+        }
+        std::thread::sleep(b.poll_interval());
+    }
+}
+
+/// Reads the views of `addrs`; a node that cannot be read is an error.
+pub fn views(b: &mut dyn Backend, addrs: &[Addr]) -> Result<Vec<View>> {
+    addrs.iter().map(|a| b.view(a)).collect()
+}
+
+/// Waits until `addrs` form a converged cluster: everyone knows everyone, no
+/// handshake or failure suspicion among them, one slot map, and `cluster_state:ok`
+/// everywhere once all slots are covered.
+pub fn converged(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
+    until(b, "the cluster to converge", |b| {
+        Ok(convergence_problem(&views(b, addrs)?))
+    })
+}
+
+/// Waits until every node in `addrs` knows node `id` past the handshake.
+pub fn known_by_all(b: &mut dyn Backend, addrs: &[Addr], id: &str, name: &Addr) -> Result<()> {
+    until(b, &format!("every node to know {name}"), |b| {
+        for v in views(b, addrs)? {
+            match v.node(id) {
+                None => return Ok(Some(format!("{} does not know {name} yet", v.addr))),
+                Some(n) if n.in_handshake() || n.no_addr() => {
+                    return Ok(Some(format!(
+                        "{} is still in handshake with {name}",
+                        v.addr
+                    )))
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    })
+}
