@@ -34,7 +34,13 @@ pub struct Global {
     #[arg(long, global = true)]
     pub user: Option<String>,
     /// Bound in seconds on connecting, on each reply, and on every wait for the cluster to agree
-    #[arg(long, global = true, default_value_t = 30.0, value_name = "SECONDS")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 30.0,
+        value_name = "SECONDS",
+        allow_negative_numbers = true
+    )]
     pub timeout: f64,
     /// Print data as JSON
     #[arg(long, global = true)]
@@ -113,7 +119,7 @@ pub enum Command {
         /// Destination master
         dst: Addr,
         /// Slots: numbers and ranges, e.g. `0 2 4-7`
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        #[arg(required = true, num_args = 1..)]
         slots: Vec<String>,
         /// Overwrite keys that already exist on the destination
         #[arg(long)]

@@ -86,13 +86,24 @@ impl NodeConn {
             return Ok(Vec::new());
         }
         let mut pipe = pipe.clone();
-        pipe.ignore_errors().query(&mut self.conn).map_err(|e| {
+        let replies: Vec<Value> = pipe.ignore_errors().query(&mut self.conn).map_err(|e| {
             anyhow!(
                 "{}: pipeline of {} commands failed: {e}",
                 self.addr,
                 pipe.len()
             )
-        })
+        })?;
+        if let Some(err) = replies
+            .iter()
+            .filter_map(server_error)
+            .find(|e| is_auth_error(e))
+        {
+            bail!(
+                "{}: authentication failed ({err}); check --password / --user",
+                self.addr
+            );
+        }
+        Ok(replies)
     }
 
     /// Reads `CLUSTER INFO`, `CLUSTER NODES` and `DBSIZE` in one round trip. Fails

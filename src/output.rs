@@ -76,11 +76,12 @@ impl Output {
                 }
                 Event::Progress(p) => {
                     let finished = p.slots_done == p.slots_total;
-                    if finished || last_line.elapsed() >= Duration::from_secs(1) {
+                    if finished
+                        || (p.slots_done > 0 && last_line.elapsed() >= Duration::from_secs(1))
+                    {
                         eprintln!("{}", event_line(&event, out.err_painter));
                         last_line = Instant::now();
                     }
-                    let _ = p;
                 }
                 _ => {
                     let line = event_line(&event, out.err_painter);

@@ -4,6 +4,7 @@
 use super::{free_node, live_addrs, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::topology::convergence_problem;
 use crate::wait;
 use anyhow::{bail, Result};
 
@@ -65,7 +66,8 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
             target.addr()
         ),
         |b| {
-            for v in wait::views(b, &members)? {
+            let views = wait::views(b, &members)?;
+            for v in &views {
                 match v.node(&slave_id) {
                     Some(n)
                         if !n.is_master()
@@ -80,7 +82,8 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
                     None => return Ok(Some(format!("{} does not know {slave} yet", v.addr))),
                 }
             }
-            Ok(None)
+            // The replica must also know every node and agree on the slot map.
+            Ok(convergence_problem(&views))
         },
     )
 }

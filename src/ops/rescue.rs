@@ -38,6 +38,21 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
     step(b, format!("{free}: meeting the cluster at {cluster}"));
     b.meet(free, cluster)?;
     wait::known_by_all(b, &members, &new.node_id, free)?;
+    // The free node must have caught up with the cluster's epoch, so that its bump
+    // below gives it the highest config epoch of all.
+    let epoch = wait::views(b, &members)?
+        .iter()
+        .map(|v| v.current_epoch)
+        .max()
+        .unwrap_or(0);
+    wait::until(
+        b,
+        &format!("{free} to learn the cluster's epoch {epoch}"),
+        |b| {
+            let e = b.view(free)?.current_epoch;
+            Ok((e < epoch).then(|| format!("{free} is at epoch {e}")))
+        },
+    )?;
     members.push(free.clone());
     if !failed.is_empty() {
         step(
@@ -47,10 +62,12 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
                 format_ranges(&failed)
             ),
         );
+        // Bump first: with the highest config epoch the claim beats the failed owner's.
+        // Claiming first would race the other masters' UPDATE messages, which would
+        // give the slots back to the dead node and make the free node its replica.
+        b.bump_epoch(free)?;
         let owner = SlotState::Node(new.node_id.clone());
         b.set_slots(free, &failed, &owner)?;
-        // The highest config epoch makes the claim win over the failed owner's.
-        b.bump_epoch(free)?;
         for m in &live_masters {
             b.set_slots(m, &failed, &owner)?;
         }

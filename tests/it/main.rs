@@ -1,0 +1,6 @@
+//! Integration tests against real redis-server processes (see `support`).
+
+mod errors;
+mod lab;
+mod ops;
+mod support;

@@ -1,0 +1,321 @@
+//! Test support: lab clusters of real redis-server processes (torn down by pid when
+//! the test ends, passes or fails), key writers/readers that go through the cluster,
+//! the binary, and `redis-cli --cluster check` as an independent judge.
+
+#![allow(dead_code)]
+
+use redis::cluster::ClusterClientBuilder;
+use redis::Commands;
+use redis_trib::addr::Addr;
+use redis_trib::backend::live::Live;
+use redis_trib::conn::{parse_info, ConnOpts};
+use redis_trib::lab::{Lab, LabOpts};
+use redis_trib::topology::{parse_cluster_nodes, Node};
+use std::collections::HashMap;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// A lab of free nodes in a temporary directory.
+pub struct TestLab {
+    pub lab: Lab,
+    pub password: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts `n` free nodes.
+pub fn lab(n: usize) -> TestLab {
+    lab_with(n, LabOpts::default())
+}
+
+/// Starts `n` free nodes with options.
+pub fn lab_with(n: usize, opts: LabOpts) -> TestLab {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let password = opts.password.clone();
+    let lab = Lab::start(dir.path(), n, opts).unwrap_or_else(|e| {
+        panic!("cannot start lab nodes: {e:#}\nThe tests need redis-server: `./dev setup` or `sudo apt-get install -y redis-server`")
+    });
+    TestLab {
+        lab,
+        password,
+        _dir: dir,
+    }
+}
+
+impl TestLab {
+    /// Address of node `i`.
+    pub fn addr(&self, i: usize) -> Addr {
+        self.lab.nodes[i].addr()
+    }
+
+    /// `host:port` of node `i`.
+    pub fn at(&self, i: usize) -> String {
+        self.addr(i).to_string()
+    }
+
+    /// Connection options for this lab.
+    pub fn conn_opts(&self) -> ConnOpts {
+        ConnOpts {
+            password: self.password.clone(),
+            user: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// A quiet live backend.
+    pub fn backend(&self) -> Live {
+        Live::quiet(self.conn_opts())
+    }
+
+    /// Makes nodes `0..k` one cluster (through the library).
+    pub fn cluster(&self, k: usize) -> Addr {
+        let addrs: Vec<Addr> = (0..k).map(|i| self.addr(i)).collect();
+        redis_trib::ops::start_multi(&mut self.backend(), &addrs, 16384).expect("start_multi");
+        self.addr(0)
+    }
+
+    /// Runs one command on node `i`.
+    pub fn cmd(&self, i: usize, args: &[&str]) -> redis::RedisResult<redis::Value> {
+        raw(&self.addr(i), self.password.as_deref(), args)
+    }
+
+    /// The node ids of node `i` (its own id).
+    pub fn id(&self, i: usize) -> String {
+        let v: String =
+            redis::from_redis_value(self.cmd(i, &["CLUSTER", "MYID"]).unwrap()).unwrap();
+        v
+    }
+
+    /// CLUSTER NODES of node `i`, parsed.
+    pub fn nodes(&self, i: usize) -> Vec<Node> {
+        parse_cluster_nodes(&text(self.cmd(i, &["CLUSTER", "NODES"]).unwrap())).unwrap()
+    }
+
+    /// CLUSTER INFO of node `i`.
+    pub fn info(&self, i: usize) -> HashMap<String, String> {
+        parse_info(&text(self.cmd(i, &["CLUSTER", "INFO"]).unwrap()))
+    }
+
+    /// The slots node `i` serves, in its own view.
+    pub fn slots_of(&self, i: usize) -> Vec<u16> {
+        self.nodes(i)
+            .into_iter()
+            .find(|n| n.is_myself())
+            .unwrap()
+            .assigned_slots
+    }
+
+    /// CLUSTER NODES of node `i` with the fields that change on their own (ping and
+    /// pong times, link state) removed: equal before and after means untouched.
+    pub fn stable_nodes(&self, i: usize) -> String {
+        let mut lines: Vec<String> = text(self.cmd(i, &["CLUSTER", "NODES"]).unwrap())
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let mut keep = vec![f[0], f[1], f[2], f[3], f[6]];
+                keep.extend(&f[8..]);
+                keep.join(" ")
+            })
+            .collect();
+        lines.sort();
+        lines.join("\n")
+    }
+
+    /// Snapshot of every node's stable CLUSTER NODES and key count.
+    pub fn snapshot(&self) -> Vec<(String, i64)> {
+        (0..self.lab.nodes.len())
+            .map(|i| {
+                let keys: i64 = redis::from_redis_value(self.cmd(i, &["DBSIZE"]).unwrap()).unwrap();
+                (self.stable_nodes(i), keys)
+            })
+            .collect()
+    }
+
+    /// Writes `n` keys through the cluster (`prefix:i` = `value-i`); returns them.
+    pub fn write_keys(&self, entry: usize, prefix: &str, n: usize) -> Vec<(String, String)> {
+        let mut conn = self.cluster_conn(entry);
+        let kv: Vec<(String, String)> = (0..n)
+            .map(|i| (format!("{prefix}:{i}"), format!("value-{i}")))
+            .collect();
+        for (k, v) in &kv {
+            let _: () = conn.set(k, v).unwrap();
+        }
+        kv
+    }
+
+    /// Asserts every key reads back its value through the cluster.
+    pub fn assert_keys(&self, entry: usize, kv: &[(String, String)]) {
+        let mut conn = self.cluster_conn(entry);
+        for (k, v) in kv {
+            let got: Option<String> = conn.get(k).unwrap();
+            assert_eq!(got.as_deref(), Some(v.as_str()), "key {k} lost or changed");
+        }
+    }
+
+    /// Total keys over the masters of the cluster node `entry` belongs to.
+    pub fn total_keys(&self, entry: usize) -> i64 {
+        let masters: Vec<Node> = self
+            .nodes(entry)
+            .into_iter()
+            .filter(|n| n.is_master() && !n.is_failed())
+            .collect();
+        masters
+            .iter()
+            .map(|m| {
+                redis::from_redis_value::<i64>(
+                    raw(&m.addr(), self.password.as_deref(), &["DBSIZE"]).unwrap(),
+                )
+                .unwrap()
+            })
+            .sum()
+    }
+
+    fn cluster_conn(&self, entry: usize) -> redis::cluster::ClusterConnection {
+        let url = match &self.password {
+            Some(p) => format!("redis://:{p}@{}/", self.at(entry)),
+            None => format!("redis://{}/", self.at(entry)),
+        };
+        ClusterClientBuilder::new(vec![url])
+            .build()
+            .unwrap()
+            .get_connection()
+            .expect("cluster connection")
+    }
+
+    /// Runs `redis-cli --cluster check` on node `i` and asserts it is fully happy.
+    pub fn assert_redis_cli_check(&self, i: usize) {
+        let mut cmd = Command::new("redis-cli");
+        cmd.args(["--cluster", "check", &self.at(i)]);
+        if let Some(p) = &self.password {
+            cmd.env("REDISCLI_AUTH", p);
+        }
+        let out = cmd
+            .output()
+            .expect("redis-cli (from the redis-tools package) must be installed");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "redis-cli --cluster check failed:\n{text}"
+        );
+        assert!(
+            text.contains("[OK] All nodes agree about slots configuration."),
+            "{text}"
+        );
+        assert!(text.contains("[OK] All 16384 slots covered."), "{text}");
+        assert!(
+            !text.contains("[ERR]") && !text.contains("[WARNING]"),
+            "{text}"
+        );
+    }
+
+    /// Runs the binary with this lab's password in the environment.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut cmd = bin();
+        cmd.args(args);
+        if let Some(p) = &self.password {
+            cmd.env("REDISCLI_AUTH", p);
+        }
+        Run::from(cmd.output().expect("run redis-trib"))
+    }
+}
+
+/// One command on one node.
+pub fn raw(addr: &Addr, password: Option<&str>, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let url = match password {
+        Some(p) => format!("redis://:{p}@{addr}/"),
+        None => format!("redis://{addr}/"),
+    };
+    let mut conn =
+        redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(10))?;
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut conn)
+}
+
+/// A reply as text.
+pub fn text(v: redis::Value) -> String {
+    redis::from_redis_value(v).unwrap()
+}
+
+/// The binary under test, with colours off.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_redis-trib"));
+    c.env("NO_COLOR", "1").env_remove("REDISCLI_AUTH");
+    c
+}
+
+/// The result of running the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into(),
+            stderr: String::from_utf8_lossy(&o.stderr).into(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts success and returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        &self.stdout
+    }
+
+    /// Asserts failure with exactly one `error:` line containing `needle`.
+    pub fn fails_with(&self, needle: &str) {
+        assert_ne!(
+            self.code, 0,
+            "expected failure\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect();
+        assert_eq!(
+            errors.len(),
+            1,
+            "expected one error line, got:\n{}",
+            self.stderr
+        );
+        assert!(
+            errors[0].contains(needle),
+            "error line {:?} does not contain {needle:?}",
+            errors[0]
+        );
+    }
+}
+
+/// Polls `check` every 50 ms until it holds, failing the test after `secs` seconds.
+pub fn poll(secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A hash tag whose keys all land in `slot`.
+pub fn tag_for_slot(slot: u16) -> String {
+    (0..1_000_000)
+        .map(|i| format!("t{i}"))
+        .find(|t| redis_trib::slots::slot_of(t.as_bytes()) == slot)
+        .expect("a tag for every slot exists")
+}
