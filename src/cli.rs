@@ -110,6 +110,9 @@ pub enum Command {
     Fix {
         /// Any node of the cluster
         node: Addr,
+        /// Overwrite keys that already exist on the destination of a migration
+        #[arg(long)]
+        replace: bool,
     },
     /// Move exactly these slots, with their keys, from SRC to DST
     #[command(name = "migrate_slots", visible_alias = "migrate-slots")]
@@ -235,8 +238,8 @@ pub fn run(cli: Cli) -> Result<()> {
             ops::shutdown(&mut live(false)?, &node)?;
             out.done(&format!("{node} was reset; the cluster is dissolved"));
         }
-        Command::Fix { node } => {
-            let repairs = ops::fix(&mut live(false)?, &node)?;
+        Command::Fix { node, replace } => {
+            let repairs = ops::fix(&mut live(replace)?, &node)?;
             out.done(&format!(
                 "{} open slot(s) repaired; none left open",
                 repairs.len()

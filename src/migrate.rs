@@ -244,7 +244,7 @@ fn migrate_error(
     auth: &ConnOpts,
 ) -> anyhow::Error {
     let (from, to) = (src.addr().clone(), dst.addr());
-    if err.starts_with("BUSYKEY") {
+    if err.contains("BUSYKEY") {
         for key in keys {
             let reply = src.pipeline(&single(migrate_cmd(
                 dst,
@@ -256,10 +256,10 @@ fn migrate_error(
                 if replies
                     .first()
                     .and_then(server_error)
-                    .is_some_and(|e| e.starts_with("BUSYKEY"))
+                    .is_some_and(|e| e.contains("BUSYKEY"))
                 {
                     return anyhow!(
-                        "slot {slot}: key '{}' already exists on {to} (BUSYKEY); rerun with --replace to overwrite it, or delete it there",
+                        "slot {slot}: key '{}' already exists on {to} (BUSYKEY); to overwrite it use --replace (`redis-trib fix --replace` finishes an open slot), or delete it there",
                         String::from_utf8_lossy(key)
                     );
                 }

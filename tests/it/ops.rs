@@ -350,3 +350,44 @@ fn list_prints_masters_replicas_and_json() {
     assert_eq!(nodes[2]["role_in_cluster"], "slave");
     assert_eq!(nodes[2]["master_id"], serde_json::json!(lab.id(1)));
 }
+
+#[test]
+fn busykey_names_the_key_keeps_data_and_fix_replace_finishes() {
+    let lab = lab(2);
+    lab.cluster(2);
+    let slot = lab.slots_of(0)[7];
+    let tag = tag_for_slot(slot);
+    let kv = lab.write_keys(0, &format!("{{{tag}}}"), 30);
+    // Plant a conflicting copy of one key on the destination, as a half-done import
+    // or an operator's mistake would.
+    let (src, clash) = (lab.id(0), kv[3].0.clone());
+    lab.cmd(
+        1,
+        &["CLUSTER", "SETSLOT", &slot.to_string(), "IMPORTING", &src],
+    )
+    .unwrap();
+    let url = format!("redis://{}/", lab.at(1));
+    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let _: () = redis::pipe()
+        .cmd("ASKING")
+        .ignore()
+        .cmd("SET")
+        .arg(&clash)
+        .arg("stale")
+        .ignore()
+        .query(&mut c)
+        .unwrap();
+    lab.cmd(1, &["CLUSTER", "SETSLOT", &slot.to_string(), "STABLE"])
+        .unwrap();
+
+    let out = lab.run(&["migrate_slots", &lab.at(0), &lab.at(1), &slot.to_string()]);
+    out.fails_with(&format!("key '{clash}' already exists on {}", lab.at(1)));
+    assert!(out.stderr.contains("left open"), "{}", out.stderr);
+    // Nothing lost: every key still reads its own value (through ASK where moved).
+    lab.assert_keys(0, &kv);
+    lab.run(&["fix", &lab.at(0)]).fails_with("BUSYKEY");
+    lab.run(&["fix", "--replace", &lab.at(0)]).ok();
+    assert!(lab.slots_of(1).contains(&slot));
+    lab.assert_keys(1, &kv);
+    lab.assert_redis_cli_check(0);
+}
