@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and their dispatch to the library's operations.
 
 use crate::output::Output;
+use crate::scripting;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use redis_trib::addr::Addr;
@@ -10,6 +11,7 @@ use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::{self, DefaultBalancer};
 use redis_trib::render::topology_text;
+use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -143,9 +145,44 @@ pub enum Command {
         #[arg(long)]
         masters: bool,
     },
+    /// Run a Rhai script (a workflow or a balance plan)
+    Run {
+        /// The .rhai file
+        file: PathBuf,
+        /// Arguments, visible to the script as ARGS
+        args: Vec<String>,
+        #[command(flatten)]
+        script: ScriptOpts,
+    },
+    /// Interactive shell: Rhai with every cluster function; `cluster` holds NODE
+    Repl {
+        /// A node of the cluster to work on (the variable `cluster` in the shell)
+        node: Option<Addr>,
+        #[command(flatten)]
+        script: ScriptOpts,
+    },
+    /// Print the script API reference (generated from the engine)
+    Doc,
     /// Start and stop local redis-server nodes for trying things out
     #[command(subcommand)]
     Lab(LabCommand),
+}
+
+/// Options of `run` and `repl`.
+#[derive(Args, Debug, Clone)]
+pub struct ScriptOpts {
+    /// NAME=VALUE pairs, visible to the script in the map PARAMS
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+    /// Plan only: run against an in-memory copy of the cluster and print the plan
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run offline against a saved topology (`redis-trib list NODE --json > FILE`)
+    #[arg(long, value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+    /// Stop a script after this many operations (runaway loops)
+    #[arg(long, default_value_t = 20_000_000)]
+    pub max_operations: u64,
 }
 
 /// `lab` subcommands.
@@ -271,6 +308,37 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.data(&serde_json::to_string_pretty(&topo)?);
             } else {
                 out.data(topology_text(&topo, masters, out.painter()).trim_end());
+            }
+        }
+        Command::Run { file, args, script } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read script {}", file.display()))?;
+            let folder = file.parent().map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            });
+            let engine =
+                scripting::engine(&script, &out, live(false)?, folder.into_iter().collect())?;
+            let mut scope = ScriptEngine::scope(&args, &scripting::params(&script.set)?);
+            let name = file.display().to_string();
+            let result = engine.run(&name, &text, &mut scope);
+            scripting::print_plan(&engine, &g, &out);
+            let _ = result.map_err(anyhow::Error::msg)?;
+        }
+        Command::Repl { node, script } => {
+            let engine = scripting::engine(&script, &out, live(false)?, vec![PathBuf::from(".")])?;
+            let params = scripting::params(&script.set)?;
+            crate::repl::run(engine, node, params, &g, &out)?;
+        }
+        Command::Doc => {
+            let engine = scripting::offline_engine();
+            if g.json {
+                out.data(&serde_json::to_string_pretty(engine.docs())?);
+            } else {
+                out.data(reference_markdown(engine.docs()).trim_end());
             }
         }
         Command::Lab(cmd) => lab(cmd, &out)?,

@@ -159,7 +159,8 @@ impl NodeConn {
     }
 
     fn command_error(&self, cmd: &redis::Cmd, e: &redis::RedisError) -> anyhow::Error {
-        let name: Vec<String> = cmd
+        // The command word, plus the subcommand of container commands (CLUSTER SETSLOT).
+        let words: Vec<String> = cmd
             .args_iter()
             .take(2)
             .map(|a| match a {
@@ -167,6 +168,18 @@ impl NodeConn {
                 _ => String::new(),
             })
             .collect();
+        let container = [
+            "CLUSTER", "CONFIG", "CLIENT", "MEMORY", "SCRIPT", "OBJECT", "ACL", "COMMAND", "XINFO",
+        ];
+        let keep = if words
+            .first()
+            .is_some_and(|w| container.contains(&w.as_str()))
+        {
+            2
+        } else {
+            1
+        };
+        let name: Vec<String> = words.into_iter().take(keep).collect();
         if is_auth_error(&e.to_string()) {
             return anyhow!(
                 "{}: authentication failed ({e}); check --password / --user",

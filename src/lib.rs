@@ -16,6 +16,7 @@ pub mod lab;
 pub mod migrate;
 pub mod ops;
 pub mod render;
+pub mod script;
 pub mod slots;
 pub mod topology;
 pub mod wait;

@@ -2,6 +2,8 @@
 
 mod cli;
 mod output;
+mod repl;
+mod scripting;
 
 use clap::Parser;
 

@@ -48,6 +48,13 @@ impl Output {
         }
     }
 
+    /// A remark on stderr (script `log` lines), unless `--quiet`.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
     /// Prints an error (stderr).
     pub fn error(painter_off: bool, text: &str) {
         let p = Painter::new(!painter_off, std::io::stderr().is_terminal());

@@ -2,6 +2,7 @@
 //! and the text forms of topologies and events. Functions return strings; only the
 //! binary prints.
 
+use crate::backend::sim::PlanStep;
 use crate::backend::Event;
 use crate::slots::format_ranges;
 use crate::topology::{Node, Topology};
@@ -153,4 +154,17 @@ pub fn event_line(e: &Event, p: Painter) -> String {
             m.src, m.dst, m.slots_done, m.slots_total, m.keys_moved
         ),
     }
+}
+
+/// A dry run's plan as a numbered list.
+pub fn plan_text(steps: &[PlanStep]) -> String {
+    let mut out = format!("Plan ({} steps, nothing was changed):\n", steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        let _ = write!(out, "{:>4}. {:<21} {}", i + 1, s.node, s.detail);
+        if !s.slots.is_empty() && !s.detail.contains(&s.slots) {
+            let _ = write!(out, " [{}]", s.slots);
+        }
+        out.push('\n');
+    }
+    out
 }

@@ -127,6 +127,17 @@ impl Backend for Live {
         self.simple(node, cmd)
     }
 
+    fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {
+        let Some((name, rest)) = args.split_first() else {
+            bail!("execute needs a command name");
+        };
+        let mut cmd = redis::cmd(&String::from_utf8_lossy(name));
+        for a in rest {
+            cmd.arg(a.as_slice());
+        }
+        self.pool.with(node, |c| c.run(&cmd))
+    }
+
     fn reset(&mut self, node: &Addr) -> Result<()> {
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("RESET").arg("HARD");

@@ -5,6 +5,7 @@
 
 pub mod live;
 pub mod pool;
+pub mod sim;
 
 use crate::addr::Addr;
 use crate::topology::{Node, View};
@@ -96,4 +97,39 @@ pub trait Backend {
     fn forget(&mut self, node: &Addr, id: &str) -> Result<()>;
     /// `CLUSTER RESET HARD`: the node leaves with a new id and epoch 0.
     fn reset(&mut self, node: &Addr) -> Result<()>;
+    /// Runs a raw command on one node. A simulation passes read-only commands to
+    /// its source and refuses the rest.
+    fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value>;
+}
+
+/// Commands a dry run may pass through to real nodes: they only read.
+pub fn is_read_only(args: &[Vec<u8>]) -> bool {
+    let word = |i: usize| {
+        args.get(i)
+            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+    };
+    let Some(cmd) = word(0) else { return false };
+    match cmd.as_str() {
+        "CLUSTER" => matches!(
+            word(1).as_deref(),
+            Some(
+                "INFO"
+                    | "NODES"
+                    | "SLOTS"
+                    | "SHARDS"
+                    | "MYID"
+                    | "KEYSLOT"
+                    | "COUNTKEYSINSLOT"
+                    | "GETKEYSINSLOT"
+                    | "REPLICAS"
+                    | "SLAVES"
+            )
+        ),
+        "CONFIG" => matches!(word(1).as_deref(), Some("GET")),
+        "INFO" | "PING" | "DBSIZE" | "GET" | "MGET" | "EXISTS" | "TYPE" | "TTL" | "PTTL"
+        | "STRLEN" | "HGET" | "HGETALL" | "HLEN" | "LLEN" | "LRANGE" | "SCARD" | "SMEMBERS"
+        | "ZCARD" | "ZRANGE" | "SCAN" | "KEYS" | "MEMORY" | "TIME" | "ROLE" | "LASTSAVE"
+        | "ECHO" => true,
+        _ => false,
+    }
 }

@@ -13,7 +13,7 @@ mod shutdown;
 mod start;
 
 pub use fix::fix;
-pub use join::{join, join_no_load, Balancer, DefaultBalancer};
+pub use join::{holders, join, join_no_load, plan_moves, Balancer, DefaultBalancer};
 pub use migrate::migrate_slots;
 pub use quit::quit;
 pub use replicate::replicate;

@@ -191,8 +191,11 @@ impl TestLab {
         let out = cmd
             .output()
             .expect("redis-cli (from the redis-tools package) must be installed");
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(
             out.status.success(),
             "redis-cli --cluster check failed:\n{text}"

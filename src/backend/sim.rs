@@ -1,0 +1,428 @@
+//! The simulated backend behind dry runs and offline topologies: an in-memory copy of
+//! the cluster that mutating primitives update (and record as plan steps) instead of
+//! touching nodes. Reads see the planned state. Nodes not in the copy are read once
+//! from a live source when there is one (reads only), or invented as free nodes.
+
+use super::live::Live;
+use super::{Backend, Event, MoveStats, SlotState};
+use crate::addr::Addr;
+use crate::slots::{format_ranges, SLOT_COUNT};
+use crate::topology::{Node, Role, Topology, View};
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// One recorded change.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlanStep {
+    /// What kind of change (`add_slots`, `meet`, `move_slots`, ...).
+    pub action: String,
+    /// The node it is sent to.
+    pub node: String,
+    /// Human description.
+    pub detail: String,
+    /// Slots concerned, as ranges (empty when none).
+    pub slots: String,
+}
+
+#[derive(Clone, Debug)]
+struct SimNode {
+    node: Node,
+    group: usize,
+    keys: u64,
+}
+
+/// An in-memory cluster.
+pub struct Sim {
+    nodes: BTreeMap<String, SimNode>,
+    source: Option<Live>,
+    steps: Vec<PlanStep>,
+    next_group: usize,
+    next_id: u64,
+    epoch: u64,
+}
+
+impl Sim {
+    /// A simulation seeded from a saved topology (offline runs).
+    pub fn offline(topo: &Topology) -> Sim {
+        let mut sim = Sim::empty(None);
+        sim.seed(topo);
+        sim
+    }
+
+    /// A simulation that reads real nodes on first use and never changes them.
+    pub fn over(source: Live) -> Sim {
+        Sim::empty(Some(source))
+    }
+
+    fn empty(source: Option<Live>) -> Sim {
+        Sim {
+            nodes: BTreeMap::new(),
+            source,
+            steps: Vec::new(),
+            next_group: 0,
+            next_id: 1,
+            epoch: 1,
+        }
+    }
+
+    fn seed(&mut self, topo: &Topology) {
+        let group = self.new_group();
+        for n in &topo.nodes {
+            let mut node = n.clone();
+            node.flags.retain(|f| f != "myself");
+            self.epoch = self.epoch.max(node.config_epoch);
+            let keys = topo.keys.get(&n.node_id).copied().unwrap_or(0);
+            self.nodes
+                .insert(n.node_id.clone(), SimNode { node, group, keys });
+        }
+    }
+
+    fn new_group(&mut self) -> usize {
+        self.next_group += 1;
+        self.next_group
+    }
+
+    /// The recorded plan.
+    pub fn steps(&self) -> &[PlanStep] {
+        &self.steps
+    }
+
+    /// The planned topology of the cluster `addr` belongs to.
+    pub fn topology(&mut self, addr: &Addr) -> Result<Topology> {
+        let v = self.view(addr)?;
+        Ok(Topology::assemble(&v, Vec::new()))
+    }
+
+    fn record(&mut self, action: &str, node: &Addr, detail: String, slots: &[u16]) {
+        self.steps.push(PlanStep {
+            action: action.into(),
+            node: node.to_string(),
+            detail,
+            slots: if slots.is_empty() {
+                String::new()
+            } else {
+                format_ranges(slots)
+            },
+        });
+    }
+
+    /// Finds the node at `addr`, loading it (or inventing it) when unknown.
+    fn id_at(&mut self, addr: &Addr) -> Result<String> {
+        let ip = addr
+            .resolve_ip()
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|_| addr.host.clone());
+        let same = |n: &Node| n.port == addr.port && (n.host == addr.host || n.host == ip);
+        if let Some((id, _)) = self.nodes.iter().find(|(_, s)| same(&s.node)) {
+            return Ok(id.clone());
+        }
+        match self.source.as_mut() {
+            Some(live) => {
+                let view = live.view(addr)?;
+                if view.is_alone() && view.myself().assigned_slots.is_empty() {
+                    let group = self.new_group();
+                    let mut node = view.myself().clone();
+                    node.flags.retain(|f| f != "myself");
+                    let id = node.node_id.clone();
+                    self.nodes.insert(
+                        id.clone(),
+                        SimNode {
+                            node,
+                            group,
+                            keys: view.keys,
+                        },
+                    );
+                    Ok(id)
+                } else {
+                    let topo = crate::ops::topology_from(live, &view)?;
+                    self.seed(&topo);
+                    Ok(view.myself().node_id.clone())
+                }
+            }
+            None => {
+                // Offline: an address the snapshot does not know is a free node.
+                let id = format!("{:040x}", 0xd1e5_0000_0000u64 + self.next_id);
+                self.next_id += 1;
+                let group = self.new_group();
+                let node = Node {
+                    node_id: id.clone(),
+                    host: addr.host.clone(),
+                    port: addr.port,
+                    cport: addr.default_bus_port(),
+                    hostname: None,
+                    flags: vec!["master".into()],
+                    role_in_cluster: Role::Master,
+                    master_id: None,
+                    ping_sent: 0,
+                    pong_recv: 0,
+                    config_epoch: 0,
+                    connected: true,
+                    assigned_slots: Vec::new(),
+                    slots_migrating: Vec::new(),
+                    slots_importing: Vec::new(),
+                };
+                self.nodes.insert(
+                    id.clone(),
+                    SimNode {
+                        node,
+                        group,
+                        keys: 0,
+                    },
+                );
+                Ok(id)
+            }
+        }
+    }
+
+    fn node_mut(&mut self, addr: &Addr) -> Result<&mut SimNode> {
+        let id = self.id_at(addr)?;
+        Ok(self.nodes.get_mut(&id).expect("just found"))
+    }
+
+    fn assign(&mut self, slots: &[u16], to: &str) {
+        for s in self.nodes.values_mut() {
+            s.node
+                .assigned_slots
+                .retain(|x| slots.binary_search(x).is_err());
+            s.node
+                .slots_migrating
+                .retain(|(x, _)| slots.binary_search(x).is_err());
+            s.node
+                .slots_importing
+                .retain(|(x, _)| slots.binary_search(x).is_err());
+        }
+        if let Some(owner) = self.nodes.get_mut(to) {
+            owner.node.assigned_slots.extend_from_slice(slots);
+            owner.node.assigned_slots.sort_unstable();
+            owner.node.assigned_slots.dedup();
+        }
+    }
+}
+
+impl Backend for Sim {
+    fn view(&mut self, addr: &Addr) -> Result<View> {
+        let id = self.id_at(addr)?;
+        let group = self.nodes[&id].group;
+        let members: Vec<&SimNode> = self.nodes.values().filter(|s| s.group == group).collect();
+        let covered: usize = members
+            .iter()
+            .filter(|s| s.node.is_master() && !s.node.is_failed())
+            .map(|s| s.node.assigned_slots.len())
+            .sum();
+        let nodes = members
+            .iter()
+            .map(|s| {
+                let mut n = s.node.clone();
+                if n.node_id == id {
+                    n.flags.insert(0, "myself".into());
+                }
+                n
+            })
+            .collect();
+        Ok(View {
+            addr: addr.clone(),
+            nodes,
+            cluster_state: if covered == SLOT_COUNT as usize {
+                "ok"
+            } else {
+                "fail"
+            }
+            .into(),
+            current_epoch: self.epoch,
+            keys: self.nodes[&id].keys,
+        })
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn poll_interval(&self) -> Duration {
+        Duration::ZERO
+    }
+
+    fn emit(&mut self, _event: Event) {}
+
+    fn add_slots(&mut self, node: &Addr, slots: &[u16], _chunk: usize) -> Result<()> {
+        let id = self.id_at(node)?;
+        self.assign(slots, &id);
+        self.record(
+            "add_slots",
+            node,
+            format!("CLUSTER ADDSLOTS {}", format_ranges(slots)),
+            slots,
+        );
+        Ok(())
+    }
+
+    fn set_config_epoch(&mut self, node: &Addr, epoch: u64) -> Result<()> {
+        self.node_mut(node)?.node.config_epoch = epoch;
+        self.epoch = self.epoch.max(epoch);
+        self.record(
+            "set_config_epoch",
+            node,
+            format!("CLUSTER SET-CONFIG-EPOCH {epoch}"),
+            &[],
+        );
+        Ok(())
+    }
+
+    fn meet(&mut self, node: &Addr, other: &Addr) -> Result<()> {
+        let a = self.id_at(node)?;
+        let b = self.id_at(other)?;
+        let (ga, gb) = (self.nodes[&a].group, self.nodes[&b].group);
+        for s in self.nodes.values_mut() {
+            if s.group == gb {
+                s.group = ga;
+            }
+        }
+        self.record("meet", node, format!("CLUSTER MEET {other}"), &[]);
+        Ok(())
+    }
+
+    fn move_slots(
+        &mut self,
+        src: &Node,
+        dst: &Node,
+        slots: &[u16],
+        _masters: &[Node],
+    ) -> Result<MoveStats> {
+        let held = &self
+            .nodes
+            .get(&src.node_id)
+            .map(|s| s.node.assigned_slots.clone())
+            .unwrap_or_default();
+        if let Some(s) = slots.iter().find(|s| held.binary_search(s).is_err()) {
+            bail!(
+                "{} does not hold slot {s} in the planned cluster",
+                src.addr()
+            );
+        }
+        // Keys are not known per slot here: the source's keys move in proportion.
+        let keys = match self.nodes.get(&src.node_id) {
+            Some(s) if !held.is_empty() => s.keys * slots.len() as u64 / held.len() as u64,
+            _ => 0,
+        };
+        self.assign(slots, &dst.node_id);
+        if let Some(s) = self.nodes.get_mut(&src.node_id) {
+            s.keys -= keys;
+        }
+        if let Some(d) = self.nodes.get_mut(&dst.node_id) {
+            d.keys += keys;
+        }
+        self.record(
+            "move_slots",
+            &src.addr(),
+            format!(
+                "move {} slots to {} ({})",
+                slots.len(),
+                dst.addr(),
+                dst.short_id()
+            ),
+            slots,
+        );
+        Ok(MoveStats {
+            slots: slots.len(),
+            keys,
+        })
+    }
+
+    fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64> {
+        self.record(
+            "move_keys",
+            &src.addr(),
+            format!("move the keys of slot {slot} to {}", dst.addr()),
+            &[slot],
+        );
+        Ok(0)
+    }
+
+    fn set_slots(&mut self, node: &Addr, slots: &[u16], state: &SlotState) -> Result<()> {
+        match state {
+            SlotState::Node(id) => {
+                let id = id.clone();
+                self.assign(slots, &id);
+                self.record(
+                    "set_slots",
+                    node,
+                    format!("CLUSTER SETSLOT ... NODE {}", &id[..8.min(id.len())]),
+                    slots,
+                );
+            }
+            SlotState::Stable => {
+                let n = self.node_mut(node)?;
+                n.node
+                    .slots_migrating
+                    .retain(|(x, _)| slots.binary_search(x).is_err());
+                n.node
+                    .slots_importing
+                    .retain(|(x, _)| slots.binary_search(x).is_err());
+                self.record(
+                    "set_slots",
+                    node,
+                    "CLUSTER SETSLOT ... STABLE".into(),
+                    slots,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn bump_epoch(&mut self, node: &Addr) -> Result<()> {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        self.node_mut(node)?.node.config_epoch = epoch;
+        self.record("bump_epoch", node, "CLUSTER BUMPEPOCH".into(), &[]);
+        Ok(())
+    }
+
+    fn replicate(&mut self, replica: &Addr, master_id: &str) -> Result<()> {
+        let n = self.node_mut(replica)?;
+        n.node.role_in_cluster = Role::Slave;
+        n.node.master_id = Some(master_id.to_string());
+        n.node.flags = vec!["slave".into()];
+        self.record(
+            "replicate",
+            replica,
+            format!("CLUSTER REPLICATE {master_id}"),
+            &[],
+        );
+        Ok(())
+    }
+
+    fn forget(&mut self, node: &Addr, id: &str) -> Result<()> {
+        self.record("forget", node, format!("CLUSTER FORGET {id}"), &[]);
+        Ok(())
+    }
+
+    fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {
+        let name = args
+            .first()
+            .map(|a| String::from_utf8_lossy(a).to_string())
+            .unwrap_or_default();
+        match self.source.as_mut() {
+            Some(live) if super::is_read_only(args) => live.execute(node, args),
+            Some(_) => bail!("a dry run does not send {name} to {node}: it could change the cluster (read-only commands such as INFO, DBSIZE, GET pass)"),
+            None => bail!("an offline run has no nodes to send {name} to"),
+        }
+    }
+
+    fn reset(&mut self, node: &Addr) -> Result<()> {
+        let old = self.id_at(node)?;
+        let mut s = self.nodes.remove(&old).expect("known");
+        s.group = self.new_group();
+        s.node.node_id = format!("{:040x}", 0xd1e5_0000_0000u64 + self.next_id);
+        self.next_id += 1;
+        s.node.role_in_cluster = Role::Master;
+        s.node.master_id = None;
+        s.node.flags = vec!["master".into()];
+        s.node.assigned_slots.clear();
+        s.node.config_epoch = 0;
+        s.keys = 0;
+        self.nodes.insert(s.node.node_id.clone(), s);
+        self.record("reset", node, "CLUSTER RESET HARD".into(), &[]);
+        Ok(())
+    }
+}

@@ -1,0 +1,497 @@
+//! The script API: every cluster operation and helper registered as a Rhai function,
+//! each with its signature and one line of doc recorded as it is registered (that
+//! record is what `help()` and `redis-trib doc` print: never a hand-kept list).
+
+use super::convert::{
+    addr_of, addrs_of, command_args, err, number, plan_of, plan_to_array, reply, rt, slots_of,
+};
+use crate::backend::live::Live;
+use crate::backend::sim::Sim;
+use crate::backend::Backend;
+use crate::balance::{base_balance_plan, Holder, Move};
+use crate::ops::{self, Balancer};
+use crate::slots::format_ranges;
+use crate::topology::Node;
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, FnPtr, FuncRegistration, Map, NativeCallContext, INT,
+};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where script operations go: real nodes, or a simulated copy (dry run / offline).
+pub enum Target {
+    /// Real nodes.
+    Live(Live),
+    /// A simulated copy; mutations are recorded as a plan.
+    Sim(Sim),
+}
+
+impl Target {
+    /// The backend behind the target.
+    pub fn backend(&mut self) -> &mut dyn Backend {
+        match self {
+            Target::Live(l) => l,
+            Target::Sim(s) => s,
+        }
+    }
+}
+
+/// What registered functions share: the target and where log lines go.
+pub struct Host {
+    /// The target, locked per call.
+    pub target: Mutex<Target>,
+    /// Where script output goes.
+    pub io: ScriptIo,
+}
+
+/// Where a script's output goes: `print` is its data (stdout for the binary);
+/// `log` and `debug` are remarks (stderr), readable next to progress output.
+#[derive(Clone)]
+pub struct ScriptIo {
+    /// Receives `print` lines.
+    pub print: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Receives `log` and `debug` lines.
+    pub log: Arc<dyn Fn(&str) + Send + Sync>,
+}
+
+impl Host {
+    /// Runs `f` on the backend; a call from inside a callback of another cluster
+    /// function gets a clear error instead of a deadlock.
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Backend) -> anyhow::Result<T>,
+    ) -> Result<T, Box<EvalAltResult>> {
+        let mut guard = self.target.try_lock().map_err(|_| {
+            err("cluster functions cannot be called from inside a weight or plan callback: compute what you need before")
+        })?;
+        f(guard.backend()).map_err(rt)
+    }
+}
+
+/// One registered function, as `help()` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ApiDoc {
+    /// Function name.
+    pub name: String,
+    /// `name(param: Type, ...) -> Type`.
+    pub signature: String,
+    /// One line of documentation.
+    pub doc: String,
+}
+
+/// Fields of node values (for completion and docs).
+pub const NODE_FIELDS: &[&str] = &[
+    "node_id",
+    "host",
+    "port",
+    "addr",
+    "role_in_cluster",
+    "master_id",
+    "assigned_slots",
+    "slot_count",
+    "slots_migrating",
+    "slots_importing",
+    "flags",
+    "fail",
+    "is_master",
+    "config_epoch",
+    "connected",
+];
+
+struct Registry<'a> {
+    engine: &'a mut Engine,
+    docs: Vec<ApiDoc>,
+}
+
+macro_rules! api {
+    ($reg:expr, $name:literal, [$($param:literal),*] -> $ret:literal, $doc:literal, $f:expr) => {{
+        FuncRegistration::new($name)
+            .with_params_info([$($param,)* $ret])
+            .with_comments([concat!("/// ", $doc)])
+            .with_volatility(true)
+            .register_into_engine($reg.engine, $f);
+        let params: Vec<&str> = vec![$($param),*];
+        $reg.docs.push(ApiDoc {
+            name: $name.into(),
+            signature: format!("{}({}) -> {}", $name, params.join(", "), $ret),
+            doc: $doc.into(),
+        });
+    }};
+}
+
+/// Registers the node type and every API function; returns their docs.
+pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
+    register_node_type(engine);
+    let mut reg = Registry {
+        engine,
+        docs: Vec::new(),
+    };
+    let h = host.clone();
+    api!(reg, "list_nodes", ["addr: String"] -> "Array", "Every node of the cluster `addr` belongs to, masters first (Node values).",
+    move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let topo = h.with(|b| ops::topology(b, &a))?;
+        Ok(topo.nodes.into_iter().map(Dynamic::from).collect())
+    });
+    let h = host.clone();
+    api!(reg, "list_masters", ["addr: String"] -> "Array", "The masters of the cluster `addr` belongs to.",
+    move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let topo = h.with(|b| ops::topology(b, &a))?;
+        Ok(topo.masters().cloned().map(Dynamic::from).collect())
+    });
+    let h = host.clone();
+    api!(reg, "node", ["addr: String"] -> "Node", "The node at `addr`, as it describes itself.",
+    move |addr: Dynamic| -> Result<Node, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let v = h.with(|b| b.view(&a))?;
+        let mut me = v.myself().clone();
+        me.flags.retain(|f| f != "myself");
+        Ok(me)
+    });
+    let h = host.clone();
+    api!(reg, "topology", ["addr: String"] -> "Map", "The whole cluster as a map (the `list --json` document).",
+    move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let topo = h.with(|b| ops::topology(b, &a))?;
+        rhai::serde::to_dynamic(&topo)
+    });
+    let h = host.clone();
+    api!(reg, "start_cluster", ["addr: String"] -> "()", "One free node becomes a cluster owning all 16384 slots.",
+    move |addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        h.with(|b| ops::start(b, &a, 16384))
+    });
+    let h = host.clone();
+    api!(reg, "start_cluster", ["addr: String", "options: Map"] -> "()", "As start_cluster; options: #{ max_slots: N } (slots per ADDSLOTS).",
+    move |addr: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let max = max_slots(&opts, "start_cluster")?;
+        h.with(|b| ops::start(b, &a, max))
+    });
+    let h = host.clone();
+    api!(reg, "start_cluster_on_multi", ["addrs: Array"] -> "()", "Several free nodes become one cluster, slots split evenly in order.",
+    move |addrs: Array| -> Result<(), Box<EvalAltResult>> {
+        let a = addrs_of(&addrs)?;
+        h.with(|b| ops::start_multi(b, &a, 16384))
+    });
+    let h = host.clone();
+    api!(reg, "start_cluster_on_multi", ["addrs: Array", "options: Map"] -> "()", "As start_cluster_on_multi; options: #{ max_slots: N }.",
+    move |addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
+        let a = addrs_of(&addrs)?;
+        let max = max_slots(&opts, "start_cluster_on_multi")?;
+        h.with(|b| ops::start_multi(b, &a, max))
+    });
+    let h = host.clone();
+    api!(reg, "join_cluster", ["cluster: String", "new: String"] -> "()", "Add a free node as a master and move it its fair share of slots.",
+    move |cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
+        h.with(|b| ops::join(b, &c, &n, &mut ops::DefaultBalancer))
+    });
+    let h = host.clone();
+    api!(reg, "join_cluster", ["cluster: String", "new: String", "options: Map"] -> "()",
+    "As join_cluster with #{ weight: |node| w, plan: |masters, new_node| [[src, dst, count], ...] }.",
+    move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
+        let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
+        check_keys(&opts, &["weight", "plan"], "join_cluster")?;
+        let fn_opt = |k: &str| -> Result<Option<FnPtr>, Box<EvalAltResult>> {
+            match opts.get(k) {
+                None => Ok(None),
+                Some(v) => v.clone().try_cast::<FnPtr>().map(Some).ok_or_else(|| {
+                    err(format!("join_cluster option '{k}' must be a function (|...| ...), got {}", v.type_name()))
+                }),
+            }
+        };
+        let mut balancer = ScriptBalancer { ctx: &ctx, weight: fn_opt("weight")?, plan: fn_opt("plan")?, script_error: None };
+        let result = h.with(|b| ops::join(b, &c, &n, &mut balancer));
+        match balancer.script_error.take() {
+            Some(e) => Err(e),
+            None => result,
+        }
+    });
+    let h = host.clone();
+    api!(reg, "join_no_load", ["cluster: String", "new: String"] -> "()", "Add a free node as a master with no slots.",
+    move |cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
+        h.with(|b| ops::join_no_load(b, &c, &n).map(|_| ()))
+    });
+    let h = host.clone();
+    api!(reg, "replicate", ["master: String", "slave: String"] -> "()", "A free node becomes a replica of master (of its master if it is a replica).",
+    move |master: Dynamic, slave: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let (m, s) = (addr_of(&master)?, addr_of(&slave)?);
+        h.with(|b| ops::replicate(b, &m, &s))
+    });
+    let h = host.clone();
+    api!(reg, "quit_cluster", ["addr: String"] -> "()", "Remove a node: its slots and keys go to the other masters, then it is forgotten and reset.",
+    move |addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        h.with(|b| ops::quit(b, &a))
+    });
+    let h = host.clone();
+    api!(reg, "shutdown_cluster", ["addr: String"] -> "()", "Reset the last node of a cluster (refused while it holds keys).",
+    move |addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        h.with(|b| ops::shutdown(b, &a))
+    });
+    let h = host.clone();
+    api!(reg, "fix_migrating", ["addr: String"] -> "INT", "Finish or repair every open slot of the cluster; returns how many were repaired.",
+    move |addr: Dynamic| -> Result<INT, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        h.with(|b| ops::fix(b, &a)).map(|r| r.len() as INT)
+    });
+    let h = host.clone();
+    api!(reg, "migrate_slots", ["src: String", "dst: String", "slots: Array"] -> "INT", "Move exactly these slots (array, integer or \"0 2 4-7\") with their keys; returns keys moved.",
+    move |src: Dynamic, dst: Dynamic, slots: Dynamic| -> Result<INT, Box<EvalAltResult>> {
+        let (s, d, sl) = (addr_of(&src)?, addr_of(&dst)?, slots_of(&slots)?);
+        h.with(|b| ops::migrate_slots(b, &s, &d, &sl)).map(|k| k as INT)
+    });
+    let h = host.clone();
+    api!(reg, "rescue_cluster", ["addr: String", "free: String"] -> "()", "Give every failed or uncovered slot to a free node.",
+    move |addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let (a, f) = (addr_of(&addr)?, addr_of(&free)?);
+        h.with(|b| ops::rescue(b, &a, &f))
+    });
+    api!(reg, "base_balance_plan", ["masters: Array"] -> "Array", "The default plan for these masters, weight 1 each: [[src_id, dst_id, count], ...].",
+    |masters: Array| -> Result<Array, Box<EvalAltResult>> {
+        let weights = vec![1.0; masters.len()];
+        default_plan(&masters, &weights)
+    });
+    api!(reg, "base_balance_plan", ["masters: Array", "weights: Array"] -> "Array", "The default plan with one weight per master (0 drains it).",
+    |masters: Array, weights: Array| -> Result<Array, Box<EvalAltResult>> {
+        if weights.len() != masters.len() {
+            return Err(err(format!("base_balance_plan: {} masters but {} weights", masters.len(), weights.len())));
+        }
+        let w = weights.iter().map(|d| number(d, "a weight")).collect::<Result<Vec<f64>, _>>()?;
+        default_plan(&masters, &w)
+    });
+    api!(reg, "slot_of", ["key: String"] -> "INT", "The hash slot of a key (with {hash tags}).",
+        |key: &str| -> INT { crate::slots::slot_of(key.as_bytes()) as INT });
+    api!(reg, "parse_slots", ["text: String"] -> "Array", "Slots of a list such as \"0 2 4-7\".",
+    |text: Dynamic| -> Result<Array, Box<EvalAltResult>> {
+        Ok(slots_of(&text)?.into_iter().map(|s| Dynamic::from_int(s as INT)).collect())
+    });
+    api!(reg, "format_slots", ["slots: Array"] -> "String", "Slots as compact ranges: \"0-5460,5462\".",
+        |slots: Dynamic| -> Result<String, Box<EvalAltResult>> { Ok(format_ranges(&slots_of(&slots)?)) });
+    let h = host.clone();
+    api!(reg, "is_dry_run", [] -> "bool", "Whether this run only plans (dry run or offline topology).",
+        move || -> bool { matches!(h.target.try_lock().as_deref(), Ok(Target::Sim(_))) });
+    let out = host.io.log.clone();
+    api!(reg, "log", ["message: String"] -> "()", "Print a line to stderr, readable next to progress output.",
+        move |msg: Dynamic| out(&msg.to_string()));
+    api!(reg, "sleep", ["ms: INT"] -> "()", "Pause for ms milliseconds (at most one hour; Ctrl-C interrupts).",
+    |ms: INT| -> Result<(), Box<EvalAltResult>> {
+        if !(0..=3_600_000).contains(&ms) {
+            return Err(err(format!("sleep: {ms} ms is outside 0..3600000")));
+        }
+        let end = Instant::now() + Duration::from_millis(ms as u64);
+        while Instant::now() < end {
+            if crate::interrupt::requested() {
+                return Err(err("interrupted (Ctrl-C)"));
+            }
+            std::thread::sleep(Duration::from_millis(20).min(end - Instant::now()));
+        }
+        Ok(())
+    });
+    register_execute(&mut reg, host);
+    reg.docs
+}
+
+/// `execute(addr, "CMD", args...)` with up to 12 arguments.
+fn register_execute(reg: &mut Registry<'_>, host: Arc<Host>) {
+    fn run(
+        host: &Host,
+        addr: &Dynamic,
+        cmd: &Dynamic,
+        args: &[Dynamic],
+    ) -> Result<Dynamic, Box<EvalAltResult>> {
+        let a = addr_of(addr)?;
+        let mut all = vec![cmd.clone()];
+        all.extend_from_slice(args);
+        let bytes = command_args(&all);
+        host.with(|b| b.execute(&a, &bytes)).map(reply)
+    }
+    macro_rules! arity {
+        ($($arg:ident),*) => {{
+            let h = host.clone();
+            FuncRegistration::new("execute")
+                .with_volatility(true)
+                .register_into_engine(reg.engine, move |addr: Dynamic, cmd: Dynamic $(, $arg: Dynamic)*| run(&h, &addr, &cmd, &[$($arg),*]));
+        }};
+    }
+    arity!();
+    arity!(a1);
+    arity!(a1, a2);
+    arity!(a1, a2, a3);
+    arity!(a1, a2, a3, a4);
+    arity!(a1, a2, a3, a4, a5);
+    arity!(a1, a2, a3, a4, a5, a6);
+    arity!(a1, a2, a3, a4, a5, a6, a7);
+    arity!(a1, a2, a3, a4, a5, a6, a7, a8);
+    arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9);
+    arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
+    arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
+    arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
+    let h = host.clone();
+    api!(reg, "execute", ["addr: String", "command: String", "args: Array"] -> "Dynamic",
+        "Run one raw command on one node (also execute(addr, \"CMD\", a1, a2, ...)); replies as nil, integers, strings, arrays, maps.",
+        move |addr: Dynamic, cmd: Dynamic, args: Array| run(&h, &addr, &cmd, &args));
+}
+
+fn max_slots(opts: &Map, fname: &str) -> Result<usize, Box<EvalAltResult>> {
+    check_keys(opts, &["max_slots"], fname)?;
+    match opts.get("max_slots") {
+        None => Ok(16384),
+        Some(v) => match v.as_int() {
+            Ok(n) if n >= 1 => Ok(n as usize),
+            _ => Err(err(format!(
+                "{fname}: max_slots must be an integer >= 1, got {v}"
+            ))),
+        },
+    }
+}
+
+fn check_keys(opts: &Map, allowed: &[&str], fname: &str) -> Result<(), Box<EvalAltResult>> {
+    match opts.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(err(format!(
+            "{fname}: unknown option '{k}' (expected {})",
+            allowed.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn default_plan(masters: &Array, weights: &[f64]) -> Result<Array, Box<EvalAltResult>> {
+    let nodes = masters
+        .iter()
+        .map(|d| {
+            d.clone().try_cast::<Node>().ok_or_else(|| {
+                err(format!(
+                    "base_balance_plan: expected Node values, got {}",
+                    d.type_name()
+                ))
+            })
+        })
+        .collect::<Result<Vec<Node>, _>>()?;
+    let holders: Vec<Holder> = crate::ops::holders(&nodes, weights);
+    base_balance_plan(&holders)
+        .map(|p| plan_to_array(&p))
+        .map_err(rt)
+}
+
+/// A balancer whose weight and plan come from script closures.
+struct ScriptBalancer<'a> {
+    ctx: &'a NativeCallContext<'a>,
+    weight: Option<FnPtr>,
+    plan: Option<FnPtr>,
+    /// The script's own error, kept whole so its position and call chain survive.
+    script_error: Option<Box<EvalAltResult>>,
+}
+
+impl ScriptBalancer<'_> {
+    fn fail(&mut self, e: Box<EvalAltResult>, what: String) -> anyhow::Error {
+        let msg = format!("{what}: {e}");
+        self.script_error = Some(e);
+        anyhow::anyhow!(msg)
+    }
+}
+
+impl Balancer for ScriptBalancer<'_> {
+    fn weight(&mut self, node: &Node) -> anyhow::Result<f64> {
+        let Some(f) = self.weight.clone() else {
+            return Ok(1.0);
+        };
+        let v = f
+            .call_within_context::<Dynamic>(self.ctx, (Dynamic::from(node.clone()),))
+            .map_err(|e| self.fail(e, format!("the weight callback failed for {}", node.addr())))?;
+        number(&v, &format!("the weight of {}", node.addr()))
+            .map_err(|e| self.fail(e, "bad weight".into()))
+    }
+
+    fn plan(&mut self, masters: &[Node], new: &Node, weights: &[f64]) -> anyhow::Result<Vec<Move>> {
+        let Some(f) = self.plan.clone() else {
+            return base_balance_plan(&crate::ops::holders(masters, weights));
+        };
+        let nodes: Array = masters.iter().cloned().map(Dynamic::from).collect();
+        let v = f
+            .call_within_context::<Dynamic>(self.ctx, (nodes, Dynamic::from(new.clone())))
+            .map_err(|e| self.fail(e, "the plan callback failed".into()))?;
+        plan_of(v, masters).map_err(|e| anyhow::anyhow!("{e}"))
+    }
+}
+
+fn register_node_type(engine: &mut Engine) {
+    engine
+        .register_type_with_name::<Node>("Node")
+        .register_get("node_id", |n: &mut Node| n.node_id.clone())
+        .register_get("host", |n: &mut Node| n.host.clone())
+        .register_get("port", |n: &mut Node| n.port as INT)
+        .register_get("addr", |n: &mut Node| n.addr().to_string())
+        .register_get("role_in_cluster", |n: &mut Node| {
+            n.role_in_cluster.as_str().to_string()
+        })
+        .register_get("master_id", |n: &mut Node| match &n.master_id {
+            Some(id) => Dynamic::from(id.clone()),
+            None => Dynamic::UNIT,
+        })
+        .register_get("assigned_slots", |n: &mut Node| -> Array {
+            n.assigned_slots
+                .iter()
+                .map(|&s| Dynamic::from_int(s as INT))
+                .collect()
+        })
+        .register_get("slot_count", |n: &mut Node| n.assigned_slots.len() as INT)
+        .register_get("slots_migrating", |n: &mut Node| -> Array {
+            n.slots_migrating
+                .iter()
+                .map(|(s, id)| marker(*s, "to", id))
+                .collect()
+        })
+        .register_get("slots_importing", |n: &mut Node| -> Array {
+            n.slots_importing
+                .iter()
+                .map(|(s, id)| marker(*s, "from", id))
+                .collect()
+        })
+        .register_get("flags", |n: &mut Node| -> Array {
+            n.flags.iter().cloned().map(Dynamic::from).collect()
+        })
+        .register_get("fail", |n: &mut Node| n.is_failed())
+        .register_get("is_master", |n: &mut Node| n.is_master())
+        .register_get("config_epoch", |n: &mut Node| n.config_epoch as INT)
+        .register_get("connected", |n: &mut Node| n.connected)
+        .register_fn("to_string", |n: &mut Node| describe(n))
+        .register_fn("to_debug", |n: &mut Node| describe(n))
+        .register_fn("==", |a: &mut Node, b: Node| a.node_id == b.node_id)
+        .register_fn("!=", |a: &mut Node, b: Node| a.node_id != b.node_id);
+}
+
+fn marker(slot: u16, dir: &str, id: &str) -> Dynamic {
+    let mut m = Map::new();
+    m.insert("slot".into(), Dynamic::from_int(slot as INT));
+    m.insert(dir.into(), id.to_string().into());
+    m.into()
+}
+
+fn describe(n: &Node) -> String {
+    if n.is_master() {
+        format!(
+            "M {} {} {} slots{}",
+            n.addr(),
+            n.short_id(),
+            n.assigned_slots.len(),
+            if n.is_failed() { " [fail]" } else { "" }
+        )
+    } else {
+        let of = n
+            .master_id
+            .as_deref()
+            .map(|m| &m[..m.len().min(8)])
+            .unwrap_or("-");
+        format!(
+            "S {} {} replica of {of}{}",
+            n.addr(),
+            n.short_id(),
+            if n.is_failed() { " [fail]" } else { "" }
+        )
+    }
+}

@@ -1,0 +1,210 @@
+//! The embedded Rhai engine: the sandbox (limits, no file or process access beyond
+//! the API, Ctrl-C), the registered API, module imports, running files and lines.
+
+pub mod api;
+pub mod convert;
+pub mod report;
+pub mod resolver;
+
+pub use api::{ApiDoc, Host, ScriptIo, Target, NODE_FIELDS};
+
+use crate::backend::sim::PlanStep;
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, OptimizationLevel, Scope, AST};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Sandbox limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Operations before a script is stopped (runaway loops).
+    pub max_operations: u64,
+    /// Nested function calls.
+    pub max_call_levels: usize,
+    /// Bytes in one string.
+    pub max_string_size: usize,
+    /// Items in one array.
+    pub max_array_size: usize,
+    /// Entries in one map.
+    pub max_map_size: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 20_000_000,
+            max_call_levels: 64,
+            max_string_size: 4 << 20,
+            max_array_size: 100_000,
+            max_map_size: 100_000,
+        }
+    }
+}
+
+/// A script engine bound to a target (live nodes or a simulated copy).
+pub struct ScriptEngine {
+    engine: Engine,
+    host: Arc<Host>,
+    docs: Vec<ApiDoc>,
+    resolver_paths: Vec<PathBuf>,
+}
+
+impl ScriptEngine {
+    /// An engine acting on `target`, sending script output to `io`, importing
+    /// modules from `module_paths` (then `REDIS_TRIB_PATH`, then the stdlib).
+    pub fn new(
+        target: Target,
+        io: ScriptIo,
+        module_paths: Vec<PathBuf>,
+        limits: &Limits,
+    ) -> ScriptEngine {
+        let host = Arc::new(Host {
+            target: std::sync::Mutex::new(target),
+            io: io.clone(),
+        });
+        let mut engine = Engine::new();
+        // Cluster functions must run when the script runs, never at compile time.
+        engine.set_optimization_level(OptimizationLevel::Simple);
+        engine.set_max_operations(limits.max_operations);
+        engine.set_max_call_levels(limits.max_call_levels);
+        engine.set_max_string_size(limits.max_string_size);
+        engine.set_max_array_size(limits.max_array_size);
+        engine.set_max_map_size(limits.max_map_size);
+        engine.set_max_expr_depths(128, 64);
+        engine.on_progress(|_| crate::interrupt::requested().then(|| Dynamic::from("interrupted")));
+        let o = io.print.clone();
+        engine.on_print(move |s| o(s));
+        let o = io.log;
+        engine.on_debug(move |s, src, pos| match src {
+            Some(src) => o(&format!("[{src} {pos}] {s}")),
+            None => o(&format!("[{pos}] {s}")),
+        });
+        let mut paths = module_paths;
+        paths.extend(resolver::Resolver::env_paths());
+        engine.set_module_resolver(resolver::Resolver::new(paths.clone()));
+        let docs = api::register(&mut engine, host.clone());
+        ScriptEngine {
+            engine,
+            host,
+            docs,
+            resolver_paths: paths,
+        }
+    }
+
+    /// Every registered API function.
+    pub fn docs(&self) -> &[ApiDoc] {
+        &self.docs
+    }
+
+    /// The underlying Rhai engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Mutable access to the engine (the REPL registers imported modules).
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Resolves a module by name as `import` would (the REPL keeps imports).
+    pub fn module(&self, name: &str) -> Result<rhai::Shared<rhai::Module>, Box<EvalAltResult>> {
+        use rhai::ModuleResolver;
+        resolver::Resolver::new(self.resolver_paths.clone()).resolve(
+            &self.engine,
+            None,
+            name,
+            rhai::Position::NONE,
+        )
+    }
+
+    /// Replaces the target (the REPL's `.dry on|off`).
+    pub fn set_target(&self, target: Target) {
+        *self.host.target.lock().expect("target lock") = target;
+    }
+
+    /// Whether operations are simulated.
+    pub fn is_dry_run(&self) -> bool {
+        matches!(
+            *self.host.target.lock().expect("target lock"),
+            Target::Sim(_)
+        )
+    }
+
+    /// The plan recorded so far by a simulated target.
+    pub fn plan(&self) -> Option<Vec<PlanStep>> {
+        match &*self.host.target.lock().expect("target lock") {
+            Target::Sim(s) => Some(s.steps().to_vec()),
+            Target::Live(_) => None,
+        }
+    }
+
+    /// A scope with `ARGS` (array of strings) and `PARAMS` (map of `--set` pairs).
+    pub fn scope(args: &[String], params: &BTreeMap<String, String>) -> Scope<'static> {
+        let mut scope = Scope::new();
+        let a: Array = args.iter().cloned().map(Dynamic::from).collect();
+        let p: Map = params
+            .iter()
+            .map(|(k, v)| (k.into(), Dynamic::from(v.clone())))
+            .collect();
+        scope.push_constant("ARGS", a);
+        scope.push_constant("PARAMS", p);
+        scope
+    }
+
+    /// Compiles and runs a whole script; the error is the operator-facing report.
+    pub fn run(&self, name: &str, text: &str, scope: &mut Scope) -> Result<Dynamic, String> {
+        let text = strip_shebang(text);
+        let ast = self
+            .engine
+            .compile_with_scope(scope, &text)
+            .map_err(|e| report::report(&EvalAltResult::from(e), name, &text))?;
+        self.engine
+            .eval_ast_with_scope::<Dynamic>(scope, &ast)
+            .map_err(|e| report::report(&e, name, &text))
+    }
+
+    /// Compiles `text` against `scope` (the REPL).
+    pub fn compile(&self, scope: &Scope, text: &str) -> Result<AST, Box<EvalAltResult>> {
+        self.engine
+            .compile_with_scope(scope, text)
+            .map_err(Into::into)
+    }
+
+    /// Runs a compiled AST (the REPL).
+    pub fn eval_ast(&self, scope: &mut Scope, ast: &AST) -> Result<Dynamic, Box<EvalAltResult>> {
+        self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
+    }
+}
+
+/// Blanks a `#!` first line (keeping line numbers), so scripts can be executables.
+pub fn strip_shebang(text: &str) -> String {
+    if text.starts_with("#!") {
+        match text.find('\n') {
+            Some(i) => format!("//{}", &text[2..i]) + &text[i..],
+            None => String::new(),
+        }
+    } else {
+        text.to_string()
+    }
+}
+
+/// The API reference as Markdown, generated from the registered functions.
+pub fn reference_markdown(docs: &[ApiDoc]) -> String {
+    let mut out = String::from("| function | what it does |\n|---|---|\n");
+    for d in docs {
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            d.signature,
+            d.doc.replace('|', "\\|")
+        ));
+    }
+    out.push_str(&format!(
+        "\nNode fields: {}.\n",
+        NODE_FIELDS
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    out
+}
