@@ -13,6 +13,7 @@ use redis_trib::ops::{self, DefaultBalancer};
 use redis_trib::render::topology_text;
 use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -22,8 +23,9 @@ use std::time::Duration;
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// The command; none opens the interactive shell (on a terminal)
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
 }
 
 /// Options every command takes.
@@ -185,6 +187,17 @@ pub struct ScriptOpts {
     pub max_operations: u64,
 }
 
+impl Default for ScriptOpts {
+    fn default() -> Self {
+        ScriptOpts {
+            set: Vec::new(),
+            dry_run: false,
+            topology: None,
+            max_operations: 20_000_000,
+        }
+    }
+}
+
 /// `lab` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum LabCommand {
@@ -223,7 +236,8 @@ pub struct LabDir {
 }
 
 impl Global {
-    fn conn_opts(&self) -> Result<ConnOpts> {
+    /// Connection options from the flags.
+    pub fn conn_opts(&self) -> Result<ConnOpts> {
         if !(self.timeout > 0.0 && self.timeout.is_finite()) {
             anyhow::bail!("--timeout must be a positive number of seconds");
         }
@@ -246,7 +260,15 @@ pub fn run(cli: Cli) -> Result<()> {
         };
         Ok(Live::new(g.conn_opts()?, migrate, out.sink()))
     };
-    match cli.command {
+    let command = match cli.command {
+        Some(c) => c,
+        None if std::io::stdin().is_terminal() => Command::Repl {
+            node: None,
+            script: ScriptOpts::default(),
+        },
+        None => anyhow::bail!("no command given: see `redis-trib --help` (on a terminal, no command opens the shell)"),
+    };
+    match command {
         Command::Start { node, max_slots } => {
             ops::start(&mut live(false)?, &node, max_slots)?;
             out.done(&format!("{node} now serves all 16384 slots"));
