@@ -180,7 +180,7 @@ impl ScriptEngine {
 pub fn strip_shebang(text: &str) -> String {
     if text.starts_with("#!") {
         match text.find('\n') {
-            Some(i) => format!("//{}", &text[2..i]) + &text[i..],
+            Some(i) => text[i..].to_string(),
             None => String::new(),
         }
     } else {

@@ -3,4 +3,5 @@
 mod errors;
 mod lab;
 mod ops;
+mod script;
 mod support;
