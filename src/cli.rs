@@ -266,7 +266,9 @@ pub fn run(cli: Cli) -> Result<()> {
             node: None,
             script: ScriptOpts::default(),
         },
-        None => anyhow::bail!("no command given: see `redis-trib --help` (on a terminal, no command opens the shell)"),
+        None => anyhow::bail!(
+            "no command given: see `redis-trib --help` (on a terminal, no command opens the shell)"
+        ),
     };
     match command {
         Command::Start { node, max_slots } => {
