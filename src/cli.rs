@@ -6,11 +6,14 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use redis_trib::addr::Addr;
 use redis_trib::backend::live::Live;
+use redis_trib::backend::sim::Sim;
 use redis_trib::conn::ConnOpts;
 use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
+use redis_trib::ops::RebalanceOpts;
 use redis_trib::ops::{self, DefaultBalancer};
-use redis_trib::render::topology_text;
+use redis_trib::render::{check_text, info_text, plan_text, topology_text};
+use redis_trib::script::Target;
 use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
 use std::io::IsTerminal;
@@ -55,6 +58,9 @@ pub struct Global {
     /// Print no progress, only results and errors
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Change nothing: run against an in-memory copy of the cluster and print the plan
+    #[arg(long, global = true)]
+    pub dry_run: bool,
 }
 
 /// The commands.
@@ -139,6 +145,59 @@ pub enum Command {
         /// The free node that takes the slots
         free: Addr,
     },
+    /// Make free nodes a cluster with N replicas per master (as redis-cli --cluster create)
+    Create {
+        /// HOST:PORT of each free node (masters first across hosts, then replicas)
+        #[arg(required = true)]
+        nodes: Vec<Addr>,
+        /// Replicas per master
+        #[arg(long, default_value_t = 0)]
+        replicas: usize,
+        /// Slots per CLUSTER ADDSLOTS command
+        #[arg(long, default_value_t = 16384)]
+        max_slots: usize,
+    },
+    /// Check the cluster: agreement on slots, open slots, coverage, failing nodes (exit 0 only when healthy)
+    Check {
+        /// Any node of the cluster
+        node: Addr,
+    },
+    /// Keys, slots and replicas per master, with totals
+    Info {
+        /// Any node of the cluster
+        node: Addr,
+    },
+    /// Even out slots by weight (redis-cli semantics, exact plan); --dry-run prints the plan
+    Rebalance {
+        /// Any node of the cluster
+        node: Addr,
+        /// NODE=WEIGHT (node id prefix or HOST:PORT); others weigh 1, 0 drains a master
+        #[arg(long, value_name = "NODE=WEIGHT")]
+        weight: Vec<String>,
+        /// Move only if some master is more than this many percent off its target
+        #[arg(long, default_value_t = 2.0)]
+        threshold: f64,
+        /// Give slots to masters that have none
+        #[arg(long)]
+        use_empty_masters: bool,
+    },
+    /// Move exactly N slots to one master, from some masters or all
+    Reshard {
+        /// Any node of the cluster
+        node: Addr,
+        /// Source masters: ids, id prefixes or HOST:PORT, comma-separated, or `all`
+        #[arg(long, default_value = "all")]
+        from: String,
+        /// Destination master: id, id prefix or HOST:PORT
+        #[arg(long)]
+        to: String,
+        /// How many slots
+        #[arg(long)]
+        slots: usize,
+        /// Accepted for redis-cli compatibility (redis-trib never asks)
+        #[arg(long)]
+        yes: bool,
+    },
     /// List the nodes: masters with slot and key counts, replicas under their master
     List {
         /// Any node of the cluster
@@ -176,9 +235,6 @@ pub struct ScriptOpts {
     /// NAME=VALUE pairs, visible to the script in the map PARAMS
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub set: Vec<String>,
-    /// Plan only: run against an in-memory copy of the cluster and print the plan
-    #[arg(long)]
-    pub dry_run: bool,
     /// Run offline against a saved topology (`redis-trib list NODE --json > FILE`)
     #[arg(long, value_name = "FILE")]
     pub topology: Option<PathBuf>,
@@ -191,7 +247,6 @@ impl Default for ScriptOpts {
     fn default() -> Self {
         ScriptOpts {
             set: Vec::new(),
-            dry_run: false,
             topology: None,
             max_operations: 20_000_000,
         }
@@ -260,6 +315,14 @@ pub fn run(cli: Cli) -> Result<()> {
         };
         Ok(Live::new(g.conn_opts()?, migrate, out.sink()))
     };
+    // Classic commands act on live nodes, or on a simulated copy with --dry-run.
+    let target = |replace: bool| -> Result<Target> {
+        Ok(if g.dry_run {
+            Target::Sim(Sim::over(live(replace)?))
+        } else {
+            Target::Live(live(replace)?)
+        })
+    };
     let command = match cli.command {
         Some(c) => c,
         None if std::io::stdin().is_terminal() => Command::Repl {
@@ -270,69 +333,139 @@ pub fn run(cli: Cli) -> Result<()> {
             "no command given: see `redis-trib --help` (on a terminal, no command opens the shell)"
         ),
     };
-    match command {
+    let mut t = target(matches!(
+        &command,
+        Command::MigrateSlots { replace: true, .. } | Command::Fix { replace: true, .. }
+    ))?;
+    let b = t.backend();
+    let done = match command {
         Command::Start { node, max_slots } => {
-            ops::start(&mut live(false)?, &node, max_slots)?;
-            out.done(&format!("{node} now serves all 16384 slots"));
+            ops::start(b, &node, max_slots)?;
+            format!("{node} now serves all 16384 slots")
         }
         Command::StartMulti { nodes, max_slots } => {
-            ops::start_multi(&mut live(false)?, &nodes, max_slots)?;
-            out.done("the cluster is up: all 16384 slots served");
+            ops::start_multi(b, &nodes, max_slots)?;
+            "the cluster is up: all 16384 slots served".into()
+        }
+        Command::Create {
+            nodes,
+            replicas,
+            max_slots,
+        } => {
+            ops::create(b, &nodes, replicas, max_slots)?;
+            format!("the cluster is up: all 16384 slots served, {replicas} replica(s) per master, every replica linked")
         }
         Command::Join { cluster, new } => {
-            ops::join(&mut live(false)?, &cluster, &new, &mut DefaultBalancer)?;
-            out.done(&format!("{new} joined with its share of slots"));
+            ops::join(b, &cluster, &new, &mut DefaultBalancer)?;
+            format!("{new} joined with its share of slots")
         }
         Command::JoinNoLoad { cluster, new } => {
-            ops::join_no_load(&mut live(false)?, &cluster, &new)?;
-            out.done(&format!("{new} joined as a master with no slots"));
+            ops::join_no_load(b, &cluster, &new)?;
+            format!("{new} joined as a master with no slots")
         }
         Command::Replicate { master, slave } => {
-            ops::replicate(&mut live(false)?, &master, &slave)?;
-            out.done(&format!("{slave} now replicates {master}"));
+            ops::replicate(b, &master, &slave)?;
+            format!("{slave} now replicates {master}")
         }
         Command::Quit { node } => {
-            ops::quit(&mut live(false)?, &node)?;
-            out.done(&format!("{node} left the cluster and was reset"));
+            ops::quit(b, &node)?;
+            format!("{node} left the cluster and was reset")
         }
         Command::Shutdown { node } => {
-            ops::shutdown(&mut live(false)?, &node)?;
-            out.done(&format!("{node} was reset; the cluster is dissolved"));
+            ops::shutdown(b, &node)?;
+            format!("{node} was reset; the cluster is dissolved")
         }
-        Command::Fix { node, replace } => {
-            let repairs = ops::fix(&mut live(replace)?, &node)?;
-            out.done(&format!(
-                "{} open slot(s) repaired; none left open",
-                repairs.len()
-            ));
+        Command::Fix { node, .. } => {
+            let repairs = ops::fix(b, &node)?;
+            format!("{} open slot(s) repaired; none left open", repairs.len())
         }
         Command::MigrateSlots {
-            src,
-            dst,
-            slots,
-            replace,
+            src, dst, slots, ..
         } => {
             let slots = parse_slot_list(&slots)?;
-            let keys = ops::migrate_slots(&mut live(replace)?, &src, &dst, &slots)?;
-            out.done(&format!(
+            let keys = ops::migrate_slots(b, &src, &dst, &slots)?;
+            format!(
                 "moved {} slots and {keys} keys from {src} to {dst}",
                 slots.len()
-            ));
+            )
         }
         Command::Rescue { cluster, free } => {
-            ops::rescue(&mut live(false)?, &cluster, &free)?;
-            out.done(&format!(
-                "{free} took over the failed slots; the cluster serves again"
-            ));
+            ops::rescue(b, &cluster, &free)?;
+            format!("{free} took over the failed slots; the cluster serves again")
+        }
+        Command::Rebalance {
+            node,
+            weight,
+            threshold,
+            use_empty_masters,
+        } => {
+            let opts = RebalanceOpts {
+                weights: weight
+                    .iter()
+                    .map(|w| parse_weight(w))
+                    .collect::<Result<_>>()?,
+                threshold_pct: threshold,
+                use_empty_masters,
+            };
+            let moves = ops::rebalance(b, &node, &opts)?;
+            let slots: usize = moves.iter().map(|m| m.count).sum();
+            format!("rebalanced: {slots} slots moved in {} moves", moves.len())
+        }
+        Command::Reshard {
+            node,
+            from,
+            to,
+            slots,
+            yes: _,
+        } => {
+            let from: Vec<String> = if from.trim() == "all" {
+                Vec::new()
+            } else {
+                from.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            };
+            let moves = ops::reshard(b, &node, &from, &to, slots)?;
+            format!(
+                "resharded: {slots} slots moved to {to} from {} source(s)",
+                moves.len()
+            )
         }
         Command::List { node, masters } => {
-            let mut b = live(false)?;
-            let topo = ops::topology(&mut b, &node)?;
+            let topo = ops::topology(b, &node)?;
             if g.json {
                 out.data(&serde_json::to_string_pretty(&topo)?);
             } else {
                 out.data(topology_text(&topo, masters, out.painter()).trim_end());
             }
+            return Ok(());
+        }
+        Command::Check { node } => {
+            let report = ops::check(b, &node)?;
+            if g.json {
+                let doc = serde_json::json!({ "healthy": report.healthy(), "problems": report.problems, "notes": report.notes });
+                out.data(&serde_json::to_string_pretty(&doc)?);
+            } else {
+                out.data(check_text(&report, out.painter()).trim_end());
+            }
+            if !report.healthy() {
+                anyhow::bail!(
+                    "{} problem(s) found in the cluster of {node}",
+                    report.problems.len()
+                );
+            }
+            return Ok(());
+        }
+        Command::Info { node } => {
+            let topo = ops::topology(b, &node)?;
+            let info = ops::info(&topo);
+            if g.json {
+                out.data(&serde_json::to_string_pretty(&info)?);
+            } else {
+                out.data(info_text(&info).trim_end());
+            }
+            return Ok(());
         }
         Command::Run { file, args, script } => {
             let text = std::fs::read_to_string(&file)
@@ -344,18 +477,30 @@ pub fn run(cli: Cli) -> Result<()> {
                     p.to_path_buf()
                 }
             });
-            let engine =
-                scripting::engine(&script, &out, live(false)?, folder.into_iter().collect())?;
+            let engine = scripting::engine(
+                &script,
+                g.dry_run,
+                &out,
+                live(false)?,
+                folder.into_iter().collect(),
+            )?;
             let mut scope = ScriptEngine::scope(&args, &scripting::params(&script.set)?);
             let name = file.display().to_string();
             let result = engine.run(&name, &text, &mut scope);
             scripting::print_plan(&engine, &g, &out);
             let _ = result.map_err(anyhow::Error::msg)?;
+            return Ok(());
         }
         Command::Repl { node, script } => {
-            let engine = scripting::engine(&script, &out, live(false)?, vec![PathBuf::from(".")])?;
+            let engine = scripting::engine(
+                &script,
+                g.dry_run,
+                &out,
+                live(false)?,
+                vec![PathBuf::from(".")],
+            )?;
             let params = scripting::params(&script.set)?;
-            crate::repl::run(engine, node, params, &g, &out)?;
+            return crate::repl::run(engine, node, params, &g, &out);
         }
         Command::Doc => {
             let engine = scripting::offline_engine();
@@ -364,10 +509,28 @@ pub fn run(cli: Cli) -> Result<()> {
             } else {
                 out.data(reference_markdown(engine.docs()).trim_end());
             }
+            return Ok(());
         }
-        Command::Lab(cmd) => lab(cmd, &out)?,
+        Command::Lab(cmd) => return lab(cmd, &out),
+    };
+    match &t {
+        Target::Sim(sim) => out.data(plan_text(sim.steps()).trim_end()),
+        Target::Live(_) => out.done(&done),
     }
     Ok(())
+}
+
+/// `NODE=WEIGHT` of `rebalance --weight`.
+fn parse_weight(text: &str) -> Result<(String, f64)> {
+    let (node, w) = text.rsplit_once('=').with_context(|| {
+        format!("--weight {text}: expected NODE=WEIGHT (node id prefix or HOST:PORT)")
+    })?;
+    let w: f64 = w
+        .parse()
+        .ok()
+        .filter(|w: &f64| w.is_finite() && *w >= 0.0)
+        .with_context(|| format!("--weight {text}: the weight must be a number >= 0"))?;
+    Ok((node.to_string(), w))
 }
 
 fn lab(cmd: LabCommand, out: &Output) -> Result<()> {

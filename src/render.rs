@@ -4,6 +4,7 @@
 
 use crate::backend::sim::PlanStep;
 use crate::backend::Event;
+use crate::ops::{CheckReport, ClusterInfo};
 use crate::slots::format_ranges;
 use crate::topology::{Node, Topology};
 use nu_ansi_term::{Color, Style};
@@ -166,5 +167,50 @@ pub fn plan_text(steps: &[PlanStep]) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// The `check` report: problems (or OK) then notes.
+pub fn check_text(r: &CheckReport, p: Painter) -> String {
+    let mut out = String::new();
+    for n in &r.notes {
+        let _ = writeln!(out, "{}", p.dim(n));
+    }
+    if r.healthy() {
+        let _ = writeln!(
+            out,
+            "{} all 16384 slots covered, all nodes agree, no open slot, every node reachable",
+            p.good("[OK]")
+        );
+    }
+    for problem in &r.problems {
+        let _ = writeln!(out, "{} {problem}", p.bad("[ERR]"));
+    }
+    out
+}
+
+/// The `info` table.
+pub fn info_text(info: &ClusterInfo) -> String {
+    let mut out = String::new();
+    for m in &info.masters {
+        let keys = m.keys.map_or("?".into(), |k| k.to_string());
+        let _ = writeln!(
+            out,
+            "{:<21} ({}) {:>9} keys | {:>5} slots | {} replica(s)",
+            m.addr,
+            &m.node_id[..8.min(m.node_id.len())],
+            keys,
+            m.slots,
+            m.replicas
+        );
+    }
+    let _ = writeln!(
+        out,
+        "total: {} keys in {} masters, {} slots, {} replica(s)",
+        info.total_keys,
+        info.masters.len(),
+        info.total_slots,
+        info.total_replicas
+    );
     out
 }

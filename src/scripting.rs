@@ -16,6 +16,7 @@ use std::sync::Arc;
 /// An engine for `run` / `repl` with the target the options ask for.
 pub fn engine(
     opts: &ScriptOpts,
+    dry_run: bool,
     out: &Output,
     live: Live,
     paths: Vec<PathBuf>,
@@ -32,7 +33,7 @@ pub fn engine(
             })?;
             Target::Sim(Sim::offline(&topo))
         }
-        None if opts.dry_run => Target::Sim(Sim::over(live)),
+        None if dry_run => Target::Sim(Sim::over(live)),
         None => Target::Live(live),
     };
     let limits = Limits {

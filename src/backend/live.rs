@@ -127,6 +127,16 @@ impl Backend for Live {
         self.simple(node, cmd)
     }
 
+    fn replica_link_up(&mut self, replica: &Addr) -> Result<bool> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("replication");
+        let text: String = self.pool.with(replica, |c| c.query(&cmd))?;
+        Ok(crate::conn::parse_info(&text)
+            .get("master_link_status")
+            .map(String::as_str)
+            == Some("up"))
+    }
+
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {
         let Some((name, rest)) = args.split_first() else {
             bail!("execute needs a command name");

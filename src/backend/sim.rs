@@ -397,6 +397,10 @@ impl Backend for Sim {
         Ok(())
     }
 
+    fn replica_link_up(&mut self, _replica: &Addr) -> Result<bool> {
+        Ok(true)
+    }
+
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {
         let name = args
             .first()

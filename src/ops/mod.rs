@@ -3,19 +3,25 @@
 //! mutating primitives; so a refused operation has changed nothing, and the same
 //! code runs against real nodes or a simulated copy.
 
+mod check;
+mod create;
 mod fix;
 mod join;
 mod migrate;
 mod quit;
+mod rebalance;
 mod replicate;
 mod rescue;
 mod shutdown;
 mod start;
 
+pub use check::{check, info, CheckReport, ClusterInfo};
+pub use create::{create, plan_create, CreatePlan};
 pub use fix::fix;
 pub use join::{holders, join, join_no_load, plan_moves, Balancer, DefaultBalancer};
 pub use migrate::migrate_slots;
 pub use quit::quit;
+pub use rebalance::{find_master, rebalance, rebalance_plan, reshard, reshard_plan, RebalanceOpts};
 pub use replicate::replicate;
 pub use rescue::rescue;
 pub use shutdown::shutdown;
