@@ -84,6 +84,8 @@ pub fn create(
     if max_slots == 0 {
         bail!("--max-slots must be at least 1");
     }
+    // A layout that cannot work is refused before any node is contacted.
+    plan_create(&vec![String::new(); addrs.len()], replicas)?;
     let mut nodes: Vec<(Addr, String, u64)> = Vec::new();
     for a in addrs {
         let v = free_node(b, a)?;

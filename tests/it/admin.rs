@@ -1,0 +1,236 @@
+//! create, check, info, rebalance, reshard and --dry-run on real clusters.
+
+use crate::support::*;
+
+fn masters_of(lab: &TestLab, i: usize) -> Vec<redis_trib::topology::Node> {
+    lab.nodes(i).into_iter().filter(|n| n.is_master()).collect()
+}
+
+#[test]
+fn create_three_masters_and_with_replicas() {
+    let lab = lab(9);
+    lab.run(&["create", &lab.at(0), &lab.at(1), &lab.at(2)])
+        .ok();
+    let counts: Vec<usize> = (0..3).map(|i| lab.slots_of(i).len()).collect();
+    assert_eq!(counts, vec![5462, 5461, 5461]);
+    lab.assert_redis_cli_check(0);
+
+    let six: Vec<String> = (3..9).map(|i| lab.at(i)).collect();
+    let mut args = vec!["create", "--replicas", "1"];
+    args.extend(six.iter().map(String::as_str));
+    lab.run(&args).ok();
+    let masters = masters_of(&lab, 3);
+    assert_eq!(masters.len(), 3);
+    let replicas: Vec<_> = lab
+        .nodes(3)
+        .into_iter()
+        .filter(|n| !n.is_master())
+        .collect();
+    assert_eq!(replicas.len(), 3);
+    for m in &masters {
+        assert_eq!(
+            replicas
+                .iter()
+                .filter(|r| r.master_id.as_ref() == Some(&m.node_id))
+                .count(),
+            1
+        );
+    }
+    // Every replica reports its link up (create waits for it).
+    for i in 3..9 {
+        let info = text(lab.cmd(i, &["INFO", "replication"]).unwrap());
+        if info.contains("role:slave") {
+            assert!(info.contains("master_link_status:up"), "{info}");
+        }
+    }
+    lab.assert_redis_cli_check(5);
+    // Too few nodes for 3 masters with a replica each.
+    lab.run(&["create", "--replicas", "1", &lab.at(0), &lab.at(1)])
+        .fails_with("at least 3 masters");
+}
+
+#[test]
+fn check_finds_open_uncovered_and_disagreeing_slots() {
+    let lab = lab(3);
+    lab.cluster(3);
+    let ok = lab.run(&["check", &lab.at(0)]);
+    assert!(ok.ok().contains("[OK]"));
+
+    // Open slot.
+    let owner = lab.id(0);
+    lab.cmd(1, &["CLUSTER", "SETSLOT", "42", "IMPORTING", &owner])
+        .unwrap();
+    let out = lab.run(&["check", &lab.at(0)]);
+    out.fails_with("1 problem(s)");
+    assert!(
+        out.stdout
+            .contains(&format!("slot 42 is open: {}", lab.at(1))),
+        "{}",
+        out.stdout
+    );
+    lab.cmd(1, &["CLUSTER", "SETSLOT", "42", "STABLE"]).unwrap();
+
+    // Disagreement: node 2 alone believes slot 100 is its own.
+    lab.cmd(2, &["CLUSTER", "DELSLOTS", "100"]).unwrap();
+    let out = lab.run(&["check", &lab.at(0)]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stdout.contains("disagree about slots 100"),
+        "{}",
+        out.stdout
+    );
+
+    // Uncovered: nobody serves slot 100.
+    for i in 0..2 {
+        lab.cmd(i, &["CLUSTER", "DELSLOTS", "100"]).unwrap();
+    }
+    poll(10, "the slot to be uncovered everywhere", || {
+        (0..3).all(|i| {
+            lab.nodes(i)
+                .iter()
+                .all(|n| !n.assigned_slots.contains(&100))
+        })
+    });
+    let out = lab.run(&["check", &lab.at(0), "--json"]);
+    assert_ne!(out.code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["healthy"], false);
+    assert!(
+        doc["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("1 slots are not covered: 100"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn info_sums_keys_slots_and_replicas() {
+    let lab = lab(3);
+    lab.cluster(2);
+    lab.run(&["replicate", &lab.at(0), &lab.at(2)]).ok();
+    lab.write_keys(0, "info", 300);
+    let doc: serde_json::Value =
+        serde_json::from_str(lab.run(&["info", &lab.at(1), "--json"]).ok()).unwrap();
+    assert_eq!(doc["total_keys"], 300);
+    assert_eq!(doc["total_slots"], 16384);
+    assert_eq!(doc["total_replicas"], 1);
+    assert_eq!(doc["masters"].as_array().unwrap().len(), 2);
+    let text = lab.run(&["info", &lab.at(1)]).ok().to_string();
+    assert!(
+        text.contains("total: 300 keys in 2 masters, 16384 slots, 1 replica(s)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn rebalance_with_empty_master_weights_and_dry_run() {
+    let lab = lab(4);
+    lab.cluster(3);
+    let kv = lab.write_keys(0, "reb", 2000);
+    lab.run(&["join_no_load", &lab.at(0), &lab.at(3)]).ok();
+
+    // Empty masters are ignored unless asked.
+    let out = lab.run(&["rebalance", &lab.at(0)]);
+    assert!(out.stderr.contains("nothing to move"), "{}", out.stderr);
+    assert!(lab.slots_of(3).is_empty());
+
+    // Dry run: the plan, and nothing changes.
+    let before = lab.snapshot();
+    let out = lab.run(&["rebalance", &lab.at(0), "--use-empty-masters", "--dry-run"]);
+    assert!(out.ok().contains("Plan (3 steps"), "{}", out.stdout);
+    assert_eq!(lab.snapshot(), before);
+
+    lab.run(&["rebalance", &lab.at(0), "--use-empty-masters"])
+        .ok();
+    assert_eq!(lab.slots_of(3).len(), 4096);
+    lab.assert_keys(0, &kv);
+    assert_eq!(lab.total_keys(0), 2000);
+
+    // Weight 0 drains a master (by address); weight 2 by id prefix doubles one.
+    let heavy = lab.id(1)[..10].to_string();
+    let drain = format!("{}=0", lab.at(3));
+    let double = format!("{heavy}=2");
+    lab.run(&[
+        "rebalance",
+        &lab.at(0),
+        "--weight",
+        &drain,
+        "--weight",
+        &double,
+    ])
+    .ok();
+    assert!(lab.slots_of(3).is_empty());
+    assert_eq!(lab.slots_of(1).len(), 8192);
+    assert_eq!(lab.slots_of(0).len() + lab.slots_of(2).len(), 8192);
+    lab.assert_keys(2, &kv);
+    lab.assert_redis_cli_check(0);
+    lab.run(&["rebalance", &lab.at(0), "--weight", "nosuchnode=1"])
+        .fails_with("no master of the cluster matches 'nosuchnode'");
+}
+
+#[test]
+fn reshard_moves_exactly_n_slots() {
+    let lab = lab(4);
+    lab.cluster(3);
+    let kv = lab.write_keys(0, "resh", 1000);
+    lab.run(&["join_no_load", &lab.at(0), &lab.at(3)]).ok();
+    lab.run(&[
+        "reshard",
+        &lab.at(0),
+        "--from",
+        "all",
+        "--to",
+        &lab.at(3),
+        "--slots",
+        "1001",
+        "--yes",
+    ])
+    .ok();
+    assert_eq!(lab.slots_of(3).len(), 1001);
+    let from = lab.id(0)[..8].to_string();
+    lab.run(&[
+        "reshard",
+        &lab.at(0),
+        "--from",
+        &from,
+        "--to",
+        &lab.at(3),
+        "--slots",
+        "7",
+    ])
+    .ok();
+    assert_eq!(lab.slots_of(3).len(), 1008);
+    let total: usize = (0..4).map(|i| lab.slots_of(i).len()).sum();
+    assert_eq!(total, 16384);
+    lab.assert_keys(1, &kv);
+    lab.assert_redis_cli_check(3);
+    lab.run(&[
+        "reshard",
+        &lab.at(0),
+        "--from",
+        &from,
+        "--to",
+        &lab.at(3),
+        "--slots",
+        "99999",
+    ])
+    .fails_with("cannot move 99999");
+}
+
+#[test]
+fn dry_run_works_for_classic_commands() {
+    let lab = lab(3);
+    lab.cluster(2);
+    let before = lab.snapshot();
+    let out = lab.run(&["--dry-run", "join", &lab.at(0), &lab.at(2)]);
+    let text = out.ok();
+    assert!(text.contains("CLUSTER MEET"), "{text}");
+    assert!(
+        text.contains("move 2730 slots") || text.contains("move 2731 slots"),
+        "{text}"
+    );
+    let out = lab.run(&["quit", &lab.at(1), "--dry-run"]);
+    assert!(out.ok().contains("CLUSTER RESET HARD"), "{}", out.stdout);
+    assert_eq!(lab.snapshot(), before);
+}
