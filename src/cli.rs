@@ -12,7 +12,7 @@ use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::RebalanceOpts;
 use redis_trib::ops::{self, DefaultBalancer};
-use redis_trib::render::{check_text, info_text, plan_text, topology_text};
+use redis_trib::render::{check_text, info_text, plan_text, reply_json, reply_text, topology_text};
 use redis_trib::script::Target;
 use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
@@ -197,6 +197,20 @@ pub enum Command {
         /// Accepted for redis-cli compatibility (redis-trib never asks)
         #[arg(long)]
         yes: bool,
+    },
+    /// Run one command on every node and print each node's reply
+    Call {
+        /// Any node of the cluster
+        node: Addr,
+        /// The command and its arguments (put `--` before arguments that start with `-`)
+        #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
+        command: Vec<String>,
+        /// Only masters
+        #[arg(long, conflicts_with = "replicas")]
+        masters: bool,
+        /// Only replicas
+        #[arg(long)]
+        replicas: bool,
     },
     /// List the nodes: masters with slot and key counts, replicas under their master
     List {
@@ -454,6 +468,61 @@ pub fn run(cli: Cli) -> Result<()> {
                     "{} problem(s) found in the cluster of {node}",
                     report.problems.len()
                 );
+            }
+            return Ok(());
+        }
+        Command::Call {
+            node,
+            command,
+            masters,
+            replicas,
+        } => {
+            let topo = ops::topology(b, &node)?;
+            let args: Vec<Vec<u8>> = command.iter().map(|a| a.clone().into_bytes()).collect();
+            let mut failed = 0;
+            let mut doc = serde_json::Map::new();
+            for n in topo
+                .nodes
+                .iter()
+                .filter(|n| (!masters || n.is_master()) && (!replicas || !n.is_master()))
+            {
+                let addr = n.addr();
+                let reply = if n.is_failed() || topo.unreachable.contains_key(&n.node_id) {
+                    Err(anyhow::anyhow!("unreachable"))
+                } else {
+                    b.execute(&addr, &args)
+                };
+                match reply {
+                    Ok(v) if g.json => {
+                        doc.insert(addr.to_string(), reply_json(&v));
+                    }
+                    Ok(v) => {
+                        let text = reply_text(&v);
+                        match text.trim_end() {
+                            t if t.contains('\n') => out.data(&format!("{addr}:\n{t}")),
+                            t => out.data(&format!("{addr}: {t}")),
+                        }
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        let e = format!("{e:#}");
+                        let e = e
+                            .strip_prefix(&format!("{addr}: "))
+                            .unwrap_or(&e)
+                            .to_string();
+                        if g.json {
+                            doc.insert(addr.to_string(), serde_json::json!({ "error": e }));
+                        } else {
+                            out.data(&format!("{addr}: (error) {e}"));
+                        }
+                    }
+                }
+            }
+            if g.json {
+                out.data(&serde_json::to_string_pretty(&doc)?);
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} node(s) answered with an error");
             }
             return Ok(());
         }

@@ -214,3 +214,118 @@ pub fn info_text(info: &ClusterInfo) -> String {
     );
     out
 }
+
+/// A Redis reply as redis-cli shows it: `(integer) 1`, `(nil)`, `"text"`, numbered
+/// nested arrays, `(error) ...`.
+pub fn reply_text(v: &redis::Value) -> String {
+    let mut out = String::new();
+    write_reply(&mut out, v, 0);
+    out
+}
+
+fn write_reply(out: &mut String, v: &redis::Value, indent: usize) {
+    use redis::Value as V;
+    match v {
+        V::Nil => out.push_str("(nil)\n"),
+        V::Int(i) => {
+            let _ = writeln!(out, "(integer) {i}");
+        }
+        V::BulkString(b) => {
+            let _ = writeln!(out, "{:?}", String::from_utf8_lossy(b));
+        }
+        V::SimpleString(s) => {
+            let _ = writeln!(out, "{s}");
+        }
+        V::Okay => out.push_str("OK\n"),
+        V::Double(d) => {
+            let _ = writeln!(out, "(double) {d}");
+        }
+        V::Boolean(b) => {
+            let _ = writeln!(out, "({b})");
+        }
+        V::ServerError(e) => {
+            let _ = writeln!(out, "(error) {e}");
+        }
+        V::Array(items) | V::Set(items) if items.is_empty() => out.push_str("(empty array)\n"),
+        V::Array(items) | V::Set(items) => {
+            let width = items.len().to_string().len();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(&" ".repeat(indent));
+                }
+                let prefix = format!("{:>width$}) ", i + 1);
+                out.push_str(&prefix);
+                write_reply(out, item, indent + prefix.len());
+            }
+        }
+        V::Map(pairs) => {
+            for (i, (k, val)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(&" ".repeat(indent));
+                }
+                let key = reply_text(k);
+                let prefix = format!("{}) ", key.trim_end());
+                out.push_str(&prefix);
+                write_reply(out, val, indent + prefix.len());
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{other:?}");
+        }
+    }
+}
+
+/// A Redis reply as JSON: null, numbers, strings, arrays, objects, `{"error": ...}`.
+pub fn reply_json(v: &redis::Value) -> serde_json::Value {
+    use redis::Value as V;
+    use serde_json::json;
+    match v {
+        V::Nil => serde_json::Value::Null,
+        V::Int(i) => json!(i),
+        V::BulkString(b) => json!(String::from_utf8_lossy(b)),
+        V::SimpleString(s) => json!(s),
+        V::Okay => json!("OK"),
+        V::Double(d) => json!(d),
+        V::Boolean(b) => json!(b),
+        V::ServerError(e) => json!({ "error": e.to_string() }),
+        V::Array(items) | V::Set(items) => {
+            serde_json::Value::Array(items.iter().map(reply_json).collect())
+        }
+        V::Map(pairs) => serde_json::Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        reply_text(k).trim_end().trim_matches('"').to_string(),
+                        reply_json(v),
+                    )
+                })
+                .collect(),
+        ),
+        other => json!(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redis::Value as V;
+
+    #[test]
+    fn replies_look_like_redis_cli() {
+        assert_eq!(reply_text(&V::Int(3)), "(integer) 3\n");
+        assert_eq!(reply_text(&V::Nil), "(nil)\n");
+        assert_eq!(reply_text(&V::Okay), "OK\n");
+        assert_eq!(reply_text(&V::BulkString(b"a b".to_vec())), "\"a b\"\n");
+        let nested = V::Array(vec![
+            V::Int(1),
+            V::Array(vec![V::BulkString(b"x".to_vec()), V::Nil]),
+        ]);
+        assert_eq!(
+            reply_text(&nested),
+            "1) (integer) 1\n2) 1) \"x\"\n   2) (nil)\n"
+        );
+        assert_eq!(reply_text(&V::Array(vec![])), "(empty array)\n");
+        assert_eq!(reply_json(&nested), serde_json::json!([1, ["x", null]]));
+    }
+}

@@ -251,6 +251,79 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         let (a, f) = (addr_of(&addr)?, addr_of(&free)?);
         h.with(|b| ops::rescue(b, &a, &f))
     });
+    let h = host.clone();
+    api!(reg, "create_cluster", ["addrs: Array", "options: Map"] -> "()", "Free nodes become a cluster; options: #{ replicas: N, max_slots: N } (as `create`).",
+    move |addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
+        let a = addrs_of(&addrs)?;
+        check_keys(&opts, &["replicas", "max_slots"], "create_cluster")?;
+        let replicas = int_opt(&opts, "replicas", 0, "create_cluster")?;
+        let max = int_opt(&opts, "max_slots", 16384, "create_cluster")?.max(1);
+        h.with(|b| ops::create(b, &a, replicas, max))
+    });
+    let h = host.clone();
+    api!(reg, "check", ["addr: String"] -> "Map", "Health check: #{ healthy, problems: [...], notes: [...] } (as `check`).",
+    move |addr: Dynamic| -> Result<Map, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let r = h.with(|b| ops::check(b, &a))?;
+        let mut m = Map::new();
+        m.insert("healthy".into(), r.healthy().into());
+        m.insert("problems".into(), r.problems.iter().cloned().map(Dynamic::from).collect::<Array>().into());
+        m.insert("notes".into(), r.notes.iter().cloned().map(Dynamic::from).collect::<Array>().into());
+        Ok(m)
+    });
+    let h = host.clone();
+    api!(reg, "info", ["addr: String"] -> "Map", "Keys, slots and replicas per master with totals (as `info`).",
+    move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let topo = h.with(|b| ops::topology(b, &a))?;
+        rhai::serde::to_dynamic(ops::info(&topo))
+    });
+    let h = host.clone();
+    api!(reg, "rebalance", ["addr: String", "options: Map"] -> "Array",
+    "Even out slots: #{ weights: #{ \"node\": w }, threshold: pct, use_empty_masters: bool }; returns the moves made.",
+    move |addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        check_keys(&opts, &["weights", "threshold", "use_empty_masters"], "rebalance")?;
+        let mut o = ops::RebalanceOpts::default();
+        if let Some(w) = opts.get("weights") {
+            let w = w.clone().try_cast::<Map>().ok_or_else(|| err("rebalance: weights must be a map #{ \"node\": weight }"))?;
+            for (k, v) in w {
+                o.weights.push((k.to_string(), number(&v, &format!("the weight of {k}"))?));
+            }
+        }
+        if let Some(t) = opts.get("threshold") {
+            o.threshold_pct = number(t, "rebalance threshold")?;
+        }
+        if let Some(u) = opts.get("use_empty_masters") {
+            o.use_empty_masters = u.as_bool().map_err(|_| err("rebalance: use_empty_masters must be true or false"))?;
+        }
+        h.with(|b| ops::rebalance(b, &a, &o)).map(|m| plan_to_array(&m))
+    });
+    let h = host.clone();
+    api!(reg, "reshard", ["addr: String", "options: Map"] -> "Array",
+    "Move exactly N slots: #{ to: node, slots: N, from: [nodes] or \"all\" }; returns the moves made.",
+    move |addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        check_keys(&opts, &["to", "slots", "from"], "reshard")?;
+        let to = opts.get("to").ok_or_else(|| err("reshard: option 'to' is required"))?;
+        let to = match to.clone().try_cast::<Node>() {
+            Some(n) => n.node_id,
+            None => to.to_string(),
+        };
+        let count = int_opt(&opts, "slots", 0, "reshard")?;
+        let from: Vec<String> = match opts.get("from") {
+            None => Vec::new(),
+            Some(f) if f.to_string() == "all" => Vec::new(),
+            Some(f) => match f.clone().try_cast::<Array>() {
+                Some(list) => list
+                    .into_iter()
+                    .map(|d| d.clone().try_cast::<Node>().map(|n| n.node_id).unwrap_or_else(|| d.to_string()))
+                    .collect(),
+                None => return Err(err("reshard: from must be an array of nodes or \"all\"")),
+            },
+        };
+        h.with(|b| ops::reshard(b, &a, &from, &to, count)).map(|m| plan_to_array(&m))
+    });
     api!(reg, "base_balance_plan", ["masters: Array"] -> "Array", "The default plan for these masters, weight 1 each: [[src_id, dst_id, count], ...].",
     |masters: Array| -> Result<Array, Box<EvalAltResult>> {
         let weights = vec![1.0; masters.len()];
@@ -345,6 +418,23 @@ fn max_slots(opts: &Map, fname: &str) -> Result<usize, Box<EvalAltResult>> {
             Ok(n) if n >= 1 => Ok(n as usize),
             _ => Err(err(format!(
                 "{fname}: max_slots must be an integer >= 1, got {v}"
+            ))),
+        },
+    }
+}
+
+fn int_opt(
+    opts: &Map,
+    key: &str,
+    default: usize,
+    fname: &str,
+) -> Result<usize, Box<EvalAltResult>> {
+    match opts.get(key) {
+        None => Ok(default),
+        Some(v) => match v.as_int() {
+            Ok(n) if n >= 0 => Ok(n as usize),
+            _ => Err(err(format!(
+                "{fname}: {key} must be a non-negative integer, got {v}"
             ))),
         },
     }

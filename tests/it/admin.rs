@@ -234,3 +234,104 @@ fn dry_run_works_for_classic_commands() {
     assert!(out.ok().contains("CLUSTER RESET HARD"), "{}", out.stdout);
     assert_eq!(lab.snapshot(), before);
 }
+
+#[test]
+fn call_runs_on_every_node_with_each_reply_type() {
+    let lab = lab(3);
+    lab.cluster(2);
+    lab.run(&["replicate", &lab.at(0), &lab.at(2)]).ok();
+    let pings = lab.run(&["call", &lab.at(0), "PING"]).ok().to_string();
+    assert_eq!(
+        pings.lines().filter(|l| l.ends_with(": PONG")).count(),
+        3,
+        "{pings}"
+    );
+    let masters = lab
+        .run(&["call", &lab.at(0), "DBSIZE", "--masters"])
+        .ok()
+        .to_string();
+    assert_eq!(
+        masters
+            .lines()
+            .filter(|l| l.ends_with(": (integer) 0"))
+            .count(),
+        2,
+        "{masters}"
+    );
+    let replicas = lab
+        .run(&["call", &lab.at(0), "ROLE", "--replicas"])
+        .ok()
+        .to_string();
+    assert!(
+        replicas.starts_with(&format!("{}:\n1) \"slave\"", lab.at(2))),
+        "{replicas}"
+    );
+    // nil on the owner, an error (MOVED) elsewhere: printed, and the exit code says so.
+    let out = lab.run(&["call", &lab.at(0), "GET", "foo", "--masters"]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stdout.contains(": (nil)") && out.stdout.contains("(error) GET failed: Moved"),
+        "{}",
+        out.stdout
+    );
+    // Negative numbers are arguments; JSON keeps the types.
+    let owner = if lab.slots_of(0).contains(&redis_trib::slots::slot_of(b"n")) {
+        0
+    } else {
+        1
+    };
+    let out = lab.run(&[
+        "call",
+        &lab.at(owner),
+        "INCRBY",
+        "n",
+        "-5",
+        "--json",
+        "--masters",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc[lab.at(owner)], -5);
+    assert!(
+        doc[lab.at(1 - owner)]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Moved"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn admin_operations_are_script_functions_too() {
+    let lab = lab(7);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("admin.rhai");
+    std::fs::write(
+        &path,
+        r#"
+        let nodes = ARGS;
+        create_cluster(nodes.extract(0, 6), #{ replicas: 1 });
+        let c = nodes[0];
+        let report = check(c);
+        print(`healthy=${report.healthy} problems=${report.problems.len()}`);
+        print(`replicas=${info(c).total_replicas}`);
+        join_no_load(c, nodes[6]);
+        let moves = rebalance(c, #{ use_empty_masters: true });
+        print(`rebalance_moves=${moves.len()} new=${node(nodes[6]).slot_count}`);
+        let again = rebalance(c, #{ use_empty_masters: true });
+        print(`again=${again.len()}`);
+        let r = reshard(c, #{ to: nodes[6], slots: 10, from: [list_masters(c)[0]] });
+        print(`resharded=${r[0][2]} new=${node(nodes[6]).slot_count}`);
+        "#,
+    )
+    .unwrap();
+    let mut args = vec!["run".to_string(), path.display().to_string()];
+    args.extend((0..7).map(|i| lab.at(i)));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let text = lab.run(&args).ok().to_string();
+    assert!(text.contains("healthy=true problems=0"), "{text}");
+    assert!(text.contains("replicas=3"), "{text}");
+    assert!(text.contains("rebalance_moves=3 new=4096"), "{text}");
+    assert!(text.contains("again=0"), "{text}");
+    assert!(text.contains("resharded=10 new=4106"), "{text}");
+    lab.assert_redis_cli_check(0);
+}
