@@ -61,6 +61,15 @@ pub struct Global {
     /// Change nothing: run against an in-memory copy of the cluster and print the plan
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Slot moves that may run at once (never two from one source)
+    #[arg(long, global = true, default_value_t = MigrateOpts::default().parallel, value_name = "N")]
+    pub parallel: usize,
+    /// Slots whose CLUSTER SETSLOT commands share one pipeline
+    #[arg(long, global = true, default_value_t = MigrateOpts::default().batch_slots, value_name = "N")]
+    pub batch_slots: usize,
+    /// Keys per MIGRATE command
+    #[arg(long, global = true, default_value_t = MigrateOpts::default().keys_per_migrate, value_name = "N")]
+    pub keys_per_migrate: usize,
 }
 
 /// The commands.
@@ -325,6 +334,9 @@ pub fn run(cli: Cli) -> Result<()> {
     let live = |replace: bool| -> Result<Live> {
         let migrate = MigrateOpts {
             replace,
+            parallel: g.parallel.max(1),
+            batch_slots: g.batch_slots.max(1),
+            keys_per_migrate: g.keys_per_migrate.max(1),
             ..MigrateOpts::default()
         };
         Ok(Live::new(g.conn_opts()?, migrate, out.sink()))

@@ -17,6 +17,8 @@ use crate::topology::Node;
 use anyhow::{anyhow, bail, Result};
 use redis::Value;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// Tuning of the engine.
 #[derive(Clone, Debug)]
@@ -27,6 +29,8 @@ pub struct MigrateOpts {
     pub keys_per_migrate: usize,
     /// Slots whose key batches are pipelined together while draining.
     pub slots_in_flight: usize,
+    /// Moves that may run at once (never two from one source).
+    pub parallel: usize,
     /// `MIGRATE ... REPLACE`: overwrite keys that already exist on the destination.
     pub replace: bool,
     /// `MIGRATE` timeout in milliseconds.
@@ -39,24 +43,36 @@ impl Default for MigrateOpts {
             batch_slots: 256,
             keys_per_migrate: 500,
             slots_in_flight: 16,
+            parallel: 4,
             replace: false,
             migrate_timeout_ms: 10_000,
         }
     }
 }
 
-/// Moves `slots` from `src` to `dst` in batches; `masters` are all masters of the
-/// cluster (the pair included or not: they are skipped). Stops between batches when
-/// an interrupt is requested.
+/// One source → destination move.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The giving master.
+    pub src: Node,
+    /// The receiving master.
+    pub dst: Node,
+    /// The slots to move.
+    pub slots: Vec<u16>,
+}
+
+/// Moves a job's slots in batches; `masters` are all masters of the cluster (the
+/// pair included or not: they are skipped). Stops between batches when an
+/// interrupt is requested or `stop` is set (another parallel move failed).
 pub fn move_slots(
     pool: &mut Pool,
-    src: &Node,
-    dst: &Node,
-    slots: &[u16],
+    job: &Job,
     masters: &[Node],
     opts: &MigrateOpts,
     events: &mut dyn FnMut(Event),
+    stop: &AtomicBool,
 ) -> Result<MoveStats> {
+    let Job { src, dst, slots } = job;
     let mut stats = MoveStats::default();
     let report = |stats: &MoveStats| MoveProgress {
         src: src.addr().to_string(),
@@ -67,9 +83,14 @@ pub fn move_slots(
     };
     events(Event::Progress(report(&stats)));
     for batch in slots.chunks(opts.batch_slots.max(1)) {
-        if interrupt::requested() {
+        if interrupt::requested() || stop.load(Ordering::SeqCst) {
+            let why = if interrupt::requested() {
+                "interrupted"
+            } else {
+                "stopped because another move failed"
+            };
             bail!(
-                "interrupted after moving {} of {} slots from {} to {}; no slot is left open",
+                "{why} after moving {} of {} slots from {} to {}; no slot is left open",
                 stats.slots,
                 slots.len(),
                 src.addr(),
@@ -82,6 +103,78 @@ pub fn move_slots(
         events(Event::Progress(report(&stats)));
     }
     Ok(stats)
+}
+
+/// Runs several jobs, up to `opts.parallel` at once and never two from one source
+/// (one source's jobs run in order on one worker). Each worker has its own
+/// connections. When one job fails the others stop at their next batch boundary;
+/// the first error is returned (with the others' named).
+pub fn move_many(
+    conn: &ConnOpts,
+    jobs: &[Job],
+    masters: &[Node],
+    opts: &MigrateOpts,
+    events: &mut (dyn FnMut(Event) + Send),
+) -> Result<MoveStats> {
+    let mut by_source: Vec<Vec<&Job>> = Vec::new();
+    for j in jobs {
+        match by_source
+            .iter_mut()
+            .find(|g| g[0].src.node_id == j.src.node_id)
+        {
+            Some(g) => g.push(j),
+            None => by_source.push(vec![j]),
+        }
+    }
+    let queue = Mutex::new(by_source.into_iter());
+    let events = Mutex::new(events);
+    let stop = AtomicBool::new(false);
+    let total = Mutex::new(MoveStats::default());
+    let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let workers = opts.parallel.max(1).min(jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut pool = Pool::new(conn.clone());
+                let mut emit = |e: Event| (events.lock().expect("events"))(e);
+                loop {
+                    let Some(group) = queue.lock().expect("queue").next() else {
+                        break;
+                    };
+                    for job in group {
+                        if stop.load(Ordering::SeqCst) {
+                            return;
+                        }
+                        match move_slots(&mut pool, job, masters, opts, &mut emit, &stop) {
+                            Ok(s) => {
+                                let mut t = total.lock().expect("total");
+                                t.slots += s.slots;
+                                t.keys += s.keys;
+                            }
+                            Err(e) => {
+                                stop.store(true, Ordering::SeqCst);
+                                errors.lock().expect("errors").push(e);
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let mut errors = errors.into_inner().expect("errors");
+    if errors.is_empty() {
+        return Ok(total.into_inner().expect("total"));
+    }
+    // The real failure first; moves it stopped come after.
+    errors.sort_by_key(|e| e.to_string().contains("another move failed"));
+    let first = errors.remove(0);
+    if errors.is_empty() {
+        Err(first)
+    } else {
+        let rest: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
+        Err(anyhow!("{first:#}; meanwhile: {}", rest.join("; ")))
+    }
 }
 
 fn move_batch(
@@ -104,10 +197,14 @@ fn move_batch(
         });
         bail!("{dst_addr}: cannot import slot {slot} from {src_addr}: {err}; nothing was moved");
     }
-    // 2. MIGRATING on the source.
-    let replies = pool.with(&src_addr, |c| {
-        c.pipeline(&setslot_pipe(batch, "MIGRATING", Some(&dst.node_id)))
-    })?;
+    // 2. MIGRATING on the source, and in the same round trip the key count of each
+    //    slot (empty slots then cost nothing more).
+    let mut pipe = setslot_pipe(batch, "MIGRATING", Some(&dst.node_id));
+    for &s in batch {
+        pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+    }
+    let mut replies = pool.with(&src_addr, |c| c.pipeline(&pipe))?;
+    let counts = replies.split_off(batch.len());
     if let Some((slot, err)) = first_error(batch, &replies) {
         let _ = pool.with(&src_addr, |c| {
             c.pipeline(&setslot_pipe(batch, "STABLE", None))
@@ -119,7 +216,13 @@ fn move_batch(
     }
     // 3. Keys.
     let auth = pool.opts().clone();
-    let drained = pool.with(&src_addr, |c| drain(c, dst, batch, opts, &auth));
+    let non_empty: Vec<u16> = batch
+        .iter()
+        .zip(&counts)
+        .filter(|(_, c)| !matches!(c, Value::Int(0)))
+        .map(|(s, _)| *s)
+        .collect();
+    let drained = pool.with(&src_addr, |c| drain(c, dst, &non_empty, opts, &auth));
     let keys = match drained {
         Ok(keys) => keys,
         Err(e) => {
@@ -145,7 +248,7 @@ pub fn move_keys(
     pool.with(&src.addr(), |c| drain(c, dst, &[slot], opts, &auth))
 }
 
-/// Drains the keys of `slots` from the connection's node to `dst`.
+/// Drains the keys of `slots` (which may hold keys) from the connection's node to `dst`.
 fn drain(
     src: &mut NodeConn,
     dst: &Node,
@@ -153,17 +256,7 @@ fn drain(
     opts: &MigrateOpts,
     auth: &ConnOpts,
 ) -> Result<u64> {
-    let mut count_pipe = redis::pipe();
-    for &s in slots {
-        count_pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
-    }
-    let counts = src.pipeline(&count_pipe)?;
-    let mut pending: VecDeque<u16> = slots
-        .iter()
-        .zip(&counts)
-        .filter(|(_, c)| !matches!(c, Value::Int(0)))
-        .map(|(s, _)| *s)
-        .collect();
+    let mut pending: VecDeque<u16> = slots.iter().copied().collect();
     let mut moved = 0u64;
     let per_call = opts.keys_per_migrate.max(1);
     while !pending.is_empty() {

@@ -3,10 +3,11 @@
 //! `--quiet`).
 
 use crate::cli::Global;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use redis_trib::backend::live::EventSink;
 use redis_trib::backend::Event;
 use redis_trib::render::{event_line, Painter};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
@@ -61,40 +62,47 @@ impl Output {
         eprintln!("{} {text}", p.bad("error:"));
     }
 
-    /// An event sink for the backend.
+    /// An event sink for the backend: one progress bar per move on a terminal
+    /// (moves may run in parallel), throttled lines otherwise.
     pub fn sink(&self) -> EventSink {
         let out = *self;
-        let mut bar: Option<ProgressBar> = None;
-        let mut last_line = Instant::now() - Duration::from_secs(10);
+        let multi = MultiProgress::new();
+        let mut bars: HashMap<(String, String), ProgressBar> = HashMap::new();
+        let mut last_line: HashMap<(String, String), Instant> = HashMap::new();
         Box::new(move |event: Event| {
             if out.quiet {
                 return;
             }
             match &event {
                 Event::Progress(p) if out.bar => {
-                    let b = bar.get_or_insert_with(|| new_bar(p.slots_total as u64));
-                    b.set_length(p.slots_total as u64);
+                    let key = (p.src.clone(), p.dst.clone());
+                    let b = bars
+                        .entry(key.clone())
+                        .or_insert_with(|| multi.add(new_bar(p.slots_total as u64)));
                     b.set_position(p.slots_done as u64);
                     b.set_message(format!("{} -> {}, {} keys", p.src, p.dst, p.keys_moved));
                     if p.slots_done == p.slots_total {
                         b.finish_and_clear();
-                        bar = None;
+                        bars.remove(&key);
                     }
                 }
                 Event::Progress(p) => {
+                    let key = (p.src.clone(), p.dst.clone());
                     let finished = p.slots_done == p.slots_total;
-                    if finished
-                        || (p.slots_done > 0 && last_line.elapsed() >= Duration::from_secs(1))
-                    {
+                    let due = last_line
+                        .get(&key)
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+                    if finished || (p.slots_done > 0 && due) {
                         eprintln!("{}", event_line(&event, out.err_painter));
-                        last_line = Instant::now();
+                        last_line.insert(key, Instant::now());
                     }
                 }
                 _ => {
                     let line = event_line(&event, out.err_painter);
-                    match &bar {
-                        Some(b) => b.println(line),
-                        None => eprintln!("{line}"),
+                    if bars.is_empty() {
+                        eprintln!("{line}");
+                    } else {
+                        let _ = multi.println(line);
                     }
                 }
             }

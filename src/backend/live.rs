@@ -95,7 +95,18 @@ impl Backend for Live {
             migrate,
             sink,
         } = self;
-        migrate::move_slots(pool, src, dst, slots, masters, migrate, &mut **sink)
+        let job = migrate::Job {
+            src: src.clone(),
+            dst: dst.clone(),
+            slots: slots.to_vec(),
+        };
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        migrate::move_slots(pool, &job, masters, migrate, &mut **sink, &stop)
+    }
+
+    fn move_many(&mut self, jobs: &[migrate::Job], masters: &[Node]) -> Result<MoveStats> {
+        let opts = self.pool.opts().clone();
+        migrate::move_many(&opts, jobs, masters, &self.migrate, &mut *self.sink)
     }
 
     fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64> {

@@ -8,6 +8,7 @@ pub mod pool;
 pub mod sim;
 
 use crate::addr::Addr;
+use crate::migrate::Job;
 use crate::topology::{Node, View};
 use anyhow::Result;
 use std::time::Duration;
@@ -84,6 +85,17 @@ pub trait Backend {
         slots: &[u16],
         masters: &[Node],
     ) -> Result<MoveStats>;
+    /// Runs several moves, in parallel where the backend can (never two from one
+    /// source); the default runs them one after the other.
+    fn move_many(&mut self, jobs: &[Job], masters: &[Node]) -> Result<MoveStats> {
+        let mut total = MoveStats::default();
+        for j in jobs {
+            let s = self.move_slots(&j.src, &j.dst, &j.slots, masters)?;
+            total.slots += s.slots;
+            total.keys += s.keys;
+        }
+        Ok(total)
+    }
     /// Moves the keys `node` holds in `slot` to `dst` (which must accept them), leaving
     /// slot states alone. Used to repair open slots.
     fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64>;

@@ -29,6 +29,7 @@ pub use start::{start, start_multi};
 
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};
+use crate::migrate::Job;
 use crate::slots::format_ranges;
 use crate::topology::{Node, Topology, View};
 use anyhow::{bail, Result};
@@ -157,14 +158,14 @@ pub fn step(b: &mut dyn Backend, text: impl Into<String>) {
     b.emit(Event::Step(text.into()));
 }
 
-/// Moves concrete slot sets, announcing each move.
+/// Moves concrete slot sets (in parallel where the backend can), announcing each.
 pub fn run_moves(
     b: &mut dyn Backend,
     topo: &Topology,
     moves: &[(String, String, Vec<u16>)],
 ) -> Result<u64> {
     let masters: Vec<Node> = topo.masters().cloned().collect();
-    let mut keys = 0;
+    let mut jobs = Vec::new();
     for (src, dst, slots) in moves {
         let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {
             bail!("move names a node that is not in the cluster");
@@ -178,7 +179,11 @@ pub fn run_moves(
                 topo.describe(dst)
             ),
         );
-        keys += b.move_slots(s, d, slots, &masters)?.keys;
+        jobs.push(Job {
+            src: s.clone(),
+            dst: d.clone(),
+            slots: slots.clone(),
+        });
     }
-    Ok(keys)
+    Ok(b.move_many(&jobs, &masters)?.keys)
 }
