@@ -85,6 +85,11 @@ pub fn params(pairs: &[String]) -> Result<BTreeMap<String, String>> {
 /// After a dry or offline run, the plan: JSON with `--json`, else a numbered list.
 pub fn print_plan(engine: &ScriptEngine, g: &Global, out: &Output) {
     let Some(plan) = engine.plan() else { return };
+    if plan.is_empty() {
+        // Read-only scripts plan nothing: keep stdout for their own output.
+        out.note("(dry run: no change planned)");
+        return;
+    }
     if g.json {
         let doc = serde_json::json!({ "dry_run": true, "steps": plan });
         out.data(&serde_json::to_string_pretty(&doc).unwrap_or_default());

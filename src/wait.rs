@@ -4,7 +4,7 @@
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::interrupt;
-use crate::topology::{convergence_problem, View};
+use crate::topology::{convergence_problem, membership_problem, View};
 use anyhow::{bail, Result};
 use std::time::Instant;
 
@@ -46,6 +46,14 @@ pub fn views(b: &mut dyn Backend, addrs: &[Addr]) -> Result<Vec<View>> {
 pub fn converged(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
     until(b, "the cluster to converge", |b| {
         Ok(convergence_problem(&views(b, addrs)?))
+    })
+}
+
+/// Waits until the nodes of `addrs` all know each other (past the handshake), without
+/// waiting for slot agreement or `cluster_state:ok`.
+pub fn acquainted(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
+    until(b, "every node to know every other", |b| {
+        Ok(membership_problem(&views(b, addrs)?))
     })
 }
 

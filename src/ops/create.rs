@@ -121,14 +121,21 @@ pub fn create(
             b.meet(a, other)?;
         }
     }
-    step(b, format!("waiting for {} nodes to agree", all.len()));
-    wait::converged(b, &all)?;
+    if plan.replicas.is_empty() {
+        step(b, format!("waiting for {} nodes to agree", all.len()));
+        return wait::converged(b, &all);
+    }
+    // Replicas only need to know their masters; full agreement (which includes
+    // Redis's rejoin delay before a new master reports ok) is awaited at the end,
+    // overlapping with the replicas' first sync.
+    step(
+        b,
+        format!("waiting for {} nodes to know each other", all.len()),
+    );
+    wait::acquainted(b, &all)?;
     for &(r, m) in &plan.replicas {
         step(b, format!("{}: replicating {}", all[r], all[m]));
         b.replicate(&all[r], &nodes[m].1)?;
-    }
-    if plan.replicas.is_empty() {
-        return Ok(());
     }
     step(
         b,

@@ -46,7 +46,6 @@ pub struct ScriptEngine {
     engine: Engine,
     host: Arc<Host>,
     docs: Vec<ApiDoc>,
-    resolver_paths: Vec<PathBuf>,
 }
 
 impl ScriptEngine {
@@ -81,14 +80,9 @@ impl ScriptEngine {
         });
         let mut paths = module_paths;
         paths.extend(resolver::Resolver::env_paths());
-        engine.set_module_resolver(resolver::Resolver::new(paths.clone()));
+        engine.set_module_resolver(resolver::Resolver::new(paths));
         let docs = api::register(&mut engine, host.clone());
-        ScriptEngine {
-            engine,
-            host,
-            docs,
-            resolver_paths: paths,
-        }
+        ScriptEngine { engine, host, docs }
     }
 
     /// Every registered API function.
@@ -108,13 +102,10 @@ impl ScriptEngine {
 
     /// Resolves a module by name as `import` would (the REPL keeps imports).
     pub fn module(&self, name: &str) -> Result<rhai::Shared<rhai::Module>, Box<EvalAltResult>> {
-        use rhai::ModuleResolver;
-        resolver::Resolver::new(self.resolver_paths.clone()).resolve(
-            &self.engine,
-            None,
-            name,
-            rhai::Position::NONE,
-        )
+        // The engine's own resolver: its cache holds what `import` already loaded.
+        self.engine
+            .module_resolver()
+            .resolve(&self.engine, None, name, rhai::Position::NONE)
     }
 
     /// Replaces the target (the REPL's `.dry on|off`).

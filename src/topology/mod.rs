@@ -242,6 +242,15 @@ impl Topology {
 /// other node (no handshake, no failure suspicion), all agree on who owns which slot,
 /// and, when all slots are covered, every node reports `cluster_state:ok`.
 pub fn convergence_problem(views: &[View]) -> Option<String> {
+    if let Some(problem) = membership_problem(views) {
+        return Some(problem);
+    }
+    agreement_problem(views)
+}
+
+/// Why the nodes of `views` do not all know each other yet (past the handshake,
+/// with no failure suspicion), or `None`.
+pub fn membership_problem(views: &[View]) -> Option<String> {
     let ids: BTreeSet<&str> = views.iter().map(|v| v.myself().node_id.as_str()).collect();
     for v in views {
         for id in &ids {
@@ -261,6 +270,12 @@ pub fn convergence_problem(views: &[View]) -> Option<String> {
             }
         }
     }
+    None
+}
+
+/// Why the nodes of `views` do not agree on the slot map (or, with all slots
+/// covered, do not all report `cluster_state:ok`), or `None`.
+fn agreement_problem(views: &[View]) -> Option<String> {
     let reference = views.first()?;
     let owners = reference.slot_owners();
     for v in &views[1..] {

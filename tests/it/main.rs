@@ -5,6 +5,7 @@ mod engine;
 mod errors;
 mod lab;
 mod ops;
-mod scripts;
+mod repl;
 mod script;
+mod scripts;
 mod support;
