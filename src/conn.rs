@@ -4,6 +4,7 @@
 use crate::addr::Addr;
 use crate::topology::{parse_cluster_nodes, View};
 use anyhow::{anyhow, bail, Context, Result};
+use redis::io::tcp::TcpSettings;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,7 +48,9 @@ impl NodeConn {
         }
         let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
             .into_connection_info()?
-            .set_redis_settings(settings);
+            .set_redis_settings(settings)
+            // Pipelines must not wait on Nagle + delayed ACK (up to 40 ms a round trip).
+            .set_tcp_settings(TcpSettings::default().set_nodelay(true));
         let client = redis::Client::open(info)?;
         let conn = client
             .get_connection_with_timeout(opts.timeout)

@@ -37,22 +37,7 @@ fn a_batch_failing_half_way_is_settled_and_fix_finishes_it() {
     }
     // A conflicting copy of one key of slot 150 already sits on the destination.
     let clash = format!("{{{}}}:1", tags[&150]);
-    let src_id = lab.id(src);
-    lab.cmd(dst, &["CLUSTER", "SETSLOT", "150", "IMPORTING", &src_id])
-        .unwrap();
-    let url = format!("redis://{}/", lab.at(dst));
-    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let _: () = redis::pipe()
-        .cmd("ASKING")
-        .ignore()
-        .cmd("SET")
-        .arg(&clash)
-        .arg("stale")
-        .ignore()
-        .query(&mut c)
-        .unwrap();
-    lab.cmd(dst, &["CLUSTER", "SETSLOT", "150", "STABLE"])
-        .unwrap();
+    lab.plant_on(dst, &clash, "stale");
 
     let out = lab.run(&[
         "migrate_slots",

@@ -360,25 +360,8 @@ fn busykey_names_the_key_keeps_data_and_fix_replace_finishes() {
     let kv = lab.write_keys(0, &format!("{{{tag}}}"), 30);
     // Plant a conflicting copy of one key on the destination, as a half-done import
     // or an operator's mistake would.
-    let (src, clash) = (lab.id(0), kv[3].0.clone());
-    lab.cmd(
-        1,
-        &["CLUSTER", "SETSLOT", &slot.to_string(), "IMPORTING", &src],
-    )
-    .unwrap();
-    let url = format!("redis://{}/", lab.at(1));
-    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let _: () = redis::pipe()
-        .cmd("ASKING")
-        .ignore()
-        .cmd("SET")
-        .arg(&clash)
-        .arg("stale")
-        .ignore()
-        .query(&mut c)
-        .unwrap();
-    lab.cmd(1, &["CLUSTER", "SETSLOT", &slot.to_string(), "STABLE"])
-        .unwrap();
+    let clash = kv[3].0.clone();
+    lab.plant_on(1, &clash, "stale");
 
     let out = lab.run(&["migrate_slots", &lab.at(0), &lab.at(1), &slot.to_string()]);
     out.fails_with(&format!("key '{clash}' already exists on {}", lab.at(1)));

@@ -181,6 +181,32 @@ impl TestLab {
             .expect("cluster connection")
     }
 
+    /// Writes `key` on node `i` although `i` does not own its slot (as a half-done
+    /// import would leave it): the slot is briefly marked importing from its owner
+    /// so that ASKING + SET is accepted, then made stable again.
+    pub fn plant_on(&self, i: usize, key: &str, value: &str) {
+        let slot = redis_trib::slots::slot_of(key.as_bytes()).to_string();
+        let owner = (0..self.lab.nodes.len())
+            .find(|&j| self.slots_of(j).contains(&slot.parse().unwrap()))
+            .expect("an owner");
+        let owner_id = self.id(owner);
+        self.cmd(i, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &owner_id])
+            .unwrap();
+        let url = format!("redis://{}/", self.at(i));
+        let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::pipe()
+            .cmd("ASKING")
+            .ignore()
+            .cmd("SET")
+            .arg(key)
+            .arg(value)
+            .ignore()
+            .query(&mut c)
+            .unwrap();
+        self.cmd(i, &["CLUSTER", "SETSLOT", &slot, "STABLE"])
+            .unwrap();
+    }
+
     /// Runs `redis-cli --cluster check` on node `i` and asserts it is fully happy.
     pub fn assert_redis_cli_check(&self, i: usize) {
         let mut cmd = Command::new("redis-cli");

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""redis-trib against redis-cli --cluster, on identical fresh lab clusters.
+
+Each job runs REPEATS times per tool on new nodes and is timed from its start until
+the cluster is ready for the next operation, by one definition for both tools:
+`redis-cli --cluster check` reports no error or warning, every node knows every
+node, every node says cluster_state:ok, and every replica's link is up. Key counts
+are checked before and after. Prints medians and the ratio (redis-cli / redis-trib).
+
+Environment: REDIS_TRIB (binary, default target/release/redis-trib), REPEATS (3),
+BENCH_KEYS (200000), BENCH_VALUE (100 bytes), BENCH_BASE_PORT (7600),
+BENCH_NODE_TIMEOUT (cluster-node-timeout ms, 3000), BENCH_JOBS (rebalance,reshard,
+create3,create6).
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+TRIB = os.environ.get("REDIS_TRIB", "target/release/redis-trib")
+REPEATS = int(os.environ.get("REPEATS", "3"))
+KEYS = int(os.environ.get("BENCH_KEYS", "200000"))
+VALUE = int(os.environ.get("BENCH_VALUE", "100"))
+BASE = int(os.environ.get("BENCH_BASE_PORT", "7600"))
+NODE_TIMEOUT = os.environ.get("BENCH_NODE_TIMEOUT", "3000")
+JOBS = os.environ.get("BENCH_JOBS", "rebalance,reshard,create3,create6").split(",")
+LAB_DIR = tempfile.mkdtemp(prefix="redis-trib-bench-")
+# Rebalance job: the moving phase alone (after the new master is ready).
+PHASES = {}
+ENV = {**os.environ, "REDIS_TRIB_LAB_DIR": LAB_DIR, "NO_COLOR": "1"}
+
+
+def run(*args, check=True):
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=ENV)
+    if check and r.returncode != 0:
+        sys.exit(f"command failed: {' '.join(map(str, args))}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def trib(*args):
+    return run(TRIB, "--quiet", *args)
+
+
+def cli(port, *args):
+    return run("redis-cli", "-p", port, *args).stdout
+
+
+def addr(p):
+    return f"127.0.0.1:{p}"
+
+
+class Lab:
+    def __init__(self, n):
+        self.ports = [BASE + i for i in range(n)]
+
+    def __enter__(self):
+        trib("lab", "up", len(self.ports), "--base-port", BASE, "--node-timeout", NODE_TIMEOUT)
+        # Both tools get nodes past Redis's 2 s post-start writable delay.
+        time.sleep(2.5)
+        return self
+
+    def __exit__(self, *exc):
+        trib("lab", "down")
+
+
+def ready(ports, timeout=120):
+    """Polls until the cluster of `ports` is ready for the next operation."""
+    deadline = time.monotonic() + timeout
+    while True:
+        problem = None
+        check = run("redis-cli", "--cluster", "check", addr(ports[0]), check=False).stdout
+        if "[ERR]" in check or "[WARNING]" in check or "All 16384 slots covered" not in check:
+            problem = "redis-cli --cluster check is not clean"
+        for p in ports:
+            if problem:
+                break
+            if "cluster_state:ok" not in cli(p, "cluster", "info"):
+                problem = f"{p} is not ok"
+            elif len(cli(p, "cluster", "nodes").strip().splitlines()) != len(ports):
+                problem = f"{p} does not know every node"
+            else:
+                repl = cli(p, "info", "replication")
+                if "role:slave" in repl and "master_link_status:up" not in repl:
+                    problem = f"{p} replica link down"
+        if problem is None:
+            return
+        if time.monotonic() > deadline:
+            sys.exit(f"cluster not ready after {timeout}s: {problem}")
+        time.sleep(0.01)
+
+
+def crc16(data, table=[]):
+    if not table:
+        for i in range(256):
+            c = i << 8
+            for _ in range(8):
+                c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
+            table.append(c & 0xFFFF)
+    crc = 0
+    for b in data:
+        crc = ((crc << 8) & 0xFFFF) ^ table[((crc >> 8) ^ b) & 0xFF]
+    return crc
+
+
+def load_keys(entry):
+    """Writes KEYS keys of VALUE bytes, each straight to its slot's owner."""
+    topo = json.loads(trib("list", addr(entry), "--json").stdout)
+    owner = {}
+    for n in topo["nodes"]:
+        for r in n["assigned_slots"]:
+            a, _, b = r.partition("-")
+            for s in range(int(a), int(b or a) + 1):
+                owner[s] = n["port"]
+    value = "v" * VALUE
+    per_port = {}
+    for i in range(KEYS):
+        k = f"bench:{i}"
+        per_port.setdefault(owner[crc16(k.encode()) % 16384], []).append(
+            f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n${VALUE}\r\n{value}\r\n"
+        )
+    for port, cmds in per_port.items():
+        p = subprocess.run(["redis-cli", "-p", str(port), "--pipe"], input="".join(cmds), capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(p.stderr)
+
+
+def total_keys(ports):
+    return sum(int(cli(p, "dbsize").strip()) for p in ports if "role:master" in cli(p, "info", "replication"))
+
+
+def slot_count(entry, nid):
+    topo = json.loads(trib("list", addr(entry), "--json").stdout)
+    node = [n for n in topo["nodes"] if n["node_id"] == nid][0]
+    return sum(int(r.partition("-")[2] or r) - int(r.partition("-")[0]) + 1 for r in node["assigned_slots"])
+
+
+def node_id(port):
+    return cli(port, "cluster", "myid").strip()
+
+
+def job_rebalance(tool):
+    with Lab(4) as lab:
+        p = lab.ports
+        trib("start_multi", *map(addr, p[:3]))
+        ready(p[:3])
+        load_keys(p[0])
+        before = total_keys(p[:3])
+        t0 = time.monotonic()
+        if tool == "redis-trib":
+            trib("join_no_load", addr(p[0]), addr(p[3]))
+            t1 = time.monotonic()
+            trib("rebalance", addr(p[0]), "--use-empty-masters")
+        else:
+            run("redis-cli", "--cluster", "add-node", addr(p[3]), addr(p[0]))
+            ready(p)
+            t1 = time.monotonic()
+            run("redis-cli", "--cluster", "rebalance", addr(p[0]), "--cluster-use-empty-masters")
+        ready(p)
+        elapsed = time.monotonic() - t0
+        PHASES.setdefault(tool, []).append(time.monotonic() - t1)
+        after = total_keys(p)
+        assert before == after == KEYS, f"keys before {before}, after {after}, expected {KEYS}"
+        held = slot_count(p[0], node_id(p[3]))
+        assert held == 4096, f"the new master holds {held} slots"
+        return elapsed
+
+
+def job_reshard(tool):
+    with Lab(3) as lab:
+        p = lab.ports
+        trib("start_multi", *map(addr, p))
+        ready(p)
+        src, dst = node_id(p[0]), node_id(p[1])
+        t0 = time.monotonic()
+        if tool == "redis-trib":
+            trib("reshard", addr(p[0]), "--from", src, "--to", dst, "--slots", 4096)
+        else:
+            run("redis-cli", "--cluster", "reshard", addr(p[0]), "--cluster-from", src, "--cluster-to", dst,
+                "--cluster-slots", 4096, "--cluster-yes")
+        ready(p)
+        elapsed = time.monotonic() - t0
+        count = slot_count(p[0], dst)
+        assert count == 5461 + 4096, f"destination holds {count} slots"
+        return elapsed
+
+
+def job_create(tool, n, replicas):
+    with Lab(n) as lab:
+        p = lab.ports
+        t0 = time.monotonic()
+        if tool == "redis-trib":
+            trib("create", *map(addr, p), "--replicas", replicas)
+        else:
+            run("redis-cli", "--cluster", "create", *map(addr, p), "--cluster-replicas", replicas, "--cluster-yes")
+        ready(p)
+        return time.monotonic() - t0
+
+
+JOB_TABLE = {
+    "rebalance": (f"rebalance 3 -> 4 masters, {KEYS} keys x {VALUE} B", job_rebalance),
+    "reshard": ("reshard 4096 empty slots", job_reshard),
+    "create3": ("create 3 masters", lambda t: job_create(t, 3, 0)),
+    "create6": ("create 6 nodes, 1 replica each", lambda t: job_create(t, 6, 1)),
+}
+
+
+def main():
+    print(f"redis-trib: {run(TRIB, '--version').stdout.strip()}; redis-cli: {run('redis-cli', '--version').stdout.strip()}")
+    print(f"machine: {os.cpu_count()} cores; repeats: {REPEATS}; cluster-node-timeout: {NODE_TIMEOUT} ms\n")
+    rows = []
+    for key in JOBS:
+        title, fn = JOB_TABLE[key]
+        times = {"redis-trib": [], "redis-cli": []}
+        for _ in range(REPEATS):
+            for tool in times:
+                times[tool].append(fn(tool))
+        med = {t: statistics.median(v) for t, v in times.items()}
+        rows.append((title, med["redis-trib"], med["redis-cli"], med["redis-cli"] / med["redis-trib"]))
+        if key == "rebalance":
+            ph = {t: statistics.median(v) for t, v in PHASES.items()}
+            rows.append(("  of which moving slots (new master ready)", ph["redis-trib"], ph["redis-cli"],
+                         ph["redis-cli"] / ph["redis-trib"]))
+        print(f"{title}: redis-trib {times['redis-trib']}, redis-cli {times['redis-cli']}", file=sys.stderr)
+    print("| job | redis-trib (median) | redis-cli --cluster (median) | speed-up |")
+    print("|---|---|---|---|")
+    for title, a, b, ratio in rows:
+        print(f"| {title} | {a:.2f} s | {b:.2f} s | {ratio:.1f}x |")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        subprocess.run([TRIB, "--quiet", "lab", "down"], env=ENV, capture_output=True)
