@@ -207,6 +207,14 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Set cluster-node-timeout (milliseconds) on every node of the cluster
+    #[command(name = "set-timeout", alias = "set_timeout")]
+    SetTimeout {
+        /// Any node of the cluster
+        node: Addr,
+        /// The timeout in milliseconds
+        ms: u64,
+    },
     /// Run one command on every node and print each node's reply
     Call {
         /// Any node of the cluster
@@ -418,6 +426,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rescue { cluster, free } => {
             ops::rescue(b, &cluster, &free)?;
             format!("{free} took over the failed slots; the cluster serves again")
+        }
+        Command::SetTimeout { node, ms } => {
+            let n = ops::set_timeout(b, &node, ms)?;
+            format!("cluster-node-timeout is {ms} ms on all {n} nodes")
         }
         Command::Rebalance {
             node,

@@ -138,6 +138,12 @@ impl Backend for Live {
         self.simple(node, cmd)
     }
 
+    fn set_config(&mut self, node: &Addr, name: &str, value: &str) -> Result<()> {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg(name).arg(value);
+        self.simple(node, cmd)
+    }
+
     fn replica_link_up(&mut self, replica: &Addr) -> Result<bool> {
         let mut cmd = redis::cmd("INFO");
         cmd.arg("replication");

@@ -109,6 +109,8 @@ pub trait Backend {
     fn forget(&mut self, node: &Addr, id: &str) -> Result<()>;
     /// `CLUSTER RESET HARD`: the node leaves with a new id and epoch 0.
     fn reset(&mut self, node: &Addr) -> Result<()>;
+    /// `CONFIG SET name value` on one node.
+    fn set_config(&mut self, node: &Addr, name: &str, value: &str) -> Result<()>;
     /// Whether a replica reports `master_link_status:up` (always true in a simulation).
     fn replica_link_up(&mut self, replica: &Addr) -> Result<bool>;
     /// Runs a raw command on one node. A simulation passes read-only commands to

@@ -397,6 +397,16 @@ impl Backend for Sim {
         Ok(())
     }
 
+    fn set_config(&mut self, node: &Addr, name: &str, value: &str) -> Result<()> {
+        self.record(
+            "set_config",
+            node,
+            format!("CONFIG SET {name} {value}"),
+            &[],
+        );
+        Ok(())
+    }
+
     fn replica_link_up(&mut self, _replica: &Addr) -> Result<bool> {
         Ok(true)
     }

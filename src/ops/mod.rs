@@ -14,6 +14,7 @@ mod replicate;
 mod rescue;
 mod shutdown;
 mod start;
+mod timeout;
 
 pub use check::{check, info, CheckReport, ClusterInfo};
 pub use create::{create, plan_create, CreatePlan};
@@ -26,6 +27,7 @@ pub use replicate::replicate;
 pub use rescue::rescue;
 pub use shutdown::shutdown;
 pub use start::{start, start_multi};
+pub use timeout::set_timeout;
 
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};

@@ -261,6 +261,13 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         h.with(|b| ops::create(b, &a, replicas, max))
     });
     let h = host.clone();
+    api!(reg, "set_timeout", ["addr: String", "ms: INT"] -> "INT", "Set cluster-node-timeout on every node (as `set-timeout`); returns how many nodes.",
+    move |addr: Dynamic, ms: INT| -> Result<INT, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let ms = u64::try_from(ms).map_err(|_| err(format!("set_timeout: {ms} ms is negative")))?;
+        h.with(|b| ops::set_timeout(b, &a, ms)).map(|n| n as INT)
+    });
+    let h = host.clone();
     api!(reg, "check", ["addr: String"] -> "Map", "Health check: #{ healthy, problems: [...], notes: [...] } (as `check`).",
     move |addr: Dynamic| -> Result<Map, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;

@@ -335,3 +335,32 @@ fn admin_operations_are_script_functions_too() {
     assert!(text.contains("resharded=10 new=4106"), "{text}");
     lab.assert_redis_cli_check(0);
 }
+
+#[test]
+fn set_timeout_reaches_every_node() {
+    let lab = lab(3);
+    lab.cluster(2);
+    lab.run(&["replicate", &lab.at(0), &lab.at(2)]).ok();
+    let out = lab.run(&["set-timeout", &lab.at(1), "4321"]);
+    assert!(out.ok().is_empty());
+    assert!(out.stderr.contains("on all 3 nodes"), "{}", out.stderr);
+    for i in 0..3 {
+        let v = lab
+            .cmd(i, &["CONFIG", "GET", "cluster-node-timeout"])
+            .unwrap();
+        let pair: Vec<String> = redis::from_redis_value(v).unwrap();
+        assert_eq!(pair[1], "4321", "node {i}");
+    }
+    lab.run(&["set-timeout", &lab.at(1), "5"])
+        .fails_with("too small");
+    let before = lab.snapshot();
+    lab.run(&["set_timeout", &lab.at(1), "4000", "--dry-run"])
+        .ok();
+    let v: Vec<String> = redis::from_redis_value(
+        lab.cmd(0, &["CONFIG", "GET", "cluster-node-timeout"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(v[1], "4321", "a dry run sets nothing");
+    assert_eq!(lab.snapshot(), before);
+}
