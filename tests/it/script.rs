@@ -408,3 +408,33 @@ fn doc_lists_every_function_from_the_engine() {
         .iter()
         .all(|d| !d["doc"].as_str().unwrap().is_empty()));
 }
+
+#[test]
+fn shared_modules_come_from_redis_trib_path_then_the_stdlib() {
+    let team = tempfile::tempdir().unwrap();
+    std::fs::write(
+        team.path().join("team.rhai"),
+        "fn greet(n) { `hello ${n}` }\n",
+    )
+    .unwrap();
+    let (_d, path) = script(
+        "use.rhai",
+        "import \"team\" as team;\nimport \"balance\" as b;\nprint(team::greet(\"ops\"));\nprint(`stdlib ${b::total_slots([])}`);\n",
+    );
+    let out = Run::from(
+        bin()
+            .args(["run", path.to_str().unwrap()])
+            .env("REDIS_TRIB_PATH", team.path())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.ok(), "hello ops\nstdlib 0\n");
+    // Without the path, the team module is not found, and the error says which.
+    let out = Run::from(
+        bin()
+            .args(["run", path.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    );
+    out.fails_with("team");
+}
