@@ -89,12 +89,6 @@ impl Sim {
         &self.steps
     }
 
-    /// The planned topology of the cluster `addr` belongs to.
-    pub fn topology(&mut self, addr: &Addr) -> Result<Topology> {
-        let v = self.view(addr)?;
-        Ok(Topology::assemble(&v, Vec::new()))
-    }
-
     fn record(&mut self, action: &str, node: &Addr, detail: String, slots: &[u16]) {
         self.steps.push(PlanStep {
             action: action.into(),

@@ -102,7 +102,7 @@ pub fn join(
 }
 
 /// Weights and plan from the balancer, validated.
-pub fn plan_moves(balancer: &mut dyn Balancer, masters: &[Node], new: &Node) -> Result<Vec<Move>> {
+fn plan_moves(balancer: &mut dyn Balancer, masters: &[Node], new: &Node) -> Result<Vec<Move>> {
     let weights = masters
         .iter()
         .map(|m| balancer.weight(m))

@@ -19,7 +19,7 @@ mod timeout;
 pub use check::{check, info, CheckReport, ClusterInfo};
 pub use create::{create, plan_create, CreatePlan};
 pub use fix::fix;
-pub use join::{holders, join, join_no_load, plan_moves, Balancer, DefaultBalancer};
+pub use join::{holders, join, join_no_load, Balancer, DefaultBalancer};
 pub use migrate::migrate_slots;
 pub use quit::quit;
 pub use rebalance::{find_master, rebalance, rebalance_plan, reshard, reshard_plan, RebalanceOpts};

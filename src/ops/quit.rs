@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 /// Removes the node at `addr` from its cluster, keeping every key.
 pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
     let topo = topology(b, addr)?;
-    let me = b.view(addr)?.myself().clone();
+    let me = topo.node(&topo.entry_id).expect("the entry node").clone();
     if topo.nodes.len() == 1 {
         bail!("{addr} is the last node of its cluster; use `shutdown` to dissolve the cluster");
     }

@@ -135,14 +135,7 @@ pub(super) fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<Pai
             }
         }
     } else if let Some(path) = lead.strip_suffix("::") {
-        let alias: String = path
-            .chars()
-            .rev()
-            .take_while(|&c| is_ident(c))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let alias = trailing_ident(path);
         let prefix = format!("{alias}::");
         found.extend(
             names
@@ -268,14 +261,7 @@ pub(super) fn hint(names: &Names, line: &str, pos: usize) -> Option<ReplHint> {
             insert: None,
         });
     }
-    let word: String = this_line
-        .chars()
-        .rev()
-        .take_while(|&c| is_ident(c))
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let word = trailing_ident(this_line);
     let lead = &this_line[..this_line.len() - word.len()];
     if word.chars().count() < 2
         || lead.ends_with(['.', ':'])
@@ -384,4 +370,15 @@ pub(super) fn parser() -> Engine {
     let mut e = Engine::new_raw();
     e.set_max_expr_depths(128, 64);
     e
+}
+
+/// The identifier `text` ends with (empty when it ends with anything else).
+fn trailing_ident(text: &str) -> String {
+    let start = text
+        .char_indices()
+        .rev()
+        .take_while(|&(_, c)| is_ident(c))
+        .last()
+        .map_or(text.len(), |(i, _)| i);
+    text[start..].to_string()
 }

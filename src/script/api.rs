@@ -15,6 +15,7 @@ use crate::topology::Node;
 use rhai::{
     Array, Dynamic, Engine, EvalAltResult, FnPtr, FuncRegistration, Map, NativeCallContext, INT,
 };
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,6 +41,9 @@ impl Target {
 pub struct Host {
     /// The target, locked per call.
     pub target: Mutex<Target>,
+    /// Whether `target` is simulated; readable while the target is locked (from a
+    /// weight or plan callback). Kept in step by [`Host::set_target`].
+    pub dry: AtomicBool,
     /// Where script output goes.
     pub io: ScriptIo,
 }
@@ -55,6 +59,22 @@ pub struct ScriptIo {
 }
 
 impl Host {
+    /// A host for `target`.
+    pub fn new(target: Target, io: ScriptIo) -> Host {
+        Host {
+            dry: AtomicBool::new(matches!(target, Target::Sim(_))),
+            target: Mutex::new(target),
+            io,
+        }
+    }
+
+    /// Replaces the target.
+    pub fn set_target(&self, target: Target) {
+        let dry = matches!(target, Target::Sim(_));
+        *self.target.lock().expect("target lock") = target;
+        self.dry.store(dry, Ordering::SeqCst);
+    }
+
     /// Runs `f` on the backend; a call from inside a callback of another cluster
     /// function gets a clear error instead of a deadlock.
     pub fn with<T>(
@@ -354,7 +374,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         |slots: Dynamic| -> Result<String, Box<EvalAltResult>> { Ok(format_ranges(&slots_of(&slots)?)) });
     let h = host.clone();
     api!(reg, "is_dry_run", [] -> "bool", "Whether this run only plans (dry run or offline topology).",
-        move || -> bool { matches!(h.target.try_lock().as_deref(), Ok(Target::Sim(_))) });
+        move || -> bool { h.dry.load(Ordering::SeqCst) });
     let out = host.io.log.clone();
     api!(reg, "log", ["message: String"] -> "()", "Print a line to stderr, readable next to progress output.",
         move |msg: Dynamic| out(&msg.to_string()));

@@ -57,10 +57,7 @@ impl ScriptEngine {
         module_paths: Vec<PathBuf>,
         limits: &Limits,
     ) -> ScriptEngine {
-        let host = Arc::new(Host {
-            target: std::sync::Mutex::new(target),
-            io: io.clone(),
-        });
+        let host = Arc::new(Host::new(target, io.clone()));
         let mut engine = Engine::new();
         // Cluster functions must run when the script runs, never at compile time.
         engine.set_optimization_level(OptimizationLevel::Simple);
@@ -110,15 +107,12 @@ impl ScriptEngine {
 
     /// Replaces the target (the REPL's `.dry on|off`).
     pub fn set_target(&self, target: Target) {
-        *self.host.target.lock().expect("target lock") = target;
+        self.host.set_target(target);
     }
 
     /// Whether operations are simulated.
     pub fn is_dry_run(&self) -> bool {
-        matches!(
-            *self.host.target.lock().expect("target lock"),
-            Target::Sim(_)
-        )
+        self.host.dry.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The plan recorded so far by a simulated target.

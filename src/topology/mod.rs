@@ -142,11 +142,6 @@ impl Topology {
         self.nodes.iter().find(|n| n.node_id == id)
     }
 
-    /// The node with this address (as the cluster spells it).
-    pub fn node_at(&self, addr: &Addr) -> Option<&Node> {
-        self.nodes.iter().find(|n| &n.addr() == addr)
-    }
-
     /// All masters, failed or not.
     pub fn masters(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().filter(|n| n.is_master())
