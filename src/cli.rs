@@ -1,18 +1,21 @@
 //! Command-line definitions (clap) and their dispatch to the library's operations.
 
 use crate::output::Output;
+use crate::replies::{print_per_node, print_reply, NodeAnswer};
 use crate::scripting;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use redis_trib::addr::Addr;
+use redis_trib::backend::is_read_only;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::conn::ConnOpts;
+use redis_trib::keyspace::ClusterClient;
 use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::RebalanceOpts;
 use redis_trib::ops::{self, DefaultBalancer};
-use redis_trib::render::{check_text, info_text, plan_text, reply_json, reply_text, topology_text};
+use redis_trib::render::{check_text, info_text, plan_text, topology_text};
 use redis_trib::script::Target;
 use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
@@ -228,6 +231,16 @@ pub enum Command {
         /// Only replicas
         #[arg(long)]
         replicas: bool,
+    },
+    /// Run one command on the cluster as one keyspace: key commands go to their
+    /// slot's owner (MOVED/ASK followed), MGET/MSET/DEL are split by slot, INFO/PING/
+    /// CONFIG answer per node, DBSIZE/KEYS/FLUSHALL per master, SCAN walks every master
+    Exec {
+        /// Any node of the cluster
+        node: Addr,
+        /// The command and its arguments (put `--` before arguments that start with `-`)
+        #[arg(required = true, num_args = 1.., allow_negative_numbers = true)]
+        command: Vec<String>,
     },
     /// List the nodes: masters with slot and key counts, replicas under their master
     List {
@@ -503,51 +516,41 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let topo = ops::topology(b, &node)?;
             let args: Vec<Vec<u8>> = command.iter().map(|a| a.clone().into_bytes()).collect();
-            let mut failed = 0;
-            let mut doc = serde_json::Map::new();
-            for n in topo
+            let answers: Vec<NodeAnswer> = topo
                 .nodes
                 .iter()
                 .filter(|n| (!masters || n.is_master()) && (!replicas || !n.is_master()))
-            {
-                let addr = n.addr();
-                let reply = if n.is_failed() || topo.unreachable.contains_key(&n.node_id) {
-                    Err(anyhow::anyhow!("unreachable"))
-                } else {
-                    b.execute(&addr, &args)
-                };
-                match reply {
-                    Ok(v) if g.json => {
-                        doc.insert(addr.to_string(), reply_json(&v));
-                    }
-                    Ok(v) => {
-                        let text = reply_text(&v);
-                        match text.trim_end() {
-                            t if t.contains('\n') => out.data(&format!("{addr}:\n{t}")),
-                            t => out.data(&format!("{addr}: {t}")),
-                        }
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        let e = format!("{e:#}");
-                        let e = e
-                            .strip_prefix(&format!("{addr}: "))
-                            .unwrap_or(&e)
-                            .to_string();
-                        if g.json {
-                            doc.insert(addr.to_string(), serde_json::json!({ "error": e }));
-                        } else {
-                            out.data(&format!("{addr}: (error) {e}"));
-                        }
-                    }
-                }
-            }
-            if g.json {
-                out.data(&serde_json::to_string_pretty(&doc)?);
-            }
+                .map(|n| {
+                    let addr = n.addr();
+                    let reply = if n.is_failed() || topo.unreachable.contains_key(&n.node_id) {
+                        Err("unreachable".to_string())
+                    } else {
+                        b.execute(&addr, &args).map_err(|e| {
+                            let e = format!("{e:#}");
+                            e.strip_prefix(&format!("{addr}: "))
+                                .unwrap_or(&e)
+                                .to_string()
+                        })
+                    };
+                    (addr.to_string(), reply)
+                })
+                .collect();
+            let failed = print_per_node(&out, &g, &answers)?;
             if failed > 0 {
                 anyhow::bail!("{failed} node(s) answered with an error");
             }
+            return Ok(());
+        }
+        Command::Exec { node, command } => {
+            let args: Vec<Vec<u8>> = command.iter().map(|a| a.clone().into_bytes()).collect();
+            if g.dry_run && !is_read_only(&args) {
+                anyhow::bail!(
+                    "dry run: {} was not sent (it may write)",
+                    command[0].to_ascii_uppercase()
+                );
+            }
+            let reply = ClusterClient::open(&node, &g.conn_opts()?)?.execute(&args)?;
+            print_reply(&out, &g, reply)?;
             return Ok(());
         }
         Command::Info { node } => {

@@ -4,7 +4,8 @@
 //! Layers, bottom up: [`addr`] and [`slots`] (parsing and slot math), [`topology`]
 //! (what nodes report, pure checks), [`conn`] (one node), [`backend`] (the cluster
 //! primitives, live or simulated), [`migrate`] (the slot-migration engine),
-//! [`balance`] (plans), [`ops`] (the operations: preconditions first, then changes),
+//! [`balance`] (plans), [`keyspace`] (the cluster as one keyspace: routed key
+//! commands), [`ops`] (the operations: preconditions first, then changes),
 //! [`lab`] (local test clusters) and [`render`] (human output).
 
 pub mod addr;
@@ -12,6 +13,7 @@ pub mod backend;
 pub mod balance;
 pub mod conn;
 pub mod interrupt;
+pub mod keyspace;
 pub mod lab;
 pub mod migrate;
 pub mod ops;

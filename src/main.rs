@@ -3,6 +3,7 @@
 mod cli;
 mod output;
 mod repl;
+mod replies;
 mod scripting;
 
 use clap::Parser;

@@ -230,6 +230,11 @@ fn write_reply(out: &mut String, v: &redis::Value, indent: usize) {
         V::Int(i) => {
             let _ = writeln!(out, "(integer) {i}");
         }
+        // Multi-line text at the top (INFO, CLUSTER NODES) reads best as it is.
+        V::BulkString(b) if indent == 0 && b.contains(&b'\n') => {
+            let text = String::from_utf8_lossy(b).replace("\r\n", "\n");
+            let _ = writeln!(out, "{}", text.trim_end());
+        }
         V::BulkString(b) => {
             let _ = writeln!(out, "{:?}", String::from_utf8_lossy(b));
         }
@@ -326,6 +331,10 @@ mod tests {
             "1) (integer) 1\n2) 1) \"x\"\n   2) (nil)\n"
         );
         assert_eq!(reply_text(&V::Array(vec![])), "(empty array)\n");
+        assert_eq!(
+            reply_text(&V::BulkString(b"# Server\r\nredis_version:7\r\n".to_vec())),
+            "# Server\nredis_version:7\n"
+        );
         assert_eq!(reply_json(&nested), serde_json::json!([1, ["x", null]]));
     }
 }

@@ -34,6 +34,11 @@ impl Live {
         Live::new(opts, MigrateOpts::default(), Box::new(|_| {}))
     }
 
+    /// How this backend connects to nodes.
+    pub fn conn_opts(&self) -> &ConnOpts {
+        self.pool.opts()
+    }
+
     /// The connection pool (for raw commands).
     pub fn pool(&mut self) -> &mut Pool {
         &mut self.pool

@@ -56,6 +56,11 @@ impl Sim {
         Sim::empty(Some(source))
     }
 
+    /// The live backend this simulation reads from, if any.
+    pub fn source(&self) -> Option<&Live> {
+        self.source.as_ref()
+    }
+
     fn empty(source: Option<Live>) -> Sim {
         Sim {
             nodes: BTreeMap::new(),

@@ -119,7 +119,9 @@ pub(super) fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<Pai
         replacement: format!("{s}("),
     };
     let mut found: Vec<Pair> = Vec::new();
-    if let Some(quote) = open_string(this_line) {
+    if is_raw(this_line) {
+        // A raw Redis command: nothing of Rhai completes it.
+    } else if let Some(quote) = open_string(this_line) {
         let context = this_line[..quote].trim_end();
         if context.ends_with("help(") {
             found.extend(names.function_names(false).into_iter().map(plain));
@@ -155,10 +157,12 @@ pub(super) fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<Pai
             found.extend(NODE_FIELDS.iter().map(|f| plain(f)));
         }
     } else {
+        // Variables first: where a variable and a function share a name (`cluster`),
+        // the one the user made wins.
+        found.extend(names.vars.iter().map(|v| plain(v)));
         found.extend(names.function_names(false).into_iter().map(call));
         found.extend(BUILTINS.iter().map(|b| call(b)));
         found.extend(KEYWORDS.iter().map(|k| plain(k)));
-        found.extend(names.vars.iter().map(|v| plain(v)));
         found.extend(names.aliases.iter().map(|a| Pair {
             display: format!("{a}::"),
             replacement: format!("{a}::"),
@@ -166,7 +170,7 @@ pub(super) fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<Pai
     }
     found.retain(|p| p.display.starts_with(word));
     found.sort_by(|a, b| a.display.cmp(&b.display));
-    found.dedup_by(|a, b| a.display == b.display);
+    found.dedup_by(|a, b| a.replacement == b.replacement);
     (start, found)
 }
 

@@ -12,6 +12,8 @@ use rhai::{Engine, EvalAltResult, LexError, ParseError, ParseErrorType, Position
 pub(super) enum Piece {
     /// A shell command line (`.dry on`), on line `line` (0-based).
     Command { line: usize, text: String },
+    /// A raw Redis command (the line after its `>`), on line `line` (0-based).
+    Raw { line: usize, text: String },
     /// Rhai code starting on line `line` (0-based).
     Code { line: usize, text: String },
 }
@@ -52,9 +54,15 @@ pub(super) fn is_command(line: &str) -> bool {
     t.starts_with('.') && t[1..].starts_with(|c: char| c.is_ascii_alphabetic())
 }
 
+/// Whether a line is a raw Redis command (`> SET foo bar`).
+pub(super) fn is_raw(line: &str) -> bool {
+    line.trim_start().starts_with('>')
+}
+
 /// Cuts `text` into statements: lines are added to a statement until it parses; a
 /// statement followed by a line starting with `else`, `catch` or an indented `.`
-/// (a method chain) continues there. Shell commands stand on their own lines.
+/// (a method chain) continues there. Shell commands and raw commands stand on their
+/// own lines.
 pub(super) fn split(engine: &Engine, text: &str) -> Split {
     let lines: Vec<&str> = text.split('\n').collect();
     let mut pieces = Vec::new();
@@ -69,6 +77,13 @@ pub(super) fn split(engine: &Engine, text: &str) -> Split {
                 pieces.push(Piece::Command {
                     line: i,
                     text: line.trim().to_string(),
+                });
+                continue;
+            }
+            if is_raw(line) {
+                pieces.push(Piece::Raw {
+                    line: i,
+                    text: line.trim_start()[1..].trim().to_string(),
                 });
                 continue;
             }

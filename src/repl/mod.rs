@@ -15,7 +15,8 @@
 //! Input is cut into statements line by line: a line that completes a statement runs
 //! (its value is printed unless it is `()`), a line that leaves one open waits for
 //! the next. Lines starting with `.` are shell commands: `.help`, `.dry on|off`,
-//! `.plan`, `.quit`. `help()` / `help("name")` list the functions from the engine's
+//! `.plan`, `.quit`. A line starting with `>` is a raw Redis command for the cluster
+//! `cluster` names (`> SET foo bar`, `> DBSIZE`), routed as `cluster(addr).execute`. `help()` / `help("name")` list the functions from the engine's
 //! own record.
 //!
 //! When stdin is not a terminal the whole text is read and checked first (a syntax
@@ -24,11 +25,15 @@
 
 use crate::cli::Global;
 use crate::output::Output;
+use crate::replies::print_reply;
 use anyhow::Result;
 use redis_trib::addr::Addr;
+use redis_trib::backend::is_read_only;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
+use redis_trib::keyspace::ClusterClient;
 use redis_trib::migrate::MigrateOpts;
+use redis_trib::script::cluster_handle::ClusterHandle;
 use redis_trib::script::resolver::{Resolver, STDLIB};
 use redis_trib::script::{report, ApiDoc, ScriptEngine, Target, NODE_FIELDS};
 use redis_trib::topology::Node;
@@ -53,6 +58,7 @@ use std::sync::Arc;
 
 mod complete;
 mod input;
+mod raw;
 
 use complete::*;
 use input::*;
@@ -104,6 +110,10 @@ const DOT_COMMANDS: &[(&str, &str)] = &[
     (".dry", "whether operations are planned or applied"),
     (".plan", "the plan recorded since `.dry on`"),
     (".quit", "leave (also .exit, Ctrl-D)"),
+    (
+        "> CMD ARGS",
+        "a Redis command for the cluster `cluster` names (routed by slot)",
+    ),
 ];
 
 /// Rhai keywords and built-in functions that completion offers.
@@ -198,6 +208,8 @@ struct Session {
     functions: AST,
     /// Modules imported so far, by alias.
     modules: Vec<(String, Shared<Module>)>,
+    /// The connection raw (`>`) commands use, opened on first use.
+    raw: Option<ClusterClient>,
 }
 
 impl Session {
@@ -211,6 +223,7 @@ impl Session {
             scope,
             functions: AST::empty(),
             modules: Vec::new(),
+            raw: None,
         }
     }
 
@@ -234,6 +247,9 @@ impl Session {
                         return Ok(Flow::Quit);
                     }
                 }
+                Piece::Raw { line, text: raw } => self
+                    .raw_command(&raw, g, out)
+                    .map_err(|e| format!("{name}:{}: {e:#}", line + 1))?,
                 Piece::Code { line, text: code } => {
                     let value = self
                         .eval(&pad(line, &code))
@@ -276,6 +292,38 @@ impl Session {
         self.modules.retain(|(a, _)| a != alias);
         self.modules.push((alias.to_string(), m));
         Ok(())
+    }
+
+    /// A raw Redis command (`> SET foo bar`) sent through a cluster handle on the
+    /// cluster the variable `cluster` names; in a dry run only commands that read.
+    fn raw_command(&mut self, line: &str, g: &Global, out: &Output) -> Result<()> {
+        let args = raw::split_args(line).map_err(anyhow::Error::msg)?;
+        if args.is_empty() {
+            anyhow::bail!("a Redis command is expected after `>`");
+        }
+        if self.engine.is_dry_run() && !is_read_only(&args) {
+            anyhow::bail!(
+                "dry run: {} was not sent (it may write); .dry off to send it",
+                String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+            );
+        }
+        let target = match self.scope.get_value::<Dynamic>("cluster") {
+            Some(c) => match c.clone().try_cast::<ClusterHandle>() {
+                Some(h) => h.entry(),
+                None => c.to_string(),
+            },
+            None => anyhow::bail!(
+                "no cluster to send it to: set cluster = \"HOST:PORT\", or start the shell with `redis-trib repl HOST:PORT`"
+            ),
+        };
+        let addr: Addr = target
+            .parse()
+            .map_err(|e| anyhow::anyhow!("cluster = {target:?}: {e}"))?;
+        if self.raw.as_ref().map(|c| c.entry()) != Some(&addr) {
+            self.raw = Some(ClusterClient::open(&addr, &g.conn_opts()?)?);
+        }
+        let reply = self.raw.as_mut().expect("opened above").execute(&args)?;
+        print_reply(out, g, reply)
     }
 
     /// A shell command (`.help`, `.dry on|off`, `.plan`, `.quit`).
@@ -614,7 +662,8 @@ mod tests {
             words(complete(&n, "let x = join_c", 14)),
             vec!["join_cluster("]
         );
-        assert_eq!(words(complete(&n, "clu", 3)), vec!["cluster"]);
+        // The variable and the function `cluster(addr)` are both offered.
+        assert_eq!(words(complete(&n, "clu", 3)), vec!["cluster", "cluster("]);
         assert_eq!(
             words(complete(&n, "my_", 3)),
             vec!["my_masters", "my_weight("]

@@ -2,6 +2,7 @@
 //! each with its signature and one line of doc recorded as it is registered (that
 //! record is what `help()` and `redis-trib doc` print: never a hand-kept list).
 
+use super::cluster_handle::ClusterHandle;
 use super::convert::{
     addr_of, addrs_of, command_args, err, number, plan_of, plan_to_array, reply, rt, slots_of,
 };
@@ -9,6 +10,7 @@ use crate::backend::live::Live;
 use crate::backend::sim::Sim;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, Holder, Move};
+use crate::conn::ConnOpts;
 use crate::ops::{self, Balancer};
 use crate::slots::format_ranges;
 use crate::topology::Node;
@@ -33,6 +35,14 @@ impl Target {
         match self {
             Target::Live(l) => l,
             Target::Sim(s) => s,
+        }
+    }
+
+    /// How the target reaches real nodes (none for an offline simulation).
+    pub fn conn_opts(&self) -> Option<ConnOpts> {
+        match self {
+            Target::Live(l) => Some(l.conn_opts().clone()),
+            Target::Sim(s) => s.source().map(|l| l.conn_opts().clone()),
         }
     }
 }
@@ -118,26 +128,28 @@ pub const NODE_FIELDS: &[&str] = &[
     "connected",
 ];
 
-struct Registry<'a> {
-    engine: &'a mut Engine,
-    docs: Vec<ApiDoc>,
+/// The engine functions are registered into, and the docs recorded so far.
+pub(super) struct Registry<'a> {
+    pub(super) engine: &'a mut Engine,
+    pub(super) docs: Vec<ApiDoc>,
 }
 
 macro_rules! api {
     ($reg:expr, $name:literal, [$($param:literal),*] -> $ret:literal, $doc:literal, $f:expr) => {{
-        FuncRegistration::new($name)
+        rhai::FuncRegistration::new($name)
             .with_params_info([$($param,)* $ret])
             .with_comments([concat!("/// ", $doc)])
             .with_volatility(true)
             .register_into_engine($reg.engine, $f);
         let params: Vec<&str> = vec![$($param),*];
-        $reg.docs.push(ApiDoc {
+        $reg.docs.push($crate::script::api::ApiDoc {
             name: $name.into(),
             signature: format!("{}({}) -> {}", $name, params.join(", "), $ret),
             doc: $doc.into(),
         });
     }};
 }
+pub(super) use api;
 
 /// Registers the node type and every API function; returns their docs.
 pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
@@ -392,6 +404,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         }
         Ok(())
     });
+    super::cluster_handle::register(&mut reg, host.clone());
     register_execute(&mut reg, host);
     reg.docs
 }
@@ -401,21 +414,49 @@ fn register_execute(reg: &mut Registry<'_>, host: Arc<Host>) {
     fn run(
         host: &Host,
         addr: &Dynamic,
-        cmd: &Dynamic,
+        cmd: Dynamic,
         args: &[Dynamic],
     ) -> Result<Dynamic, Box<EvalAltResult>> {
+        if let Some(c) = addr.clone().try_cast::<ClusterHandle>() {
+            return c.execute(host, cmd, args);
+        }
         let a = addr_of(addr)?;
-        let mut all = vec![cmd.clone()];
-        all.extend_from_slice(args);
-        let bytes = command_args(&all);
+        let bytes = command_line(cmd, args);
         host.with(|b| b.execute(&a, &bytes)).map(reply)
     }
+    let h = host.clone();
+    register_variadic(reg.engine, "execute", move |addr: Dynamic, cmd, args| {
+        run(&h, &addr, cmd, args)
+    });
+    let h = host.clone();
+    api!(reg, "execute", ["addr: String", "command: String", "args: Array"] -> "Dynamic",
+        "Run one raw command on one node (also execute(addr, \"CMD\", a1, a2, ...)); replies as nil, integers, strings, arrays, maps. On a cluster(addr) handle, the command goes where it belongs.",
+        move |addr: Dynamic, cmd: Dynamic, args: Array| run(&h, &addr, cmd, &args));
+}
+
+/// A command name and its arguments as bytes.
+pub(super) fn command_line(cmd: Dynamic, args: &[Dynamic]) -> Vec<Vec<u8>> {
+    let mut all = vec![cmd];
+    all.extend_from_slice(args);
+    command_args(&all)
+}
+
+/// Registers `name(first, cmd)`, `name(first, cmd, a1)`, ... up to 12 arguments after
+/// the command, all calling `run(first, cmd, args)`.
+fn register_variadic<F>(engine: &mut Engine, name: &str, run: F)
+where
+    F: Fn(Dynamic, Dynamic, &[Dynamic]) -> Result<Dynamic, Box<EvalAltResult>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+{
     macro_rules! arity {
         ($($arg:ident),*) => {{
-            let h = host.clone();
-            FuncRegistration::new("execute")
+            let f = run.clone();
+            FuncRegistration::new(name)
                 .with_volatility(true)
-                .register_into_engine(reg.engine, move |addr: Dynamic, cmd: Dynamic $(, $arg: Dynamic)*| run(&h, &addr, &cmd, &[$($arg),*]));
+                .register_into_engine(engine, move |first: Dynamic, cmd: Dynamic $(, $arg: Dynamic)*| f(first, cmd, &[$($arg),*]));
         }};
     }
     arity!();
@@ -431,10 +472,6 @@ fn register_execute(reg: &mut Registry<'_>, host: Arc<Host>) {
     arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10);
     arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11);
     arity!(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12);
-    let h = host.clone();
-    api!(reg, "execute", ["addr: String", "command: String", "args: Array"] -> "Dynamic",
-        "Run one raw command on one node (also execute(addr, \"CMD\", a1, a2, ...)); replies as nil, integers, strings, arrays, maps.",
-        move |addr: Dynamic, cmd: Dynamic, args: Array| run(&h, &addr, &cmd, &args));
 }
 
 fn max_slots(opts: &Map, fname: &str) -> Result<usize, Box<EvalAltResult>> {

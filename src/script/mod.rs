@@ -2,6 +2,7 @@
 //! the API, Ctrl-C), the registered API, module imports, running files and lines.
 
 pub mod api;
+pub mod cluster_handle;
 pub mod convert;
 pub mod report;
 pub mod resolver;

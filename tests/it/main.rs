@@ -3,6 +3,7 @@
 mod admin;
 mod engine;
 mod errors;
+mod keyspace;
 mod lab;
 mod ops;
 mod repl;

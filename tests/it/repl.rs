@@ -48,7 +48,8 @@ fn repl_in(dir: &Path, args: &[&str], input: &str) -> Run {
     run
 }
 
-fn repl(args: &[&str], input: &str) -> Run {
+/// Runs `redis-trib repl ARGS` with `input` piped in, from a fresh directory.
+pub(crate) fn repl(args: &[&str], input: &str) -> Run {
     let dir = tempfile::tempdir().unwrap();
     repl_in(dir.path(), args, input)
 }

@@ -1,0 +1,298 @@
+//! The cluster as one keyspace: a handle that sends each command where it belongs.
+//!
+//! Key commands go to their slot's owner through the `redis` crate's cluster
+//! connection, which follows MOVED (refreshing its slot map) and ASK (sending
+//! ASKING) and retries TRYAGAIN and CLUSTERDOWN with a bounded backoff. What the
+//! crate does not do the way an operator expects is done here ([`route`] decides):
+//! multi-key commands are split per slot (every part with the same redirections and
+//! retries) and merged in the caller's order; fan-out commands answer per node;
+//! `SCAN` walks every master; dangerous or meaningless commands are refused.
+
+pub mod route;
+
+use crate::addr::Addr;
+use crate::conn::{ConnOpts, NodeConn};
+use crate::topology::{parse_cluster_nodes, Node};
+use anyhow::{anyhow, bail, Context, Result};
+use redis::cluster::{ClusterClientBuilder, ClusterConnection};
+use redis::cluster_routing::{Route as SlotRoute, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use redis::{ConnectionAddr, ConnectionLike, IntoConnectionInfo, Value};
+use route::{route, split, Merge, Route};
+use std::collections::HashSet;
+
+/// Retries of one command on TRYAGAIN, CLUSTERDOWN, MOVED or ASK.
+const RETRIES: u32 = 8;
+/// The shortest and longest pause between two retries, in milliseconds.
+const RETRY_WAIT_MS: (u64, u64) = (20, 1000);
+
+/// What a command sent through a [`ClusterClient`] answered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reply {
+    /// One reply (routed, split and merged, or agreed on by every master).
+    One(Value),
+    /// One reply per node, in the cluster's order (masters first), by address.
+    PerNode(Vec<(String, Value)>),
+}
+
+impl Reply {
+    /// The reply as one Redis value; per-node replies become a map address → reply.
+    pub fn into_value(self) -> Value {
+        match self {
+            Reply::One(v) => v,
+            Reply::PerNode(pairs) => Value::Map(
+                pairs
+                    .into_iter()
+                    .map(|(addr, v)| (Value::BulkString(addr.into_bytes()), v))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// A connection to a whole cluster, entered through any one of its nodes.
+pub struct ClusterClient {
+    entry: Addr,
+    known: Vec<Addr>,
+    conn: ClusterConnection,
+}
+
+impl ClusterClient {
+    /// Connects to the cluster `entry` belongs to. Fails with a clear message when the
+    /// node is unreachable, refuses the credentials or is not cluster-enabled.
+    pub fn open(entry: &Addr, opts: &ConnOpts) -> Result<ClusterClient> {
+        let view = NodeConn::open(entry, opts)?.view()?;
+        let known: Vec<Addr> = view
+            .nodes
+            .iter()
+            .filter(|n| usable(n))
+            .map(Node::addr)
+            .collect();
+        let infos = known
+            .iter()
+            .map(|a| ConnectionAddr::Tcp(a.host.clone(), a.port).into_connection_info())
+            .collect::<redis::RedisResult<Vec<_>>>()?;
+        let mut builder = ClusterClientBuilder::new(infos)
+            .connection_timeout(opts.timeout)
+            .response_timeout(opts.timeout)
+            .retries(RETRIES)
+            .min_retry_wait(RETRY_WAIT_MS.0)
+            .max_retry_wait(RETRY_WAIT_MS.1);
+        if let Some(p) = &opts.password {
+            builder = builder.password(p);
+        }
+        if let Some(u) = &opts.user {
+            builder = builder.username(u);
+        }
+        let conn = builder
+            .build()
+            .and_then(|c| c.get_connection())
+            .map_err(|e| anyhow!("cannot open the cluster of {entry}: {e}"))?;
+        Ok(ClusterClient {
+            entry: entry.clone(),
+            known,
+            conn,
+        })
+    }
+
+    /// The node this handle entered the cluster through.
+    pub fn entry(&self) -> &Addr {
+        &self.entry
+    }
+
+    /// Runs one command (name first) where it belongs; see [`route::route`].
+    pub fn execute(&mut self, args: &[Vec<u8>]) -> Result<Reply> {
+        let name = command_name(args);
+        match route(args) {
+            Route::Refused(why) => bail!(why),
+            Route::Ok => Ok(Reply::One(Value::Okay)),
+            Route::Routed => self
+                .conn
+                .req_command(&to_cmd(args))
+                .map(Reply::One)
+                .map_err(|e| anyhow!("{name} failed: {e}")),
+            Route::Split(merge) => self.split(args, merge).map(Reply::One),
+            Route::AllNodes => self.fan_out(args, false).map(Reply::PerNode),
+            Route::AllMasters => self.fan_out(args, true).map(Reply::PerNode),
+            Route::MastersAgree => {
+                let replies = self.fan_out(args, true)?;
+                let first = replies
+                    .first()
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or(Value::Nil);
+                match replies.iter().find(|(_, v)| *v != first) {
+                    Some((addr, v)) => bail!(
+                        "{name}: the masters disagree ({} answered {first:?}, {addr} answered {v:?})",
+                        replies[0].0
+                    ),
+                    None => Ok(Reply::One(first)),
+                }
+            }
+            Route::Scan => self.scan(args).map(Reply::One),
+        }
+    }
+
+    /// The nodes a fan-out reaches: every node not flagged failed, without address or
+    /// in handshake (masters only when asked), masters first.
+    pub fn nodes(&mut self, masters_only: bool) -> Result<Vec<Addr>> {
+        let mut last_error = None;
+        let candidates: Vec<Addr> = std::iter::once(self.entry.clone())
+            .chain(self.known.iter().filter(|a| **a != self.entry).cloned())
+            .collect();
+        for at in candidates {
+            let text = match self.on(&at, &cluster_nodes_cmd()) {
+                Ok(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+                Ok(Value::VerbatimString { text, .. }) => text,
+                Ok(other) => bail!("{at}: unexpected CLUSTER NODES reply {other:?}"),
+                Err(e) => {
+                    last_error = Some(e);
+                    continue;
+                }
+            };
+            let mut nodes: Vec<Node> = parse_cluster_nodes(&text)
+                .with_context(|| format!("{at}: cannot read CLUSTER NODES"))?
+                .into_iter()
+                .map(|n| {
+                    if n.is_myself() {
+                        n.with_host(&at.host)
+                    } else {
+                        n
+                    }
+                })
+                .filter(|n| usable(n) && (!masters_only || n.is_master()))
+                .collect();
+            nodes.sort_by_key(|n| (!n.is_master(), n.host.clone(), n.port));
+            return Ok(nodes.iter().map(Node::addr).collect());
+        }
+        Err(last_error.unwrap_or_else(|| anyhow!("no node of the cluster answers")))
+    }
+
+    /// Runs `cmd` on the node at `addr`.
+    fn on(&mut self, addr: &Addr, cmd: &redis::Cmd) -> Result<Value> {
+        let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: addr.host.clone(),
+            port: addr.port,
+        });
+        self.conn
+            .route_command(cmd, routing)
+            .map_err(|e| anyhow!("{addr}: {e}"))
+    }
+
+    fn fan_out(&mut self, args: &[Vec<u8>], masters_only: bool) -> Result<Vec<(String, Value)>> {
+        let cmd = to_cmd(args);
+        let name = command_name(args);
+        let nodes = self.nodes(masters_only)?;
+        nodes
+            .iter()
+            .map(|a| {
+                self.on(a, &cmd)
+                    .map(|v| (a.to_string(), v))
+                    .with_context(|| format!("{name} failed on {a}"))
+            })
+            .collect()
+    }
+
+    fn split(&mut self, args: &[Vec<u8>], merge: Merge) -> Result<Value> {
+        let name = command_name(args);
+        let parts = split(args).map_err(|e| anyhow!("{name}: {e}"))?;
+        let keys: usize = parts.iter().map(|p| p.positions.len()).sum();
+        let mut values = vec![Value::Nil; keys];
+        let mut sum = 0i64;
+        for part in &parts {
+            let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                SlotRoute::new(part.slot, SlotAddr::Master),
+            ));
+            let reply = self
+                .conn
+                .route_command(&to_cmd(&part.args), routing)
+                .map_err(|e| split_error(&name, part.slot, &e))?;
+            match (merge, reply) {
+                (Merge::Values, Value::Array(items)) if items.len() == part.positions.len() => {
+                    for (pos, v) in part.positions.iter().zip(items) {
+                        values[*pos] = v;
+                    }
+                }
+                (Merge::AllOk, Value::Okay) => {}
+                (Merge::AllOk, Value::SimpleString(s)) if s == "OK" => {}
+                (Merge::Sum, Value::Int(n)) => sum += n,
+                (_, other) => bail!("{name}: unexpected reply {other:?} for slot {}", part.slot),
+            }
+        }
+        Ok(match merge {
+            Merge::Values => Value::Array(values),
+            Merge::AllOk => Value::Okay,
+            Merge::Sum => Value::Int(sum),
+        })
+    }
+
+    /// `SCAN 0 [MATCH p] [COUNT n] [TYPE t]` walked to the end on every master:
+    /// `["0", [keys...]]`, the reply of a finished scan.
+    fn scan(&mut self, args: &[Vec<u8>]) -> Result<Value> {
+        if args.get(1).map(|c| c.as_slice()) != Some(b"0") {
+            bail!("SCAN through a cluster handle walks every master to the end in one call: start it at cursor 0");
+        }
+        let options = &args[2..];
+        let mut seen = HashSet::new();
+        let mut keys = Vec::new();
+        for master in self.nodes(true)? {
+            let mut cursor = b"0".to_vec();
+            loop {
+                let mut cmd = redis::cmd("SCAN");
+                cmd.arg(cursor.as_slice());
+                for o in options {
+                    cmd.arg(o.as_slice());
+                }
+                let reply = self.on(&master, &cmd).context("SCAN failed")?;
+                let (next, batch): (Vec<u8>, Vec<Vec<u8>>) = redis::from_redis_value(reply)
+                    .map_err(|e| anyhow!("{master}: unexpected SCAN reply: {e}"))?;
+                for k in batch {
+                    if seen.insert(k.clone()) {
+                        keys.push(Value::BulkString(k));
+                    }
+                }
+                if next == b"0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(Value::Array(vec![
+            Value::BulkString(b"0".to_vec()),
+            Value::Array(keys),
+        ]))
+    }
+}
+
+fn split_error(name: &str, slot: u16, e: &redis::RedisError) -> anyhow::Error {
+    let text = e.to_string();
+    if text.contains("TryAgain") || text.contains("TRYAGAIN") {
+        anyhow!(
+            "{name} failed for slot {slot}: {text} (the slot is being migrated and these keys are on both sides; retry once the migration ends, or finish it with `fix`)"
+        )
+    } else {
+        anyhow!("{name} failed for slot {slot}: {text}")
+    }
+}
+
+fn usable(n: &Node) -> bool {
+    !(n.is_failed() || n.no_addr() || n.in_handshake())
+}
+
+fn cluster_nodes_cmd() -> redis::Cmd {
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("NODES");
+    cmd
+}
+
+fn to_cmd(args: &[Vec<u8>]) -> redis::Cmd {
+    let mut cmd = redis::Cmd::new();
+    for a in args {
+        cmd.arg(a.as_slice());
+    }
+    cmd
+}
+
+fn command_name(args: &[Vec<u8>]) -> String {
+    args.first()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
+        .unwrap_or_default()
+}
