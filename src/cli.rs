@@ -10,12 +10,13 @@ use redis_trib::backend::is_read_only;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::conn::ConnOpts;
+use redis_trib::import::ImportOpts;
 use redis_trib::keyspace::ClusterClient;
 use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::RebalanceOpts;
 use redis_trib::ops::{self, DefaultBalancer};
-use redis_trib::render::{check_text, info_text, plan_text, topology_text};
+use redis_trib::render::{backup_text, check_text, info_text, plan_text, topology_text};
 use redis_trib::script::Target;
 use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
@@ -232,6 +233,34 @@ pub enum Command {
         #[arg(long)]
         replicas: bool,
     },
+    /// Move (or copy) every key of a standalone Redis (database 0) into the cluster,
+    /// each straight to the master owning its slot
+    Import {
+        /// Any node of the cluster
+        node: Addr,
+        /// HOST:PORT of the standalone Redis
+        #[arg(long, value_name = "HOST:PORT")]
+        from: Addr,
+        /// Keep the keys on the source (default: move them)
+        #[arg(long)]
+        copy: bool,
+        /// Overwrite keys that already exist in the cluster (default: stop, naming the key)
+        #[arg(long)]
+        replace: bool,
+        /// Password of the source, if it differs from the cluster's
+        #[arg(long, value_name = "PASSWORD")]
+        from_password: Option<String>,
+        /// ACL user of the source (with --from-password)
+        #[arg(long, value_name = "USER")]
+        from_user: Option<String>,
+    },
+    /// Save each master's RDB and every node's CLUSTER NODES into DIR, with a manifest
+    Backup {
+        /// Any node of the cluster
+        node: Addr,
+        /// A new or empty directory
+        dir: PathBuf,
+    },
     /// Run one command on the cluster as one keyspace: key commands go to their
     /// slot's owner (MOVED/ASK followed), MGET/MSET/DEL are split by slot, INFO/PING/
     /// CONFIG answer per node, DBSIZE/KEYS/FLUSHALL per master, SCAN walks every master
@@ -439,6 +468,49 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rescue { cluster, free } => {
             ops::rescue(b, &cluster, &free)?;
             format!("{free} took over the failed slots; the cluster serves again")
+        }
+        Command::Import {
+            node,
+            from,
+            copy,
+            replace,
+            from_password,
+            from_user,
+        } => {
+            let mut source = g.conn_opts()?;
+            if from_password.is_some() {
+                source.password = from_password.filter(|p| !p.is_empty());
+                source.user = from_user;
+            }
+            let opts = ImportOpts {
+                copy,
+                replace,
+                ..ImportOpts::new(source)
+            };
+            let keys = ops::import(b, &node, &from, &opts)?;
+            if g.json && !g.dry_run {
+                let doc =
+                    serde_json::json!({ "source": from.to_string(), "keys": keys, "copy": copy });
+                out.data(&serde_json::to_string_pretty(&doc)?);
+            }
+            format!(
+                "{} {keys} keys from {from} into the cluster",
+                if copy { "copied" } else { "moved" }
+            )
+        }
+        Command::Backup { node, dir } => {
+            let manifest = ops::backup(b, &node, &dir)?;
+            if g.json && !g.dry_run {
+                out.data(&serde_json::to_string_pretty(&manifest)?);
+            } else if !g.dry_run {
+                out.data(backup_text(&manifest).trim_end());
+            }
+            format!(
+                "backed up {} masters ({} keys) into {}",
+                manifest.masters.len(),
+                manifest.masters.iter().map(|m| m.keys).sum::<u64>(),
+                dir.display()
+            )
         }
         Command::SetTimeout { node, ms } => {
             let n = ops::set_timeout(b, &node, ms)?;

@@ -10,8 +10,10 @@
 
 pub mod addr;
 pub mod backend;
+pub mod backup;
 pub mod balance;
 pub mod conn;
+pub mod import;
 pub mod interrupt;
 pub mod keyspace;
 pub mod lab;

@@ -8,6 +8,7 @@
 //! are assigned, untouched slots made stable again, and only a slot whose keys are
 //! split between the two nodes stays open, named in the error for `fix` to finish.
 
+use crate::addr::Addr;
 use crate::backend::pool::Pool;
 use crate::backend::{Event, MoveProgress, MoveStats};
 use crate::conn::{server_error, ConnOpts, NodeConn};
@@ -282,7 +283,7 @@ fn drain(
             if keys.is_empty() {
                 continue;
             }
-            migrate.add_command(migrate_cmd(dst, &keys, opts, auth));
+            migrate.add_command(migrate_cmd(&dst.addr(), &keys, &flags(opts), auth));
             batches.push((slot, keys));
         }
         let replies = src.pipeline(&migrate)?;
@@ -299,14 +300,42 @@ fn drain(
     Ok(moved)
 }
 
-fn migrate_cmd(dst: &Node, keys: &[Vec<u8>], opts: &MigrateOpts, auth: &ConnOpts) -> redis::Cmd {
+/// The options of one `MIGRATE`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MigrateFlags {
+    /// Milliseconds the transfer may take.
+    pub timeout_ms: u64,
+    /// Keep the keys on the source.
+    pub copy: bool,
+    /// Overwrite keys that exist on the destination.
+    pub replace: bool,
+}
+
+fn flags(opts: &MigrateOpts) -> MigrateFlags {
+    MigrateFlags {
+        timeout_ms: opts.migrate_timeout_ms,
+        copy: false,
+        replace: opts.replace,
+    }
+}
+
+/// `MIGRATE host port "" 0 timeout [COPY] [REPLACE] [AUTH..] KEYS k...`.
+pub(crate) fn migrate_cmd(
+    dst: &Addr,
+    keys: &[Vec<u8>],
+    flags: &MigrateFlags,
+    auth: &ConnOpts,
+) -> redis::Cmd {
     let mut cmd = redis::cmd("MIGRATE");
     cmd.arg(&dst.host)
         .arg(dst.port)
         .arg("")
         .arg(0)
-        .arg(opts.migrate_timeout_ms);
-    if opts.replace {
+        .arg(flags.timeout_ms);
+    if flags.copy {
+        cmd.arg("COPY");
+    }
+    if flags.replace {
         cmd.arg("REPLACE");
     }
     match (&auth.user, &auth.password) {
@@ -340,9 +369,9 @@ fn migrate_error(
     if err.contains("BUSYKEY") {
         for key in keys {
             let reply = src.pipeline(&single(migrate_cmd(
-                dst,
+                &dst.addr(),
                 std::slice::from_ref(key),
-                opts,
+                &flags(opts),
                 auth,
             )));
             if let Ok(replies) = reply {
@@ -366,7 +395,8 @@ fn migrate_error(
     )
 }
 
-fn single(cmd: redis::Cmd) -> redis::Pipeline {
+/// A pipeline of one command (so a server error comes back as a value).
+pub(crate) fn single(cmd: redis::Cmd) -> redis::Pipeline {
     let mut p = redis::pipe();
     p.add_command(cmd);
     p

@@ -73,31 +73,49 @@ impl Output {
             if out.quiet {
                 return;
             }
-            match &event {
-                Event::Progress(p) if out.bar => {
-                    let key = (p.src.clone(), p.dst.clone());
+            // Progress of one job: (which job, done, total, unit, label, finished).
+            let progress = match &event {
+                Event::Progress(p) => Some((
+                    (p.src.clone(), p.dst.clone()),
+                    p.slots_done as u64,
+                    p.slots_total as u64,
+                    "slots",
+                    format!("{} -> {}, {} keys", p.src, p.dst, p.keys_moved),
+                    p.slots_done == p.slots_total,
+                )),
+                Event::Keys(k) => Some((
+                    (k.label.clone(), String::new()),
+                    k.done,
+                    k.total,
+                    "keys",
+                    k.label.clone(),
+                    k.finished,
+                )),
+                _ => None,
+            };
+            match progress {
+                Some((key, done, total, unit, msg, finished)) if out.bar => {
                     let b = bars
                         .entry(key.clone())
-                        .or_insert_with(|| multi.add(new_bar(p.slots_total as u64)));
-                    b.set_position(p.slots_done as u64);
-                    b.set_message(format!("{} -> {}, {} keys", p.src, p.dst, p.keys_moved));
-                    if p.slots_done == p.slots_total {
+                        .or_insert_with(|| multi.add(new_bar(total, unit)));
+                    b.set_length(total);
+                    b.set_position(done);
+                    b.set_message(msg);
+                    if finished {
                         b.finish_and_clear();
                         bars.remove(&key);
                     }
                 }
-                Event::Progress(p) => {
-                    let key = (p.src.clone(), p.dst.clone());
-                    let finished = p.slots_done == p.slots_total;
+                Some((key, done, _, _, _, finished)) => {
                     let due = last_line
                         .get(&key)
                         .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
-                    if finished || (p.slots_done > 0 && due) {
+                    if finished || (done > 0 && due) {
                         eprintln!("{}", event_line(&event, out.err_painter));
                         last_line.insert(key, Instant::now());
                     }
                 }
-                _ => {
+                None => {
                     let line = event_line(&event, out.err_painter);
                     if bars.is_empty() {
                         eprintln!("{line}");
@@ -110,10 +128,12 @@ impl Output {
     }
 }
 
-fn new_bar(len: u64) -> ProgressBar {
+fn new_bar(len: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
+    let template =
+        format!("    [{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} eta {{eta}}  {{msg}}");
     bar.set_style(
-        ProgressStyle::with_template("    [{bar:30}] {pos}/{len} slots {per_sec} eta {eta}  {msg}")
+        ProgressStyle::with_template(&template)
             .expect("valid template")
             .progress_chars("=> "),
     );

@@ -150,6 +150,7 @@ pub fn event_line(e: &Event, p: Painter) -> String {
     match e {
         Event::Step(s) => format!("{} {s}", p.dim(">>>")),
         Event::Warning(w) => format!("{} {w}", p.warn("warning:")),
+        Event::Keys(k) => format!("    {}: {}/{} keys", k.label, k.done, k.total),
         Event::Progress(m) => format!(
             "    {} -> {}: {}/{} slots, {} keys",
             m.src, m.dst, m.slots_done, m.slots_total, m.keys_moved
@@ -211,6 +212,30 @@ pub fn info_text(info: &ClusterInfo) -> String {
         info.masters.len(),
         info.total_slots,
         info.total_replicas
+    );
+    out
+}
+
+/// What a backup wrote: one line per master, then the manifest.
+pub fn backup_text(m: &crate::backup::Manifest) -> String {
+    let mut out = String::new();
+    for b in &m.masters {
+        let _ = writeln!(
+            out,
+            "{:<21} {:>6} slots {:>9} keys  {:>12} bytes  {}  sha256 {}",
+            b.addr,
+            b.slot_count,
+            b.keys,
+            b.bytes,
+            b.rdb,
+            &b.sha256[..b.sha256.len().min(16)]
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} node configurations, manifest {}",
+        m.nodes.len(),
+        crate::backup::MANIFEST
     );
     out
 }

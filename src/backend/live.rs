@@ -1,12 +1,15 @@
 //! The backend that acts on real nodes over the network.
 
 use super::pool::Pool;
-use super::{Backend, Event, MoveStats, SlotState};
+use super::{Backend, Event, KeyProgress, MoveStats, SlotState};
 use crate::addr::Addr;
+use crate::backup::Written;
 use crate::conn::ConnOpts;
+use crate::import::ImportOpts;
 use crate::migrate::{self, MigrateOpts};
 use crate::topology::{Node, View};
 use anyhow::{bail, Result};
+use std::path::Path;
 use std::time::Duration;
 
 /// Receives the events of an operation (the binary prints them; scripts may log them).
@@ -157,6 +160,46 @@ impl Backend for Live {
             .get("master_link_status")
             .map(String::as_str)
             == Some("up"))
+    }
+
+    fn import_keys(
+        &mut self,
+        source: &Addr,
+        owners: &[Addr],
+        opts: &ImportOpts,
+        expected: u64,
+    ) -> Result<u64> {
+        let label = format!(
+            "{} {source}",
+            if opts.copy {
+                "copy from"
+            } else {
+                "import from"
+            }
+        );
+        let target = self.pool.opts().clone();
+        let sink = &mut self.sink;
+        let mut report = |done: u64, finished: bool| {
+            sink(Event::Keys(KeyProgress {
+                label: label.clone(),
+                done,
+                total: expected.max(done),
+                finished,
+            }))
+        };
+        let result = crate::import::run(source, owners, opts, &target, &mut |d| report(d, false));
+        if let Ok(done) = result {
+            report(done, true);
+        }
+        result
+    }
+
+    fn save_rdb(&mut self, node: &Addr, path: &Path) -> Result<Written> {
+        crate::backup::fetch_rdb(node, self.pool.opts(), path)
+    }
+
+    fn write_file(&mut self, path: &Path, content: &[u8]) -> Result<Written> {
+        crate::backup::write_file(path, content)
     }
 
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {

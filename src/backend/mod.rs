@@ -8,9 +8,12 @@ pub mod pool;
 pub mod sim;
 
 use crate::addr::Addr;
+use crate::backup::Written;
+use crate::import::ImportOpts;
 use crate::migrate::Job;
 use crate::topology::{Node, View};
 use anyhow::Result;
+use std::path::Path;
 use std::time::Duration;
 
 /// Something an operation wants the operator to know while it runs.
@@ -22,6 +25,21 @@ pub enum Event {
     Progress(MoveProgress),
     /// Something odd that did not stop the operation.
     Warning(String),
+    /// Progress of a job counted in keys (an import).
+    Keys(KeyProgress),
+}
+
+/// Progress of a job counted in keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyProgress {
+    /// What is being done (`import from 127.0.0.1:6379`).
+    pub label: String,
+    /// Keys done so far.
+    pub done: u64,
+    /// Keys expected in all (an estimate: keys may come and go meanwhile).
+    pub total: u64,
+    /// Whether the job is over.
+    pub finished: bool,
 }
 
 /// Progress of moving slots from one node to another.
@@ -113,6 +131,20 @@ pub trait Backend {
     fn set_config(&mut self, node: &Addr, name: &str, value: &str) -> Result<()>;
     /// Whether a replica reports `master_link_status:up` (always true in a simulation).
     fn replica_link_up(&mut self, replica: &Addr) -> Result<bool>;
+    /// Moves (or copies) every key of database 0 of the standalone Redis `source`
+    /// into the masters `owners` names per slot; `expected` is the source's key count
+    /// (for progress and plans). Returns how many keys went over.
+    fn import_keys(
+        &mut self,
+        source: &Addr,
+        owners: &[Addr],
+        opts: &ImportOpts,
+        expected: u64,
+    ) -> Result<u64>;
+    /// Fetches the RDB of `node` into the file `path`.
+    fn save_rdb(&mut self, node: &Addr, path: &Path) -> Result<Written>;
+    /// Writes a file (a backup's manifest or node configuration).
+    fn write_file(&mut self, path: &Path, content: &[u8]) -> Result<Written>;
     /// Runs a raw command on one node. A simulation passes read-only commands to
     /// its source and refuses the rest.
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value>;

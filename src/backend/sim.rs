@@ -6,11 +6,14 @@
 use super::live::Live;
 use super::{Backend, Event, MoveStats, SlotState};
 use crate::addr::Addr;
+use crate::backup::Written;
+use crate::import::ImportOpts;
 use crate::slots::{format_ranges, SLOT_COUNT};
 use crate::topology::{Node, Role, Topology, View};
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 /// One recorded change.
@@ -408,6 +411,50 @@ impl Backend for Sim {
 
     fn replica_link_up(&mut self, _replica: &Addr) -> Result<bool> {
         Ok(true)
+    }
+
+    fn import_keys(
+        &mut self,
+        source: &Addr,
+        _owners: &[Addr],
+        opts: &ImportOpts,
+        expected: u64,
+    ) -> Result<u64> {
+        let how = match (opts.copy, opts.replace) {
+            (false, false) => "move",
+            (true, false) => "copy",
+            (false, true) => "move (replacing existing keys)",
+            (true, true) => "copy (replacing existing keys)",
+        };
+        self.record(
+            "import",
+            source,
+            format!(
+                "{how} its {expected} keys into the masters owning their slots (SCAN + MIGRATE)"
+            ),
+            &[],
+        );
+        Ok(expected)
+    }
+
+    fn save_rdb(&mut self, node: &Addr, path: &Path) -> Result<Written> {
+        self.record(
+            "save_rdb",
+            node,
+            format!("RDB (SYNC) into {}", path.display()),
+            &[],
+        );
+        Ok(Written::default())
+    }
+
+    fn write_file(&mut self, path: &Path, content: &[u8]) -> Result<Written> {
+        self.steps.push(PlanStep {
+            action: "write_file".into(),
+            node: "(local file)".into(),
+            detail: format!("{} ({} bytes)", path.display(), content.len()),
+            slots: String::new(),
+        });
+        Ok(Written::default())
     }
 
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {

@@ -3,9 +3,11 @@
 //! mutating primitives; so a refused operation has changed nothing, and the same
 //! code runs against real nodes or a simulated copy.
 
+mod backup;
 mod check;
 mod create;
 mod fix;
+mod import;
 mod join;
 mod migrate;
 mod quit;
@@ -16,9 +18,11 @@ mod shutdown;
 mod start;
 mod timeout;
 
+pub use backup::backup;
 pub use check::{check, info, CheckReport, ClusterInfo};
 pub use create::{create, plan_create, CreatePlan};
 pub use fix::fix;
+pub use import::import;
 pub use join::{holders, join, join_no_load, Balancer, DefaultBalancer};
 pub use migrate::migrate_slots;
 pub use quit::quit;

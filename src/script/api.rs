@@ -85,6 +85,23 @@ impl Host {
         self.dry.store(dry, Ordering::SeqCst);
     }
 
+    /// How the target reaches real nodes; `what` names the caller in errors.
+    pub fn conn_opts(&self, what: &str) -> Result<ConnOpts, Box<EvalAltResult>> {
+        self.target
+            .try_lock()
+            .map_err(|_| {
+                err(format!(
+                    "{what}() cannot be called from inside a weight or plan callback"
+                ))
+            })?
+            .conn_opts()
+            .ok_or_else(|| {
+                err(format!(
+                    "{what}(): an offline run (--topology) has no nodes to talk to"
+                ))
+            })
+    }
+
     /// Runs `f` on the backend; a call from inside a callback of another cluster
     /// function gets a clear error instead of a deadlock.
     pub fn with<T>(
@@ -405,6 +422,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         Ok(())
     });
     super::cluster_handle::register(&mut reg, host.clone());
+    super::data::register(&mut reg, host.clone());
     register_execute(&mut reg, host);
     reg.docs
 }

@@ -66,12 +66,7 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
         "A handle on the whole cluster: c.execute(\"SET\", k, v) is routed by slot (MOVED/ASK followed), fan-out commands answer per node, MGET/MSET/DEL split by slot.",
     move |addr: Dynamic| -> Result<ClusterHandle, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
-        let opts = h
-            .target
-            .try_lock()
-            .map_err(|_| err("cluster() cannot be called from inside a weight or plan callback"))?
-            .conn_opts()
-            .ok_or_else(|| err("cluster(): an offline run (--topology) has no nodes to talk to"))?;
+        let opts = h.conn_opts("cluster")?;
         let client = ClusterClient::open(&a, &opts).map_err(rt)?;
         Ok(ClusterHandle { client: Arc::new(Mutex::new(client)), entry: a.to_string() })
     });

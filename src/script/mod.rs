@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cluster_handle;
 pub mod convert;
+mod data;
 pub mod report;
 pub mod resolver;
 

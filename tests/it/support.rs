@@ -20,6 +20,8 @@ pub struct TestLab {
     pub lab: Lab,
     pub password: Option<String>,
     _dir: tempfile::TempDir,
+    /// Another directory the nodes use (a standalone node's data), removed with the lab.
+    extra_dir: Option<tempfile::TempDir>,
 }
 
 /// Starts `n` free nodes.
@@ -38,7 +40,33 @@ pub fn lab_with(n: usize, opts: LabOpts) -> TestLab {
         lab,
         password,
         _dir: dir,
+        extra_dir: None,
     }
+}
+
+/// Starts one standalone (not cluster-enabled) redis-server; with `rdb`, it loads
+/// that file at start.
+pub fn standalone(rdb: Option<&std::path::Path>) -> TestLab {
+    let mut extra_args = vec!["--cluster-enabled".to_string(), "no".to_string()];
+    let data = tempfile::tempdir().expect("temp dir");
+    if let Some(rdb) = rdb {
+        std::fs::copy(rdb, data.path().join("dump.rdb")).expect("copy the RDB");
+        extra_args.extend([
+            "--dir".to_string(),
+            data.path().display().to_string(),
+            "--dbfilename".to_string(),
+            "dump.rdb".to_string(),
+        ]);
+    }
+    let mut lab = lab_with(
+        1,
+        LabOpts {
+            extra_args,
+            ..LabOpts::default()
+        },
+    );
+    lab.extra_dir = Some(data);
+    lab
 }
 
 impl TestLab {

@@ -1,0 +1,44 @@
+//! Script functions that move data in and out of a cluster: `import_keys` (a
+//! standalone Redis into the cluster) and `backup_cluster` (RDBs and a manifest).
+
+use super::api::{api, Host, Registry};
+use super::convert::{addr_of, err};
+use crate::import::ImportOpts;
+use crate::ops;
+use rhai::{Dynamic, EvalAltResult, Map, INT};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Registers `import_keys` and `backup_cluster`.
+pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
+    let h = host.clone();
+    api!(reg, "import_keys", ["cluster: String", "source: String", "options: Map"] -> "INT",
+        "Move every key of a standalone Redis into the cluster (as `import`); options: #{ copy, replace, from_password, from_user }; returns keys imported.",
+    move |cluster: Dynamic, source: Dynamic, opts: Map| -> Result<INT, Box<EvalAltResult>> {
+        let (c, s) = (addr_of(&cluster)?, addr_of(&source)?);
+        let allowed = ["copy", "replace", "from_password", "from_user"];
+        if let Some(k) = opts.keys().find(|k| !allowed.contains(&k.as_str())) {
+            return Err(err(format!("import_keys: unknown option '{k}' (expected {})", allowed.join(", "))));
+        }
+        let flag = |k: &str| -> Result<bool, Box<EvalAltResult>> {
+            opts.get(k).map_or(Ok(false), |v| v.as_bool().map_err(|_| err(format!("import_keys: {k} must be true or false"))))
+        };
+        let (copy, replace) = (flag("copy")?, flag("replace")?);
+        let text = |k: &str| opts.get(k).map(|v| v.to_string());
+        let mut source = h.conn_opts("import_keys")?;
+        if let Some(p) = text("from_password") {
+            source.password = Some(p).filter(|p| !p.is_empty());
+            source.user = text("from_user");
+        }
+        let o = ImportOpts { copy, replace, ..ImportOpts::new(source) };
+        h.with(|b| ops::import(b, &c, &s, &o)).map(|n| n as INT)
+    });
+    let h = host;
+    api!(reg, "backup_cluster", ["addr: String", "dir: String"] -> "Map",
+        "Each master's RDB and every node's CLUSTER NODES into a new or empty directory (as `backup`); returns the manifest.",
+    move |addr: Dynamic, dir: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+        let a = addr_of(&addr)?;
+        let manifest = h.with(|b| ops::backup(b, &a, &PathBuf::from(dir)))?;
+        rhai::serde::to_dynamic(&manifest)
+    });
+}
