@@ -128,16 +128,22 @@ pub fn move_many(
         }
     }
     let queue = Mutex::new(by_source.into_iter());
-    let events = Mutex::new(events);
+    // Workers send their events here; the calling thread hands them on, so whoever
+    // listens (a progress bar, a script callback) hears them on its own thread.
+    let (tx, rx) = std::sync::mpsc::channel::<Event>();
     let stop = AtomicBool::new(false);
     let total = Mutex::new(MoveStats::default());
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
     let workers = opts.parallel.max(1).min(jobs.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| {
+            let tx = tx.clone();
+            let (queue, stop, total, errors) = (&queue, &stop, &total, &errors);
+            scope.spawn(move || {
                 let mut pool = Pool::new(conn.clone());
-                let mut emit = |e: Event| (events.lock().expect("events"))(e);
+                let mut emit = |e: Event| {
+                    let _ = tx.send(e);
+                };
                 loop {
                     let Some(group) = queue.lock().expect("queue").next() else {
                         break;
@@ -146,7 +152,7 @@ pub fn move_many(
                         if stop.load(Ordering::SeqCst) {
                             return;
                         }
-                        match move_slots(&mut pool, job, masters, opts, &mut emit, &stop) {
+                        match move_slots(&mut pool, job, masters, opts, &mut emit, stop) {
                             Ok(s) => {
                                 let mut t = total.lock().expect("total");
                                 t.slots += s.slots;
@@ -161,6 +167,10 @@ pub fn move_many(
                     }
                 }
             });
+        }
+        drop(tx);
+        for e in rx {
+            events(e);
         }
     });
     let mut errors = errors.into_inner().expect("errors");

@@ -10,6 +10,7 @@ use crate::migrate::{self, MigrateOpts};
 use crate::topology::{Node, View};
 use anyhow::{bail, Result};
 use std::path::Path;
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 /// Receives the events of an operation (the binary prints them; scripts may log them).
@@ -19,7 +20,22 @@ pub type EventSink = Box<dyn FnMut(Event) + Send>;
 pub struct Live {
     pool: Pool,
     migrate: MigrateOpts,
-    sink: EventSink,
+    sink: Sinks,
+}
+
+/// Where events go: the sink given at construction, and a tap while one is set.
+struct Sinks {
+    out: EventSink,
+    tap: Option<Sender<Event>>,
+}
+
+impl Sinks {
+    fn send(&mut self, event: Event) {
+        if let Some(tap) = &self.tap {
+            let _ = tap.send(event.clone());
+        }
+        (self.out)(event)
+    }
 }
 
 impl Live {
@@ -28,8 +44,17 @@ impl Live {
         Live {
             pool: Pool::new(opts),
             migrate,
-            sink,
+            sink: Sinks {
+                out: sink,
+                tap: None,
+            },
         }
+    }
+
+    /// Also sends every event to `tap` (until set to `None`): how a script hears an
+    /// operation's progress while it runs.
+    pub fn set_tap(&mut self, tap: Option<Sender<Event>>) {
+        self.sink.tap = tap;
     }
 
     /// A backend that reports nothing, with default migration options.
@@ -66,7 +91,7 @@ impl Backend for Live {
     }
 
     fn emit(&mut self, event: Event) {
-        (self.sink)(event)
+        self.sink.send(event)
     }
 
     fn add_slots(&mut self, node: &Addr, slots: &[u16], chunk: usize) -> Result<()> {
@@ -109,12 +134,13 @@ impl Backend for Live {
             slots: slots.to_vec(),
         };
         let stop = std::sync::atomic::AtomicBool::new(false);
-        migrate::move_slots(pool, &job, masters, migrate, &mut **sink, &stop)
+        migrate::move_slots(pool, &job, masters, migrate, &mut |e| sink.send(e), &stop)
     }
 
     fn move_many(&mut self, jobs: &[migrate::Job], masters: &[Node]) -> Result<MoveStats> {
         let opts = self.pool.opts().clone();
-        migrate::move_many(&opts, jobs, masters, &self.migrate, &mut *self.sink)
+        let sink = &mut self.sink;
+        migrate::move_many(&opts, jobs, masters, &self.migrate, &mut |e| sink.send(e))
     }
 
     fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64> {
@@ -180,7 +206,7 @@ impl Backend for Live {
         let target = self.pool.opts().clone();
         let sink = &mut self.sink;
         let mut report = |done: u64, finished: bool| {
-            sink(Event::Keys(KeyProgress {
+            sink.send(Event::Keys(KeyProgress {
                 label: label.clone(),
                 done,
                 total: expected.max(done),

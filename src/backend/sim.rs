@@ -14,6 +14,7 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 /// One recorded change.
@@ -41,6 +42,7 @@ pub struct Sim {
     nodes: BTreeMap<String, SimNode>,
     source: Option<Live>,
     steps: Vec<PlanStep>,
+    tap: Option<Sender<Event>>,
     next_group: usize,
     next_id: u64,
     epoch: u64,
@@ -59,6 +61,11 @@ impl Sim {
         Sim::empty(Some(source))
     }
 
+    /// Sends every event to `tap` (until set to `None`).
+    pub fn set_tap(&mut self, tap: Option<Sender<Event>>) {
+        self.tap = tap;
+    }
+
     /// The live backend this simulation reads from, if any.
     pub fn source(&self) -> Option<&Live> {
         self.source.as_ref()
@@ -69,6 +76,7 @@ impl Sim {
             nodes: BTreeMap::new(),
             source,
             steps: Vec::new(),
+            tap: None,
             next_group: 0,
             next_id: 1,
             epoch: 1,
@@ -245,7 +253,11 @@ impl Backend for Sim {
         Duration::ZERO
     }
 
-    fn emit(&mut self, _event: Event) {}
+    fn emit(&mut self, event: Event) {
+        if let Some(tap) = &self.tap {
+            let _ = tap.send(event);
+        }
+    }
 
     fn add_slots(&mut self, node: &Addr, slots: &[u16], _chunk: usize) -> Result<()> {
         let id = self.id_at(node)?;

@@ -8,7 +8,7 @@ use super::convert::{
 };
 use crate::backend::live::Live;
 use crate::backend::sim::Sim;
-use crate::backend::Backend;
+use crate::backend::{Backend, Event};
 use crate::balance::{base_balance_plan, Holder, Move};
 use crate::conn::ConnOpts;
 use crate::ops::{self, Balancer};
@@ -38,6 +38,14 @@ impl Target {
         }
     }
 
+    /// Sends every event of the operations that follow to `tap` (`None`: stop).
+    pub fn set_tap(&mut self, tap: Option<std::sync::mpsc::Sender<Event>>) {
+        match self {
+            Target::Live(l) => l.set_tap(tap),
+            Target::Sim(s) => s.set_tap(tap),
+        }
+    }
+
     /// How the target reaches real nodes (none for an offline simulation).
     pub fn conn_opts(&self) -> Option<ConnOpts> {
         match self {
@@ -56,6 +64,8 @@ pub struct Host {
     pub dry: AtomicBool,
     /// Where script output goes.
     pub io: ScriptIo,
+    /// The script's `on_progress` callback, if it set one.
+    pub listener: Mutex<Option<FnPtr>>,
 }
 
 /// Where a script's output goes: `print` is its data (stdout for the binary);
@@ -75,6 +85,7 @@ impl Host {
             dry: AtomicBool::new(matches!(target, Target::Sim(_))),
             target: Mutex::new(target),
             io,
+            listener: Mutex::new(None),
         }
     }
 
@@ -91,7 +102,7 @@ impl Host {
             .try_lock()
             .map_err(|_| {
                 err(format!(
-                    "{what}() cannot be called from inside a weight or plan callback"
+                    "{what}() cannot be called from inside a callback (weight, plan or on_progress)"
                 ))
             })?
             .conn_opts()
@@ -102,6 +113,57 @@ impl Host {
             })
     }
 
+    /// Runs an operation: as [`Host::with`], and when the script set an `on_progress`
+    /// callback, the operation runs on a worker thread while this (the script's)
+    /// thread hands each of its events to the callback as it happens. A failing
+    /// callback does not stop the operation; its error is returned afterwards.
+    pub fn run<T: Send>(
+        &self,
+        ctx: &NativeCallContext,
+        f: impl FnOnce(&mut dyn Backend) -> anyhow::Result<T> + Send,
+    ) -> Result<T, Box<EvalAltResult>> {
+        let listener = self.listener.lock().map(|l| l.clone()).unwrap_or(None);
+        let Some(callback) = listener else {
+            return self.with(f);
+        };
+        let mut guard = self.target.try_lock().map_err(|_| {
+            err("cluster functions cannot be called from inside a callback: compute what you need before")
+        })?;
+        let (tx, rx) = std::sync::mpsc::channel::<Event>();
+        guard.set_tap(Some(tx));
+        let target: &mut Target = &mut guard;
+        let mut failed: Option<Box<EvalAltResult>> = None;
+        let outcome = std::thread::scope(|scope| {
+            let worker = scope.spawn(move || f(target.backend()));
+            let mut deliver = |e: Event| {
+                if failed.is_none() {
+                    if let Err(e) = callback.call_within_context::<Dynamic>(ctx, (event_value(&e),))
+                    {
+                        failed = Some(e);
+                    }
+                }
+            };
+            while !worker.is_finished() {
+                if let Ok(e) = rx.recv_timeout(Duration::from_millis(20)) {
+                    deliver(e);
+                }
+            }
+            let outcome = worker.join();
+            while let Ok(e) = rx.try_recv() {
+                deliver(e);
+            }
+            outcome
+        });
+        guard.set_tap(None);
+        let value = outcome
+            .map_err(|_| err("the operation panicked"))?
+            .map_err(rt)?;
+        match failed {
+            Some(e) => Err(err(format!("the on_progress callback failed: {e}"))),
+            None => Ok(value),
+        }
+    }
+
     /// Runs `f` on the backend; a call from inside a callback of another cluster
     /// function gets a clear error instead of a deadlock.
     pub fn with<T>(
@@ -109,10 +171,45 @@ impl Host {
         f: impl FnOnce(&mut dyn Backend) -> anyhow::Result<T>,
     ) -> Result<T, Box<EvalAltResult>> {
         let mut guard = self.target.try_lock().map_err(|_| {
-            err("cluster functions cannot be called from inside a weight or plan callback: compute what you need before")
+            err("cluster functions cannot be called from inside a callback (weight, plan or on_progress): compute what you need before")
         })?;
         f(guard.backend()).map_err(rt)
     }
+}
+
+/// An operation's event as a script value: `#{ kind: "step" | "warning" | "moving" |
+/// "keys", text, ... }` (moves add src, dst, slots_done, slots_total, keys; key jobs
+/// add done, total).
+pub fn event_value(e: &Event) -> Dynamic {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Dynamic| {
+        m.insert(k.into(), v);
+    };
+    let text = match e {
+        Event::Step(t) | Event::Warning(t) => t.clone(),
+        other => crate::render::event_line(other, crate::render::Painter::new(false, false))
+            .trim()
+            .to_string(),
+    };
+    put("text", text.into());
+    match e {
+        Event::Step(_) => put("kind", "step".into()),
+        Event::Warning(_) => put("kind", "warning".into()),
+        Event::Progress(p) => {
+            put("kind", "moving".into());
+            put("src", p.src.clone().into());
+            put("dst", p.dst.clone().into());
+            put("slots_done", Dynamic::from_int(p.slots_done as INT));
+            put("slots_total", Dynamic::from_int(p.slots_total as INT));
+            put("keys", Dynamic::from_int(p.keys_moved as INT));
+        }
+        Event::Keys(k) => {
+            put("kind", "keys".into());
+            put("done", Dynamic::from_int(k.done as INT));
+            put("total", Dynamic::from_int(k.total as INT));
+        }
+    }
+    m.into()
 }
 
 /// One registered function, as `help()` shows it.
@@ -207,35 +304,35 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     });
     let h = host.clone();
     api!(reg, "start_cluster", ["addr: String"] -> "()", "One free node becomes a cluster owning all 16384 slots.",
-    move |addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
-        h.with(|b| ops::start(b, &a, 16384))
+        h.run(&ctx, |b| ops::start(b, &a, 16384))
     });
     let h = host.clone();
     api!(reg, "start_cluster", ["addr: String", "options: Map"] -> "()", "As start_cluster; options: #{ max_slots: N } (slots per ADDSLOTS).",
-    move |addr: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
         let max = max_slots(&opts, "start_cluster")?;
-        h.with(|b| ops::start(b, &a, max))
+        h.run(&ctx, |b| ops::start(b, &a, max))
     });
     let h = host.clone();
     api!(reg, "start_cluster_on_multi", ["addrs: Array"] -> "()", "Several free nodes become one cluster, slots split evenly in order.",
-    move |addrs: Array| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addrs: Array| -> Result<(), Box<EvalAltResult>> {
         let a = addrs_of(&addrs)?;
-        h.with(|b| ops::start_multi(b, &a, 16384))
+        h.run(&ctx, |b| ops::start_multi(b, &a, 16384))
     });
     let h = host.clone();
     api!(reg, "start_cluster_on_multi", ["addrs: Array", "options: Map"] -> "()", "As start_cluster_on_multi; options: #{ max_slots: N }.",
-    move |addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
         let a = addrs_of(&addrs)?;
         let max = max_slots(&opts, "start_cluster_on_multi")?;
-        h.with(|b| ops::start_multi(b, &a, max))
+        h.run(&ctx, |b| ops::start_multi(b, &a, max))
     });
     let h = host.clone();
     api!(reg, "join_cluster", ["cluster: String", "new: String"] -> "()", "Add a free node as a master and move it its fair share of slots.",
-    move |cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
-        h.with(|b| ops::join(b, &c, &n, &mut ops::DefaultBalancer))
+        h.run(&ctx, |b| ops::join(b, &c, &n, &mut ops::DefaultBalancer))
     });
     let h = host.clone();
     api!(reg, "join_cluster", ["cluster: String", "new: String", "options: Map"] -> "()",
@@ -260,61 +357,61 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     });
     let h = host.clone();
     api!(reg, "join_no_load", ["cluster: String", "new: String"] -> "()", "Add a free node as a master with no slots.",
-    move |cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
-        h.with(|b| ops::join_no_load(b, &c, &n).map(|_| ()))
+        h.run(&ctx, |b| ops::join_no_load(b, &c, &n).map(|_| ()))
     });
     let h = host.clone();
     api!(reg, "replicate", ["master: String", "slave: String"] -> "()", "A free node becomes a replica of master (of its master if it is a replica).",
-    move |master: Dynamic, slave: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, master: Dynamic, slave: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (m, s) = (addr_of(&master)?, addr_of(&slave)?);
-        h.with(|b| ops::replicate(b, &m, &s))
+        h.run(&ctx, |b| ops::replicate(b, &m, &s))
     });
     let h = host.clone();
     api!(reg, "quit_cluster", ["addr: String"] -> "()", "Remove a node: its slots and keys go to the other masters, then it is forgotten and reset.",
-    move |addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
-        h.with(|b| ops::quit(b, &a))
+        h.run(&ctx, |b| ops::quit(b, &a))
     });
     let h = host.clone();
     api!(reg, "shutdown_cluster", ["addr: String"] -> "()", "Reset the last node of a cluster (refused while it holds keys).",
-    move |addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
-        h.with(|b| ops::shutdown(b, &a))
+        h.run(&ctx, |b| ops::shutdown(b, &a))
     });
     let h = host.clone();
     api!(reg, "fix_migrating", ["addr: String"] -> "INT", "Finish or repair every open slot of the cluster; returns how many were repaired.",
-    move |addr: Dynamic| -> Result<INT, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic| -> Result<INT, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
-        h.with(|b| ops::fix(b, &a)).map(|r| r.len() as INT)
+        h.run(&ctx, |b| ops::fix(b, &a)).map(|r| r.len() as INT)
     });
     let h = host.clone();
     api!(reg, "migrate_slots", ["src: String", "dst: String", "slots: Array"] -> "INT", "Move exactly these slots (array, integer or \"0 2 4-7\") with their keys; returns keys moved.",
-    move |src: Dynamic, dst: Dynamic, slots: Dynamic| -> Result<INT, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, src: Dynamic, dst: Dynamic, slots: Dynamic| -> Result<INT, Box<EvalAltResult>> {
         let (s, d, sl) = (addr_of(&src)?, addr_of(&dst)?, slots_of(&slots)?);
-        h.with(|b| ops::migrate_slots(b, &s, &d, &sl)).map(|k| k as INT)
+        h.run(&ctx, |b| ops::migrate_slots(b, &s, &d, &sl)).map(|k| k as INT)
     });
     let h = host.clone();
     api!(reg, "rescue_cluster", ["addr: String", "free: String"] -> "()", "Give every failed or uncovered slot to a free node.",
-    move |addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (a, f) = (addr_of(&addr)?, addr_of(&free)?);
-        h.with(|b| ops::rescue(b, &a, &f))
+        h.run(&ctx, |b| ops::rescue(b, &a, &f))
     });
     let h = host.clone();
     api!(reg, "create_cluster", ["addrs: Array", "options: Map"] -> "()", "Free nodes become a cluster; options: #{ replicas: N, max_slots: N } (as `create`).",
-    move |addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
         let a = addrs_of(&addrs)?;
         check_keys(&opts, &["replicas", "max_slots"], "create_cluster")?;
         let replicas = int_opt(&opts, "replicas", 0, "create_cluster")?;
         let max = int_opt(&opts, "max_slots", 16384, "create_cluster")?.max(1);
-        h.with(|b| ops::create(b, &a, replicas, max))
+        h.run(&ctx, |b| ops::create(b, &a, replicas, max))
     });
     let h = host.clone();
     api!(reg, "set_timeout", ["addr: String", "ms: INT"] -> "INT", "Set cluster-node-timeout on every node (as `set-timeout`); returns how many nodes.",
-    move |addr: Dynamic, ms: INT| -> Result<INT, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic, ms: INT| -> Result<INT, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
         let ms = u64::try_from(ms).map_err(|_| err(format!("set_timeout: {ms} ms is negative")))?;
-        h.with(|b| ops::set_timeout(b, &a, ms)).map(|n| n as INT)
+        h.run(&ctx, |b| ops::set_timeout(b, &a, ms)).map(|n| n as INT)
     });
     let h = host.clone();
     api!(reg, "check", ["addr: String"] -> "Map", "Health check: #{ healthy, problems: [...], notes: [...] } (as `check`).",
@@ -337,7 +434,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "rebalance", ["addr: String", "options: Map"] -> "Array",
     "Even out slots: #{ weights: #{ \"node\": w }, threshold: pct, use_empty_masters: bool }; returns the moves made.",
-    move |addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
         check_keys(&opts, &["weights", "threshold", "use_empty_masters"], "rebalance")?;
         let mut o = ops::RebalanceOpts::default();
@@ -353,12 +450,12 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         if let Some(u) = opts.get("use_empty_masters") {
             o.use_empty_masters = u.as_bool().map_err(|_| err("rebalance: use_empty_masters must be true or false"))?;
         }
-        h.with(|b| ops::rebalance(b, &a, &o)).map(|m| plan_to_array(&m))
+        h.run(&ctx, |b| ops::rebalance(b, &a, &o)).map(|m| plan_to_array(&m))
     });
     let h = host.clone();
     api!(reg, "reshard", ["addr: String", "options: Map"] -> "Array",
     "Move exactly N slots: #{ to: node, slots: N, from: [nodes] or \"all\" }; returns the moves made.",
-    move |addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
         check_keys(&opts, &["to", "slots", "from"], "reshard")?;
         let to = opts.get("to").ok_or_else(|| err("reshard: option 'to' is required"))?;
@@ -378,7 +475,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
                 None => return Err(err("reshard: from must be an array of nodes or \"all\"")),
             },
         };
-        h.with(|b| ops::reshard(b, &a, &from, &to, count)).map(|m| plan_to_array(&m))
+        h.run(&ctx, |b| ops::reshard(b, &a, &from, &to, count)).map(|m| plan_to_array(&m))
     });
     api!(reg, "base_balance_plan", ["masters: Array"] -> "Array", "The default plan for these masters, weight 1 each: [[src_id, dst_id, count], ...].",
     |masters: Array| -> Result<Array, Box<EvalAltResult>> {
@@ -404,6 +501,13 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "is_dry_run", [] -> "bool", "Whether this run only plans (dry run or offline topology).",
         move || -> bool { h.dry.load(Ordering::SeqCst) });
+    let h = host.clone();
+    api!(reg, "on_progress", ["callback: Fn"] -> "()",
+        "Hear every step, warning and progress event of the operations that follow, as they happen: on_progress(|e| log(e.text)); e.kind is step, warning, moving or keys.",
+    move |f: FnPtr| { *h.listener.lock().expect("listener") = Some(f); });
+    let h = host.clone();
+    api!(reg, "on_progress", ["none: ()"] -> "()", "Stop hearing events (on_progress(())).",
+    move |_: ()| { *h.listener.lock().expect("listener") = None; });
     let out = host.io.log.clone();
     api!(reg, "log", ["message: String"] -> "()", "Print a line to stderr, readable next to progress output.",
         move |msg: Dynamic| out(&msg.to_string()));

@@ -5,7 +5,7 @@ use super::api::{api, Host, Registry};
 use super::convert::{addr_of, err};
 use crate::import::ImportOpts;
 use crate::ops;
-use rhai::{Dynamic, EvalAltResult, Map, INT};
+use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, INT};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
     let h = host.clone();
     api!(reg, "import_keys", ["cluster: String", "source: String", "options: Map"] -> "INT",
         "Move every key of a standalone Redis into the cluster (as `import`); options: #{ copy, replace, from_password, from_user }; returns keys imported.",
-    move |cluster: Dynamic, source: Dynamic, opts: Map| -> Result<INT, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, cluster: Dynamic, source: Dynamic, opts: Map| -> Result<INT, Box<EvalAltResult>> {
         let (c, s) = (addr_of(&cluster)?, addr_of(&source)?);
         let allowed = ["copy", "replace", "from_password", "from_user"];
         if let Some(k) = opts.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -31,14 +31,14 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
             source.user = text("from_user");
         }
         let o = ImportOpts { copy, replace, ..ImportOpts::new(source) };
-        h.with(|b| ops::import(b, &c, &s, &o)).map(|n| n as INT)
+        h.run(&ctx, |b| ops::import(b, &c, &s, &o)).map(|n| n as INT)
     });
     let h = host;
     api!(reg, "backup_cluster", ["addr: String", "dir: String"] -> "Map",
         "Each master's RDB and every node's CLUSTER NODES into a new or empty directory (as `backup`); returns the manifest.",
-    move |addr: Dynamic, dir: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+    move |ctx: NativeCallContext, addr: Dynamic, dir: &str| -> Result<Dynamic, Box<EvalAltResult>> {
         let a = addr_of(&addr)?;
-        let manifest = h.with(|b| ops::backup(b, &a, &PathBuf::from(dir)))?;
+        let manifest = h.run(&ctx, |b| ops::backup(b, &a, &PathBuf::from(dir)))?;
         rhai::serde::to_dynamic(&manifest)
     });
 }

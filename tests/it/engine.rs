@@ -1,6 +1,7 @@
 //! The migration engine's guarantees: a batch that fails half-way is settled (done
 //! slots assigned, untouched ones stable, only the split slot open), nothing is
-//! lost, `fix` finishes it; parallel moves agree with sequential ones.
+//! lost, `fix` finishes it; parallel moves agree with sequential ones; scripts hear
+//! an operation's progress while it runs.
 
 use crate::support::*;
 use std::collections::HashMap;
@@ -113,4 +114,74 @@ fn parallel_moves_from_several_sources_keep_every_key() {
     assert_eq!(lab.total_keys(0), 3000);
     lab.assert_keys(1, &kv);
     lab.assert_redis_cli_check(3);
+}
+
+#[test]
+fn scripts_hear_progress_events_as_operations_run() {
+    let lab = lab(3);
+    let entry = lab.cluster(2);
+    let kv = lab.write_keys(0, "ev", 3000);
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("progress.rhai");
+    std::fs::write(
+        &script,
+        r#"
+let events = [];
+on_progress(|e| events.push(e));
+let keys = migrate_slots(ARGS[0], ARGS[1], "0-1500");
+let moving = events.filter(|e| e.kind == "moving");
+let steps = events.filter(|e| e.kind == "step");
+let last = moving[moving.len() - 1];
+print(`steps=${steps.len()} moving=${moving.len()} first=${moving[0].slots_done} last=${last.slots_done}/${last.slots_total} keys=${last.keys} moved=${keys}`);
+// A failing callback does not stop the operation; its error comes afterwards.
+on_progress(|e| throw "boom");
+try { migrate_slots(ARGS[0], ARGS[1], "1501-1600"); } catch (err) { print(`caught: ${err}`); }
+// A callback may not call back into the cluster.
+on_progress(|e| list_nodes(ARGS[0]));
+try { migrate_slots(ARGS[1], ARGS[0], "1501-1600"); } catch (err) { print(`caught: ${err}`); }
+on_progress(());
+migrate_slots(ARGS[0], ARGS[1], "1501-1600");
+print(events.len() > 0);
+"#,
+    )
+    .unwrap();
+    let run = lab.run(&[
+        "run",
+        script.to_str().unwrap(),
+        &entry.to_string(),
+        &lab.at(1),
+        "--batch-slots",
+        "500",
+    ]);
+    let out = run.ok().to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    // One step, a first event at 0 slots, then one per batch of 500 (and the last).
+    assert!(
+        lines[0].starts_with("steps=1 moving=5 first=0 last=1501/1501 keys="),
+        "{out}"
+    );
+    let moved: &str = lines[0].rsplit("moved=").next().unwrap();
+    assert!(lines[0].contains(&format!("keys={moved} ")), "{out}");
+    let caught: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("caught:"))
+        .collect();
+    assert_eq!(caught.len(), 2, "{out}");
+    assert!(
+        caught[0].contains("on_progress callback failed: Runtime error: boom"),
+        "{out}"
+    );
+    assert!(
+        caught[1].contains("cannot be called from inside a callback"),
+        "{out}"
+    );
+    assert_eq!(lines.last(), Some(&"true"), "{out}");
+    // Every move happened whatever the callbacks did: 1501-1600 went there, back, there.
+    assert!(
+        lab.slots_of(1).contains(&0) && lab.slots_of(1).contains(&1600),
+        "{out}"
+    );
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
 }

@@ -314,7 +314,7 @@ fn a_bad_plan_is_refused_before_anything_moves() {
         "join_cluster(ARGS[0], ARGS[1], #{ weight: |n| list_masters(ARGS[0]).len() });",
     );
     run_script(&lab, &path, &[&lab.at(0), &lab.at(2)])
-        .fails_with("cannot be called from inside a weight or plan callback");
+        .fails_with("cannot be called from inside a callback (weight, plan or on_progress)");
     // Unknown options are named.
     let (_d, path) = script(
         "opt.rhai",
