@@ -6,12 +6,11 @@ use crate::scripting;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use redis_trib::addr::Addr;
-use redis_trib::backend::is_read_only;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::conn::ConnOpts;
 use redis_trib::import::ImportOpts;
-use redis_trib::keyspace::ClusterClient;
+use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::RebalanceOpts;
@@ -615,11 +614,8 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Exec { node, command } => {
             let args: Vec<Vec<u8>> = command.iter().map(|a| a.clone().into_bytes()).collect();
-            if g.dry_run && !is_read_only(&args) {
-                anyhow::bail!(
-                    "dry run: {} was not sent (it may write)",
-                    command[0].to_ascii_uppercase()
-                );
+            if g.dry_run {
+                refuse_writes(&args)?;
             }
             let reply = ClusterClient::open(&node, &g.conn_opts()?)?.execute(&args)?;
             print_reply(&out, &g, reply)?;

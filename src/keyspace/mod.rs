@@ -262,6 +262,18 @@ impl ClusterClient {
     }
 }
 
+/// In a dry run only commands that read go through a cluster handle: the error for
+/// one that may write (the same for `exec`, scripts and the shell).
+pub fn refuse_writes(args: &[Vec<u8>]) -> Result<()> {
+    if crate::backend::is_read_only(args) {
+        return Ok(());
+    }
+    bail!(
+        "dry run: {} was not sent (it may write; a dry run sends only commands that read)",
+        command_name(args)
+    )
+}
+
 fn split_error(name: &str, slot: u16, e: &redis::RedisError) -> anyhow::Error {
     let text = e.to_string();
     if text.contains("TryAgain") || text.contains("TRYAGAIN") {

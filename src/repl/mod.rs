@@ -28,10 +28,9 @@ use crate::output::Output;
 use crate::replies::print_reply;
 use anyhow::Result;
 use redis_trib::addr::Addr;
-use redis_trib::backend::is_read_only;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
-use redis_trib::keyspace::ClusterClient;
+use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::script::cluster_handle::ClusterHandle;
 use redis_trib::script::resolver::{Resolver, STDLIB};
@@ -301,11 +300,8 @@ impl Session {
         if args.is_empty() {
             anyhow::bail!("a Redis command is expected after `>`");
         }
-        if self.engine.is_dry_run() && !is_read_only(&args) {
-            anyhow::bail!(
-                "dry run: {} was not sent (it may write); .dry off to send it",
-                String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
-            );
+        if self.engine.is_dry_run() {
+            refuse_writes(&args).map_err(|e| anyhow::anyhow!("{e}; .dry off sends it"))?;
         }
         let target = match self.scope.get_value::<Dynamic>("cluster") {
             Some(c) => match c.clone().try_cast::<ClusterHandle>() {

@@ -5,8 +5,7 @@
 
 use super::api::{api, command_line, Host, Registry};
 use super::convert::{addr_of, err, reply, rt};
-use crate::backend::is_read_only;
-use crate::keyspace::ClusterClient;
+use crate::keyspace::{refuse_writes, ClusterClient};
 use rhai::{Dynamic, EvalAltResult};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -32,11 +31,8 @@ impl ClusterHandle {
         args: &[Dynamic],
     ) -> Result<Dynamic, Box<EvalAltResult>> {
         let line = command_line(cmd, args);
-        if host.dry.load(Ordering::SeqCst) && !is_read_only(&line) {
-            let name = String::from_utf8_lossy(&line[0]).to_ascii_uppercase();
-            return Err(err(format!(
-                "dry run: {name} was not sent (only commands that read go through a cluster handle in a dry run)"
-            )));
+        if host.dry.load(Ordering::SeqCst) {
+            refuse_writes(&line).map_err(rt)?;
         }
         let mut client = self
             .client
