@@ -2,8 +2,9 @@
 //! batch pipelined to the destination, then `SETSLOT MIGRATING` pipelined to the
 //! source, then keys drained with pipelined `GETKEYSINSLOT` + `MIGRATE ... KEYS` (one
 //! slot per MIGRATE, many MIGRATEs per round trip; empty slots cost nothing), then
-//! `SETSLOT NODE` pipelined to the destination, the source, and every other master
-//! (those concurrently). That per-slot order is the one that keeps the cluster
+//! `SETSLOT NODE`: the destination claims the batch in one transaction (see
+//! [`claim_pipe`] for why), then the source and every other master are told,
+//! pipelined (the others concurrently). That per-slot order is the one that keeps the cluster
 //! correct. If anything fails, the batch is settled before returning: finished slots
 //! are assigned, untouched slots made stable again, and only a slot whose keys are
 //! split between the two nodes stays open, named in the error for `fix` to finish.
@@ -424,10 +425,12 @@ fn assign(
 ) -> Result<()> {
     let node_pipe = setslot_pipe(batch, "NODE", Some(&dst.node_id));
     let (src_addr, dst_addr) = (src.addr(), dst.addr());
-    let replies = pool.with(&dst_addr, |c| c.pipeline(&node_pipe))?;
-    if let Some((slot, err)) = first_error(batch, &replies) {
+    let claimed = pool
+        .with(&dst_addr, |c| c.pipeline(&claim_pipe(batch, &dst.node_id)))
+        .and_then(|replies| claim_result(batch, replies));
+    if let Err(err) = claimed {
         bail!(
-            "{dst_addr}: cannot take ownership of slot {slot}: {err}; slots {} are left open: run `redis-trib fix {dst_addr}`",
+            "{dst_addr}: cannot take ownership of slots {}: {err:#}; they are left open: run `redis-trib fix {dst_addr}`",
             format_ranges(batch)
         );
     }
@@ -549,6 +552,71 @@ fn settle_after_failure(
     }
 }
 
+/// The destination's claim of a batch, as one transaction. A destination that
+/// closes an importing slot with `SETSLOT NODE` bumps its config epoch (once) and
+/// broadcasts a PONG to every node, once per slot: for 4096 slots that is 4096 full
+/// broadcasts every node must process (measured: ~120-180 ms of the source's time,
+/// more than everything else the batch costs). So the transaction bumps the epoch
+/// first (`CLUSTER BUMPEPOCH`, exactly what the first claim would do), closes the
+/// import of every slot but the last with `STABLE` and claims them, then claims the
+/// last slot while it is still importing: one broadcast, carrying the whole batch
+/// and the new epoch. MULTI/EXEC makes it atomic: no client sees a slot between
+/// "no longer importing" and "mine".
+fn claim_pipe(batch: &[u16], dst_id: &str) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    p.cmd("MULTI");
+    p.cmd("CLUSTER").arg("BUMPEPOCH");
+    let (last, rest) = batch
+        .split_last()
+        .map_or((None, &[][..]), |(l, r)| (Some(*l), r));
+    for &s in rest {
+        p.cmd("CLUSTER").arg("SETSLOT").arg(s).arg("STABLE");
+    }
+    for &s in rest.iter().chain(last.as_ref()) {
+        p.cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(s)
+            .arg("NODE")
+            .arg(dst_id);
+    }
+    p.cmd("EXEC");
+    p
+}
+
+/// Checks the replies of [`claim_pipe`]: the transaction ran and every command in it
+/// succeeded (an error names its slot).
+fn claim_result(batch: &[u16], replies: Vec<Value>) -> Result<()> {
+    let inner = match replies.last() {
+        Some(Value::Array(inner)) => inner,
+        Some(other) => bail!(
+            "the transaction did not run: {}",
+            server_error(other).unwrap_or_else(|| format!("{other:?}"))
+        ),
+        None => bail!("no reply to the transaction"),
+    };
+    if let Some(err) = replies.iter().find_map(server_error) {
+        bail!("{err}");
+    }
+    let rest = batch.len().saturating_sub(1);
+    if inner.len() != 1 + rest + batch.len() {
+        bail!(
+            "the transaction answered {} replies for {} commands",
+            inner.len(),
+            1 + rest + batch.len()
+        );
+    }
+    if let Some(err) = server_error(&inner[0]) {
+        bail!("CLUSTER BUMPEPOCH failed: {err}");
+    }
+    if let Some((slot, err)) = first_error(&batch[..rest], &inner[1..=rest]) {
+        bail!("CLUSTER SETSLOT {slot} STABLE failed: {err}");
+    }
+    if let Some((slot, err)) = first_error(batch, &inner[1 + rest..]) {
+        bail!("CLUSTER SETSLOT {slot} NODE failed: {err}");
+    }
+    Ok(())
+}
+
 fn setslot_pipe(slots: &[u16], state: &str, id: Option<&str>) -> redis::Pipeline {
     let mut p = redis::pipe();
     for &s in slots {
@@ -577,4 +645,80 @@ fn first_error(slots: &[u16], replies: &[Value]) -> Option<(u16, String)> {
         .iter()
         .zip(replies)
         .find_map(|(s, r)| server_error(r).map(|e| (*s, e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok() -> Value {
+        Value::Okay
+    }
+
+    fn err(text: &str) -> Value {
+        redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).expect("an error reply")
+    }
+
+    #[test]
+    fn the_claim_bumps_closes_all_but_the_last_import_then_claims_every_slot() {
+        let pipe = claim_pipe(&[5, 6, 7], "abc");
+        let cmds: Vec<String> = pipe
+            .cmd_iter()
+            .map(|c| {
+                c.args_iter()
+                    .map(|a| match a {
+                        redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                        _ => "<cursor>".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(
+            cmds,
+            [
+                "MULTI",
+                "CLUSTER BUMPEPOCH",
+                "CLUSTER SETSLOT 5 STABLE",
+                "CLUSTER SETSLOT 6 STABLE",
+                "CLUSTER SETSLOT 5 NODE abc",
+                "CLUSTER SETSLOT 6 NODE abc",
+                "CLUSTER SETSLOT 7 NODE abc",
+                "EXEC"
+            ]
+        );
+    }
+
+    #[test]
+    fn claim_replies_are_checked_and_a_refusal_names_its_slot() {
+        let queued = |n: usize| vec![Value::SimpleString("QUEUED".into()); n];
+        let run = |inner: Vec<Value>| {
+            let mut replies = vec![ok()];
+            replies.extend(queued(inner.len()));
+            replies.push(Value::Array(inner));
+            claim_result(&[5, 6, 7], replies)
+        };
+        let bumped = Value::SimpleString("BUMPED 9".into());
+        assert!(run(vec![bumped.clone(), ok(), ok(), ok(), ok(), ok()]).is_ok());
+        let e = run(vec![
+            bumped.clone(),
+            ok(),
+            ok(),
+            ok(),
+            err("I still hold keys"),
+            ok(),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("SETSLOT 6 NODE") && e.contains("still hold keys"),
+            "{e}"
+        );
+        let e = run(vec![bumped, ok(), ok()]).unwrap_err().to_string();
+        assert!(e.contains("answered 3 replies for 6 commands"), "{e}");
+        let aborted = claim_result(&[5], vec![ok(), err("unknown command"), err("EXECABORT")])
+            .unwrap_err()
+            .to_string();
+        assert!(aborted.contains("did not run"), "{aborted}");
+    }
 }
