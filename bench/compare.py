@@ -15,6 +15,7 @@ create3,create6).
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -67,30 +68,68 @@ class Lab:
         trib("lab", "down")
 
 
+class Resp:
+    """A minimal RESP client, so polling a node costs a round trip, not a process."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.file = self.sock.makefile("rb")
+
+    def __call__(self, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        self.sock.sendall(b"".join(out))
+        return self.read()
+
+    def read(self):
+        line = self.file.readline()
+        kind, rest = line[:1], line[1:-2]
+        if kind in (b"+", b"-", b":"):
+            return rest.decode()
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.file.read(n + 2)[:-2].decode()
+        if kind == b"*":
+            return [self.read() for _ in range(int(rest))]
+        raise RuntimeError(f"unexpected reply {line!r}")
+
+    def close(self):
+        self.sock.close()
+
+
+def node_problem(conn, port, count):
+    """Why one node is not ready yet, or None."""
+    if "cluster_state:ok" not in conn("cluster", "info"):
+        return f"{port} is not ok"
+    if len(conn("cluster", "nodes").strip().splitlines()) != count:
+        return f"{port} does not know every node"
+    repl = conn("info", "replication")
+    if "role:slave" in repl and "master_link_status:up" not in repl:
+        return f"{port} replica link down"
+    return None
+
+
 def ready(ports, timeout=120):
     """Polls until the cluster of `ports` is ready for the next operation."""
     deadline = time.monotonic() + timeout
-    while True:
-        problem = None
-        check = run("redis-cli", "--cluster", "check", addr(ports[0]), check=False).stdout
-        if "[ERR]" in check or "[WARNING]" in check or "All 16384 slots covered" not in check:
-            problem = "redis-cli --cluster check is not clean"
-        for p in ports:
-            if problem:
-                break
-            if "cluster_state:ok" not in cli(p, "cluster", "info"):
-                problem = f"{p} is not ok"
-            elif len(cli(p, "cluster", "nodes").strip().splitlines()) != len(ports):
-                problem = f"{p} does not know every node"
-            else:
-                repl = cli(p, "info", "replication")
-                if "role:slave" in repl and "master_link_status:up" not in repl:
-                    problem = f"{p} replica link down"
-        if problem is None:
-            return
-        if time.monotonic() > deadline:
-            sys.exit(f"cluster not ready after {timeout}s: {problem}")
-        time.sleep(0.01)
+    conns = {p: Resp(p) for p in ports}
+    try:
+        while True:
+            problem = next(filter(None, (node_problem(conns[p], p, len(ports)) for p in ports)), None)
+            if problem is None:
+                check = run("redis-cli", "--cluster", "check", addr(ports[0]), check=False).stdout
+                if "[ERR]" in check or "[WARNING]" in check or "All 16384 slots covered" not in check:
+                    problem = "redis-cli --cluster check is not clean"
+            if problem is None:
+                return
+            if time.monotonic() > deadline:
+                sys.exit(f"cluster not ready after {timeout}s: {problem}")
+            time.sleep(0.01)
+    finally:
+        for c in conns.values():
+            c.close()
 
 
 def crc16(data, table=[]):

@@ -2,8 +2,10 @@
 //! does it: masters spread across hosts, each replica on another host than its
 //! master where possible, slots split evenly, a distinct config epoch per node,
 //! every node meeting every other. Returns once all slots are covered, every node
-//! agrees, and every replica reports its link up.
+//! agrees and reports ok (the masters' rejoin delay shortened, see `rejoin`), and
+//! every replica reports its link up.
 
+use super::rejoin::with_short_node_timeout;
 use super::{free_node, step};
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -121,28 +123,49 @@ pub fn create(
             b.meet(a, other)?;
         }
     }
-    if plan.replicas.is_empty() {
-        step(b, format!("waiting for {} nodes to agree", all.len()));
-        return wait::converged(b, &all);
-    }
-    // Replicas only need to know their masters; full agreement (which includes
-    // Redis's rejoin delay before a new master reports ok) is awaited at the end,
-    // overlapping with the replicas' first sync.
     step(
         b,
         format!("waiting for {} nodes to know each other", all.len()),
     );
     wait::acquainted(b, &all)?;
+    // The masters report ok after Redis's rejoin delay, shortened for these brand-new
+    // nodes (see `rejoin`). Replicas are attached after, so no failover can start
+    // while the masters' timeouts are short.
+    let masters: Vec<Addr> = plan.masters.iter().map(|&m| all[m].clone()).collect();
+    with_short_node_timeout(b, &masters, "they report ok", |b| {
+        step(
+            b,
+            format!("waiting for {} masters to report ok", masters.len()),
+        );
+        wait::converged(b, &masters)
+    })?;
+    if plan.replicas.is_empty() {
+        return wait::converged(b, &all);
+    }
     for &(r, m) in &plan.replicas {
         step(b, format!("{}: replicating {}", all[r], all[m]));
         b.replicate(&all[r], &nodes[m].1)?;
     }
-    step(
-        b,
-        "waiting for every replica to be known and linked to its master",
-    );
+    let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
+    with_short_node_timeout(b, &replicas, "every node sees them as replicas", |b| {
+        step(
+            b,
+            "waiting for every replica to be known and linked to its master",
+        );
+        replicas_settled(b, &all, &nodes, &plan)
+    })
+}
+
+/// Waits until every node sees each planned replica under its master, every
+/// replica's link is up, and the cluster is converged.
+fn replicas_settled(
+    b: &mut dyn Backend,
+    all: &[Addr],
+    nodes: &[(Addr, String, u64)],
+    plan: &CreatePlan,
+) -> Result<()> {
     wait::until(b, "every replica to be known and linked", |b| {
-        let views = wait::views(b, &all)?;
+        let views = wait::views(b, all)?;
         for &(r, m) in &plan.replicas {
             let (rid, mid) = (&nodes[r].1, &nodes[m].1);
             for v in &views {

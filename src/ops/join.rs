@@ -1,6 +1,7 @@
 //! `join` / `join_no_load`: a free node enters a cluster, as an empty master or with
 //! its share of slots chosen by a [`Balancer`].
 
+use super::rejoin::with_short_node_timeout;
 use super::{ensure_healthy, free_node, live_addrs, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -43,8 +44,8 @@ pub fn holders(masters: &[Node], weights: &[f64]) -> Vec<Holder> {
 /// Adds `new` to the cluster of `cluster` with no slots; returns the topology after.
 pub fn join_no_load(b: &mut dyn Backend, cluster: &Addr, new: &Addr) -> Result<Topology> {
     let topo = topology(b, cluster)?;
-    check_join(b, cluster, new, &topo)?;
-    enter(b, cluster, new, &topo)
+    let nv = check_join(b, cluster, new, &topo)?;
+    enter(b, cluster, new, &nv.myself().node_id, &topo)
 }
 
 /// Preconditions of both joins: a healthy cluster and a free node not already in it.
@@ -58,13 +59,38 @@ fn check_join(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) 
 }
 
 /// Meets the new node and waits until every node agrees; returns the new topology.
-fn enter(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) -> Result<Topology> {
-    step(b, format!("{new}: meeting the cluster at {cluster}"));
-    b.meet(new, cluster)?;
+fn enter(
+    b: &mut dyn Backend,
+    cluster: &Addr,
+    new: &Addr,
+    new_id: &str,
+    topo: &Topology,
+) -> Result<Topology> {
+    // Meeting every member, not only `cluster`, spares waiting for gossip to spread
+    // the news (a node may go 1.5 s without pinging a given peer).
     let mut members = live_addrs(topo);
+    step(
+        b,
+        format!(
+            "{new}: meeting the {} nodes of the cluster of {cluster}",
+            members.len()
+        ),
+    );
+    for m in &members {
+        b.meet(new, m)?;
+    }
+    step(
+        b,
+        format!("waiting for {} nodes to know {new}", members.len()),
+    );
+    wait::known_by_all(b, &members, new_id, new)?;
     members.push(new.clone());
-    step(b, format!("waiting for {} nodes to agree", members.len()));
-    wait::converged(b, &members)?;
+    // The new master reports ok after Redis's rejoin delay, shortened for it alone
+    // (see `rejoin`): until then it would refuse the keys of any slot moved to it.
+    with_short_node_timeout(b, std::slice::from_ref(new), "it reports ok", |b| {
+        step(b, format!("waiting for {} nodes to agree", members.len()));
+        wait::converged(b, &members)
+    })?;
     topology(b, cluster)
 }
 
@@ -83,7 +109,7 @@ pub fn join(
     new_node.flags.retain(|f| f != "myself");
     masters.push(new_node.clone());
     let moves = plan_moves(balancer, &masters, &new_node)?;
-    let after = enter(b, cluster, new, &before)?;
+    let after = enter(b, cluster, new, &new_node.node_id, &before)?;
     if moves.is_empty() {
         return Ok(());
     }

@@ -12,6 +12,7 @@ mod join;
 mod migrate;
 mod quit;
 mod rebalance;
+mod rejoin;
 mod replicate;
 mod rescue;
 mod shutdown;

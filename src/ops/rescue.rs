@@ -2,6 +2,7 @@
 //! again. The free node must be known to every live master before it claims slots
 //! (the seed's rescue raced the handshake and failed with "Unknown node").
 
+use super::rejoin::with_short_node_timeout;
 use super::{free_node, live_addrs, member, step, topology_from};
 use crate::addr::Addr;
 use crate::backend::{Backend, SlotState};
@@ -35,8 +36,16 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
         .filter(|m| !topo.unreachable.contains_key(&m.node_id))
         .map(|m| m.addr())
         .collect();
-    step(b, format!("{free}: meeting the cluster at {cluster}"));
-    b.meet(free, cluster)?;
+    step(
+        b,
+        format!(
+            "{free}: meeting the {} live nodes of the cluster of {cluster}",
+            members.len()
+        ),
+    );
+    for m in &members {
+        b.meet(free, m)?;
+    }
     wait::known_by_all(b, &members, &new.node_id, free)?;
     // The free node must have caught up with the cluster's epoch, so that its bump
     // below gives it the highest config epoch of all.
@@ -82,5 +91,9 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
         );
         b.add_slots(free, &uncovered, 16384)?;
     }
-    wait::converged(b, &members)
+    // A node that was never in this cluster has no older configuration to wait for:
+    // its rejoin delay is shortened (see `rejoin`).
+    with_short_node_timeout(b, std::slice::from_ref(free), "it reports ok", |b| {
+        wait::converged(b, &members)
+    })
 }

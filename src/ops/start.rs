@@ -1,5 +1,6 @@
 //! `start` / `start_multi`: free nodes become one cluster owning all 16384 slots.
 
+use super::rejoin::with_short_node_timeout;
 use super::{free_node, step};
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -51,7 +52,18 @@ pub fn start_multi(b: &mut dyn Backend, addrs: &[Addr], max_slots: usize) -> Res
     }
     let members: Vec<Addr> = nodes.into_iter().map(|(a, _)| a).collect();
     if members.len() > 1 {
-        step(b, format!("waiting for {} nodes to agree", members.len()));
+        step(
+            b,
+            format!("waiting for {} nodes to know each other", members.len()),
+        );
+        wait::acquainted(b, &members)?;
     }
-    wait::converged(b, &members)
+    // Brand-new masters: their rejoin delay is shortened (see `rejoin`).
+    with_short_node_timeout(b, &members, "they report ok", |b| {
+        step(
+            b,
+            format!("waiting for {} node(s) to report ok", members.len()),
+        );
+        wait::converged(b, &members)
+    })
 }

@@ -6,11 +6,30 @@ fn masters_of(lab: &TestLab, i: usize) -> Vec<redis_trib::topology::Node> {
     lab.nodes(i).into_iter().filter(|n| n.is_master()).collect()
 }
 
+/// Every node of `range` has this `cluster-node-timeout`.
+fn assert_node_timeouts(lab: &TestLab, range: std::ops::Range<usize>, ms: &str) {
+    for i in range {
+        let reply = lab
+            .cmd(i, &["CONFIG", "GET", "cluster-node-timeout"])
+            .unwrap();
+        let pair: Vec<String> = redis::from_redis_value(reply).unwrap();
+        assert_eq!(pair[1], ms, "node {i}");
+    }
+}
+
 #[test]
 fn create_three_masters_and_with_replicas() {
     let lab = lab(9);
-    lab.run(&["create", &lab.at(0), &lab.at(1), &lab.at(2)])
-        .ok();
+    let out = lab.run(&["create", &lab.at(0), &lab.at(1), &lab.at(2)]);
+    out.ok();
+    // The new masters' rejoin delay was shortened, and their own timeout is back.
+    assert!(
+        out.stderr
+            .contains("cluster-node-timeout 500 ms on 3 new node(s) until they report ok"),
+        "{}",
+        out.stderr
+    );
+    assert_node_timeouts(&lab, 0..3, "3000");
     let counts: Vec<usize> = (0..3).map(|i| lab.slots_of(i).len()).collect();
     assert_eq!(counts, vec![5462, 5461, 5461]);
     lab.assert_redis_cli_check(0);
@@ -18,7 +37,21 @@ fn create_three_masters_and_with_replicas() {
     let six: Vec<String> = (3..9).map(|i| lab.at(i)).collect();
     let mut args = vec!["create", "--replicas", "1"];
     args.extend(six.iter().map(String::as_str));
-    lab.run(&args).ok();
+    let out = lab.run(&args);
+    out.ok();
+    for why in [
+        "until they report ok",
+        "until every node sees them as replicas",
+    ] {
+        assert!(
+            out.stderr.contains(&format!(
+                "cluster-node-timeout 500 ms on 3 new node(s) {why}"
+            )),
+            "{}",
+            out.stderr
+        );
+    }
+    assert_node_timeouts(&lab, 3..9, "3000");
     let masters = masters_of(&lab, 3);
     assert_eq!(masters.len(), 3);
     let replicas: Vec<_> = lab
@@ -128,7 +161,15 @@ fn rebalance_with_empty_master_weights_and_dry_run() {
     let lab = lab(4);
     lab.cluster(3);
     let kv = lab.write_keys(0, "reb", 2000);
-    lab.run(&["join_no_load", &lab.at(0), &lab.at(3)]).ok();
+    let out = lab.run(&["join_no_load", &lab.at(0), &lab.at(3)]);
+    out.ok();
+    assert!(
+        out.stderr
+            .contains("cluster-node-timeout 500 ms on 1 new node(s) until it reports ok"),
+        "{}",
+        out.stderr
+    );
+    assert_node_timeouts(&lab, 0..4, "3000");
 
     // Empty masters are ignored unless asked.
     let out = lab.run(&["rebalance", &lab.at(0)]);
@@ -226,6 +267,15 @@ fn dry_run_works_for_classic_commands() {
     let out = lab.run(&["--dry-run", "join", &lab.at(0), &lab.at(2)]);
     let text = out.ok();
     assert!(text.contains("CLUSTER MEET"), "{text}");
+    // The plan shows the new node's shortened timeout and its return, after the meet.
+    let meet = text.find("CLUSTER MEET").unwrap();
+    let short = text
+        .find("CONFIG SET cluster-node-timeout 500")
+        .expect(text);
+    let back = text
+        .find("CONFIG SET cluster-node-timeout 3000")
+        .expect(text);
+    assert!(meet < short && short < back, "{text}");
     assert!(
         text.contains("move 2730 slots") || text.contains("move 2731 slots"),
         "{text}"
