@@ -73,6 +73,9 @@ pub struct Global {
     /// Keys per MIGRATE command
     #[arg(long, global = true, default_value_t = MigrateOpts::default().keys_per_migrate, value_name = "N")]
     pub keys_per_migrate: usize,
+    /// Slots whose key batches share one round trip while draining keys
+    #[arg(long, global = true, default_value_t = MigrateOpts::default().slots_in_flight, value_name = "N")]
+    pub slots_in_flight: usize,
 }
 
 /// The commands.
@@ -386,6 +389,7 @@ pub fn run(cli: Cli) -> Result<()> {
             parallel: g.parallel.max(1),
             batch_slots: g.batch_slots.max(1),
             keys_per_migrate: g.keys_per_migrate.max(1),
+            slots_in_flight: g.slots_in_flight.max(1),
             ..MigrateOpts::default()
         };
         Ok(Live::new(g.conn_opts()?, migrate, out.sink()))
