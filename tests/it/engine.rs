@@ -114,6 +114,23 @@ fn parallel_moves_from_several_sources_keep_every_key() {
     assert_eq!(lab.total_keys(0), 3000);
     lab.assert_keys(1, &kv);
     lab.assert_redis_cli_check(3);
+    // Each batch's claim (one transaction, see migrate::claim_pipe) left the
+    // destination with the highest config epoch, so its claims win everywhere.
+    let nodes = lab.nodes(0);
+    let dst = lab.id(3);
+    let dst_epoch = nodes
+        .iter()
+        .find(|n| n.node_id == dst)
+        .unwrap()
+        .config_epoch;
+    for n in nodes.iter().filter(|n| n.node_id != dst) {
+        assert!(
+            n.config_epoch < dst_epoch,
+            "{} has epoch {} >= the destination's {dst_epoch}",
+            n.addr(),
+            n.config_epoch
+        );
+    }
 }
 
 #[test]
