@@ -21,7 +21,7 @@
 
 use super::step;
 use crate::addr::Addr;
-use crate::backend::Backend;
+use crate::backend::{Backend, Event};
 use anyhow::{anyhow, Result};
 
 /// Redis's smallest rejoin delay (`CLUSTER_MIN_REJOIN_DELAY`), in milliseconds.
@@ -56,9 +56,12 @@ pub fn with_short_node_timeout<T>(
     }
     let mut lowered = Vec::new();
     for (a, ms) in to_lower {
-        // A refusal only means this node waits out its whole delay.
-        if b.set_config(&a, NAME, &REJOIN_FLOOR_MS.to_string()).is_ok() {
-            lowered.push((a, ms));
+        match b.set_config(&a, NAME, &REJOIN_FLOOR_MS.to_string()) {
+            Ok(()) => lowered.push((a, ms)),
+            // A refusal only means this node takes Redis's usual time.
+            Err(e) => b.emit(Event::Warning(format!(
+                "{a}: {NAME} not shortened ({e:#}); it waits out its usual delay"
+            ))),
         }
     }
     let result = wait(b);
