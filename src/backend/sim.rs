@@ -211,6 +211,25 @@ impl Sim {
     }
 }
 
+impl Sim {
+    /// Redis 7 (`cluster-allow-replica-migration yes`, the default): a master that
+    /// gave its last slots to `new_owner` becomes its replica, and so do its own
+    /// replicas.
+    fn follow_new_owner(&mut self, emptied: &str, new_owner: &str) {
+        for s in self.nodes.values_mut() {
+            let n = &mut s.node;
+            if n.node_id == emptied || n.master_id.as_deref() == Some(emptied) {
+                n.role_in_cluster = Role::Slave;
+                n.master_id = Some(new_owner.to_string());
+                n.flags.retain(|f| f != "master");
+                if !n.flags.iter().any(|f| f == "slave") {
+                    n.flags.push("slave".into());
+                }
+            }
+        }
+    }
+}
+
 impl Backend for Sim {
     fn view(&mut self, addr: &Addr) -> Result<View> {
         let id = self.id_at(addr)?;
@@ -325,6 +344,9 @@ impl Backend for Sim {
         }
         if let Some(d) = self.nodes.get_mut(&dst.node_id) {
             d.keys += keys;
+        }
+        if !held.is_empty() && held.len() == slots.len() {
+            self.follow_new_owner(&src.node_id, &dst.node_id);
         }
         self.record(
             "move_slots",

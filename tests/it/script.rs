@@ -219,6 +219,11 @@ fn offline_runs_use_a_saved_topology() {
         print(`moves=${plan.len()} first=${plan[0][2]}`);
         join_cluster(c, "10.9.9.9:7000", #{ weight: |n| if is_dry_run() { 1 } else { throw "not dry inside a callback" } });
         print(`new=${node("10.9.9.9:7000").slot_count}`);
+        // Emptied of its last slots, a master becomes the receiver's replica (Redis 7).
+        let first = list_masters(c).filter(|m| m.addr != "10.9.9.9:7000")[0];
+        migrate_slots(first.addr, "10.9.9.9:7000", first.assigned_slots);
+        let after = node(first.addr);
+        print(`emptied master=${after.is_master} follows new=${after.master_id == node("10.9.9.9:7000").node_id}`);
         "#,
     );
     let snap_path = dir.path().join("snap.json");
@@ -240,6 +245,10 @@ fn offline_runs_use_a_saved_topology() {
     let text = out.ok();
     assert!(text.contains("moves=2 first=2730"), "{text}");
     assert!(text.contains("new=5461"), "{text}");
+    assert!(
+        text.contains("emptied master=false follows new=true"),
+        "{text}"
+    );
     assert!(text.contains("Plan ("), "{text}");
 
     let bad = dir.path().join("bad.json");
