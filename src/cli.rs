@@ -622,7 +622,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 refuse_writes(&args)?;
             }
             let reply = ClusterClient::open(&node, &g.conn_opts()?)?.execute(&args)?;
-            print_reply(&out, &g, reply)?;
+            let failed = print_reply(&out, &g, reply)?;
+            if failed > 0 {
+                anyhow::bail!("{failed} node(s) answered with an error");
+            }
             return Ok(());
         }
         Command::Info { node } => {

@@ -8,19 +8,17 @@ use redis_trib::keyspace::Reply;
 use redis_trib::render::{reply_json, reply_text};
 
 /// One node's answer: its reply, or why it has none.
-pub type NodeAnswer = (String, std::result::Result<redis::Value, String>);
+pub type NodeAnswer = (String, redis_trib::keyspace::NodeReply);
 
-/// Prints what a cluster handle answered.
-pub fn print_reply(out: &Output, g: &Global, reply: Reply) -> Result<()> {
+/// Prints what a cluster handle answered; returns how many nodes of a fan-out failed
+/// (their lines say why).
+pub fn print_reply(out: &Output, g: &Global, reply: Reply) -> Result<usize> {
     match reply {
         Reply::One(v) if g.json => out.data(&serde_json::to_string_pretty(&reply_json(&v))?),
         Reply::One(v) => out.data(reply_text(&v).trim_end()),
-        Reply::PerNode(pairs) => {
-            let answers: Vec<NodeAnswer> = pairs.into_iter().map(|(a, v)| (a, Ok(v))).collect();
-            print_per_node(out, g, &answers)?;
-        }
+        Reply::PerNode(answers) => return print_per_node(out, g, &answers),
     }
-    Ok(())
+    Ok(0)
 }
 
 /// Prints one answer per node; returns how many were errors.

@@ -25,26 +25,42 @@ const RETRIES: u32 = 8;
 /// The shortest and longest pause between two retries, in milliseconds.
 const RETRY_WAIT_MS: (u64, u64) = (20, 1000);
 
+/// One node's part of a fan-out: its reply, or why it gave none (unreachable, or it
+/// answered with an error). One node's failure does not hide the others' replies.
+pub type NodeReply = std::result::Result<Value, String>;
+
 /// What a command sent through a [`ClusterClient`] answered.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
     /// One reply (routed, split and merged, or agreed on by every master).
     One(Value),
     /// One reply per node, in the cluster's order (masters first), by address.
-    PerNode(Vec<(String, Value)>),
+    PerNode(Vec<(String, NodeReply)>),
 }
 
 impl Reply {
-    /// The reply as one Redis value; per-node replies become a map address → reply.
+    /// The reply as one Redis value; per-node replies become a map address → reply,
+    /// a node's failure the string `error: ...` (as scripts see error replies).
     pub fn into_value(self) -> Value {
         match self {
             Reply::One(v) => v,
             Reply::PerNode(pairs) => Value::Map(
                 pairs
                     .into_iter()
-                    .map(|(addr, v)| (Value::BulkString(addr.into_bytes()), v))
+                    .map(|(addr, r)| {
+                        let v = r.unwrap_or_else(|e| Value::SimpleString(format!("error: {e}")));
+                        (Value::BulkString(addr.into_bytes()), v)
+                    })
                     .collect(),
             ),
+        }
+    }
+
+    /// How many nodes of a fan-out failed (0 for one reply).
+    pub fn failures(&self) -> usize {
+        match self {
+            Reply::One(_) => 0,
+            Reply::PerNode(pairs) => pairs.iter().filter(|(_, r)| r.is_err()).count(),
         }
     }
 }
@@ -114,7 +130,13 @@ impl ClusterClient {
             Route::AllNodes => self.fan_out(args, false).map(Reply::PerNode),
             Route::AllMasters => self.fan_out(args, true).map(Reply::PerNode),
             Route::MastersAgree => {
-                let replies = self.fan_out(args, true)?;
+                let mut replies = Vec::new();
+                for (addr, r) in self.fan_out(args, true)? {
+                    match r {
+                        Ok(v) => replies.push((addr, v)),
+                        Err(e) => bail!("{name} failed on {addr}: {e}"),
+                    }
+                }
                 let first = replies
                     .first()
                     .map(|(_, v)| v.clone())
@@ -177,18 +199,30 @@ impl ClusterClient {
             .map_err(|e| anyhow!("{addr}: {e}"))
     }
 
-    fn fan_out(&mut self, args: &[Vec<u8>], masters_only: bool) -> Result<Vec<(String, Value)>> {
+    /// Runs the command on every node (every master); each node's failure is kept
+    /// with its address, next to the others' replies.
+    fn fan_out(
+        &mut self,
+        args: &[Vec<u8>],
+        masters_only: bool,
+    ) -> Result<Vec<(String, NodeReply)>> {
         let cmd = to_cmd(args);
-        let name = command_name(args);
         let nodes = self.nodes(masters_only)?;
-        nodes
+        Ok(nodes
             .iter()
             .map(|a| {
-                self.on(a, &cmd)
-                    .map(|v| (a.to_string(), v))
-                    .with_context(|| format!("{name} failed on {a}"))
+                let reply = match self.on(a, &cmd) {
+                    Ok(Value::ServerError(e)) => Err(e.to_string()),
+                    Ok(v) => Ok(v),
+                    // `on` names the node already; the address is the key.
+                    Err(e) => Err(format!("{e:#}")
+                        .strip_prefix(&format!("{a}: "))
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{e:#}"))),
+                };
+                (a.to_string(), reply)
             })
-            .collect()
+            .collect())
     }
 
     fn split(&mut self, args: &[Vec<u8>], merge: Merge) -> Result<Value> {

@@ -319,7 +319,8 @@ impl Session {
             self.raw = Some(ClusterClient::open(&addr, &g.conn_opts()?)?);
         }
         let reply = self.raw.as_mut().expect("opened above").execute(&args)?;
-        print_reply(out, g, reply)
+        // A node's failure is on its own line; the others' replies still count.
+        print_reply(out, g, reply).map(|_| ())
     }
 
     /// A shell command (`.help`, `.dry on|off`, `.plan`, `.quit`).

@@ -20,7 +20,10 @@ fn one(reply: Reply) -> Value {
 
 fn per_node(reply: Reply) -> Vec<(String, Value)> {
     match reply {
-        Reply::PerNode(p) => p,
+        Reply::PerNode(p) => p
+            .into_iter()
+            .map(|(a, r)| (a.clone(), r.unwrap_or_else(|e| panic!("{a} failed: {e}"))))
+            .collect(),
         other => panic!("expected a reply per node, got {other:?}"),
     }
 }
@@ -103,6 +106,34 @@ fn key_commands_reach_every_slot_and_fan_out_answers_per_node() {
             .unwrap(),
     );
     assert_eq!(cfg.len(), 3);
+
+    // One node's failure is its own entry: the others still answer. Here node 2's
+    // default user may not run INFO; exec prints every reply, then fails naming why.
+    lab.cmd(2, &["ACL", "SETUSER", "default", "-info"]).unwrap();
+    let Reply::PerNode(mixed) = c.execute(&args(&["INFO", "server"])).unwrap() else {
+        panic!("INFO answers per node")
+    };
+    let failed: Vec<&String> = mixed
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(failed, vec![&lab.at(2)], "{mixed:?}");
+    assert!(format!("{mixed:?}").contains("no permissions"), "{mixed:?}");
+    let out = lab.run(&["exec", &lab.at(0), "INFO", "server"]);
+    out.fails_with("1 node(s) answered with an error");
+    assert_eq!(
+        out.stdout.matches("redis_version:").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!("{}: (error) ", lab.at(2))),
+        "{}",
+        out.stdout
+    );
+    lab.cmd(2, &["ACL", "SETUSER", "default", "+info"]).unwrap();
 
     // Counting multi-key commands add up across slots; SCAN walks every master.
     let some: Vec<&str> = keys.iter().step_by(1000).map(String::as_str).collect();
