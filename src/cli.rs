@@ -265,7 +265,7 @@ pub enum Command {
     },
     /// Run one command on the cluster as one keyspace: key commands go to their
     /// slot's owner (MOVED/ASK followed), MGET/MSET/DEL are split by slot, INFO/PING/
-    /// CONFIG answer per node, DBSIZE/KEYS/FLUSHALL per master, SCAN walks every master
+    /// CONFIG answer per node, DBSIZE/KEYS/FLUSHALL per master, SCAN pages through every master
     Exec {
         /// Any node of the cluster
         node: Addr,

@@ -6,7 +6,7 @@
 //! crate does not do the way an operator expects is done here ([`route`] decides):
 //! multi-key commands are split per slot (every part with the same redirections and
 //! retries) and merged in the caller's order; fan-out commands answer per node;
-//! `SCAN` walks every master; dangerous or meaningless commands are refused.
+//! `SCAN` walks every master with a cluster cursor; dangerous or meaningless commands are refused.
 
 pub mod route;
 
@@ -18,7 +18,6 @@ use redis::cluster::{ClusterClientBuilder, ClusterConnection};
 use redis::cluster_routing::{Route as SlotRoute, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{ConnectionAddr, ConnectionLike, IntoConnectionInfo, Value};
 use route::{route, split, Merge, Route};
-use std::collections::HashSet;
 
 /// Retries of one command on TRYAGAIN, CLUSTERDOWN, MOVED or ASK.
 const RETRIES: u32 = 8;
@@ -258,42 +257,74 @@ impl ClusterClient {
         })
     }
 
-    /// `SCAN 0 [MATCH p] [COUNT n] [TYPE t]` walked to the end on every master:
-    /// `["0", [keys...]]`, the reply of a finished scan.
+    /// `SCAN cursor [MATCH p] [COUNT n] [TYPE t]` over every master in turn, with
+    /// Redis's contract: start at `0`, pass back the cursor each reply gives, stop
+    /// when it is `0` again. A cluster cursor is `master:cursor` (the master's index
+    /// among the masters sorted by address, and that master's own cursor). A reply
+    /// holds one master's page, or several when pages come back empty, so memory
+    /// stays flat however many keys there are. Keys moved by a migration during the
+    /// scan may be missed or seen twice, as with a rehashing SCAN.
     fn scan(&mut self, args: &[Vec<u8>]) -> Result<Value> {
-        if args.get(1).map(|c| c.as_slice()) != Some(b"0") {
-            bail!("SCAN through a cluster handle walks every master to the end in one call: start it at cursor 0");
-        }
+        let cursor = args
+            .get(1)
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .unwrap_or_default();
+        let (mut index, mut node_cursor) = parse_scan_cursor(&cursor)?;
         let options = &args[2..];
-        let mut seen = HashSet::new();
+        let masters = self.nodes(true)?;
         let mut keys = Vec::new();
-        for master in self.nodes(true)? {
-            let mut cursor = b"0".to_vec();
-            loop {
-                let mut cmd = redis::cmd("SCAN");
-                cmd.arg(cursor.as_slice());
-                for o in options {
-                    cmd.arg(o.as_slice());
+        for _ in 0..SCAN_ROUNDS_PER_CALL {
+            let Some(master) = masters.get(index) else {
+                // Past the last master (the cluster shrank meanwhile): done.
+                return Ok(scan_reply("0", keys));
+            };
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(node_cursor.as_str());
+            for o in options {
+                cmd.arg(o.as_slice());
+            }
+            let reply = self.on(master, &cmd).context("SCAN failed")?;
+            let (next, page): (String, Vec<Vec<u8>>) = redis::from_redis_value(reply)
+                .map_err(|e| anyhow!("{master}: unexpected SCAN reply: {e}"))?;
+            keys.extend(page.into_iter().map(Value::BulkString));
+            if next == "0" {
+                index += 1;
+                if index == masters.len() {
+                    return Ok(scan_reply("0", keys));
                 }
-                let reply = self.on(&master, &cmd).context("SCAN failed")?;
-                let (next, batch): (Vec<u8>, Vec<Vec<u8>>) = redis::from_redis_value(reply)
-                    .map_err(|e| anyhow!("{master}: unexpected SCAN reply: {e}"))?;
-                for k in batch {
-                    if seen.insert(k.clone()) {
-                        keys.push(Value::BulkString(k));
-                    }
-                }
-                if next == b"0" {
-                    break;
-                }
-                cursor = next;
+            }
+            node_cursor = next;
+            if !keys.is_empty() {
+                break;
             }
         }
-        Ok(Value::Array(vec![
-            Value::BulkString(b"0".to_vec()),
-            Value::Array(keys),
-        ]))
+        Ok(scan_reply(&format!("{index}:{node_cursor}"), keys))
     }
+}
+
+/// SCAN round trips one call may make while pages come back empty.
+const SCAN_ROUNDS_PER_CALL: usize = 16;
+
+/// Reads a cluster SCAN cursor: `0`, or `master:cursor` as a reply gave it.
+fn parse_scan_cursor(cursor: &str) -> Result<(usize, String)> {
+    if cursor == "0" {
+        return Ok((0, "0".into()));
+    }
+    let parsed = cursor.split_once(':').and_then(|(i, c)| {
+        let index = i.parse::<usize>().ok()?;
+        c.parse::<u64>().ok()?;
+        Some((index, c.to_string()))
+    });
+    parsed.ok_or_else(|| {
+        anyhow!("SCAN cursor {cursor:?} is not one a cluster SCAN returned: start at 0 and pass back each reply's cursor (it looks like 2:1536)")
+    })
+}
+
+fn scan_reply(cursor: &str, keys: Vec<Value>) -> Value {
+    Value::Array(vec![
+        Value::BulkString(cursor.as_bytes().to_vec()),
+        Value::Array(keys),
+    ])
 }
 
 /// In a dry run only commands that read go through a cluster handle: the error for
@@ -341,4 +372,22 @@ fn command_name(args: &[Vec<u8>]) -> String {
     args.first()
         .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_cursors_are_zero_or_master_and_cursor() {
+        assert_eq!(parse_scan_cursor("0").unwrap(), (0, "0".to_string()));
+        assert_eq!(
+            parse_scan_cursor("2:1536").unwrap(),
+            (2, "1536".to_string())
+        );
+        for bad in ["17", "a:1", "1:x", "", "1:"] {
+            let e = parse_scan_cursor(bad).unwrap_err().to_string();
+            assert!(e.contains("not one a cluster SCAN returned"), "{bad}: {e}");
+        }
+    }
 }

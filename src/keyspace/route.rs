@@ -19,7 +19,7 @@ pub enum Route {
     AllMasters,
     /// Every master runs it and must give the same reply (`SCRIPT LOAD`): that reply.
     MastersAgree,
-    /// `SCAN 0 ...` over every master to the end: all the keys.
+    /// `SCAN cursor ...` over every master in turn, with a cluster cursor.
     Scan,
     /// Answered without the network (`SELECT 0`: the only database a cluster has).
     Ok,

@@ -144,14 +144,30 @@ fn key_commands_reach_every_slot_and_fan_out_answers_per_node() {
         one(c.execute(&args(&exists)).unwrap()),
         Value::Int(some.len() as i64)
     );
-    let Value::Array(scan) = one(c.execute(&args(&["SCAN", "0", "COUNT", "1000"])).unwrap()) else {
-        panic!("SCAN gives [cursor, keys]")
-    };
-    assert_eq!(scan[0], bulk("0"));
-    let Value::Array(found) = &scan[1] else {
-        panic!("keys")
-    };
+    // SCAN pages through every master with a cluster cursor, as redis-cli --scan loops.
+    let mut cursor = "0".to_string();
+    let mut found = std::collections::HashSet::new();
+    let mut calls = 0;
+    loop {
+        let reply = one(c
+            .execute(&args(&["SCAN", &cursor, "COUNT", "1000"]))
+            .unwrap());
+        let (next, page): (String, Vec<String>) = redis::from_redis_value(reply).unwrap();
+        assert!(
+            page.len() < 16384,
+            "a page holds one master's page, not everything"
+        );
+        found.extend(page);
+        calls += 1;
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
     assert_eq!(found.len(), 16384);
+    assert!(calls > 3, "{calls} calls");
+    let bad = c.execute(&args(&["SCAN", "17"])).unwrap_err().to_string();
+    assert!(bad.contains("not one a cluster SCAN returned"), "{bad}");
     let mut del = vec!["DEL"];
     del.extend(&some);
     assert_eq!(
