@@ -10,7 +10,7 @@
 //! hear about. `create` and `join` therefore lower the new masters'
 //! `cluster-node-timeout` to the delay's floor once every node knows them, wait for
 //! `cluster_state:ok`, and put each node's own value back, also when the wait fails.
-//! `create` does the same for its new replicas while it waits for every node to
+//! `create` and `replicate` do the same for new replicas while they wait for every node to
 //! see them: a node pings any peer it has not pinged for half its timeout, so a
 //! replica with a short timeout announces its role within ~250 ms instead of up to
 //! 1.5 s. (A replica's own timeout cannot start a failover: only masters' failure

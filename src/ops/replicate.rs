@@ -1,10 +1,11 @@
 //! `replicate`: a free node becomes a replica of a master (of the master's master
 //! when the given node is itself a replica).
 
+use super::rejoin::with_short_node_timeout;
 use super::{free_node, live_addrs, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
-use crate::topology::convergence_problem;
+use crate::topology::{convergence_problem, Node};
 use crate::wait;
 use anyhow::{bail, Result};
 
@@ -39,11 +40,17 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
         m.push(slave.clone());
         m
     };
+    // Meeting every member, not only the master, spares waiting for gossip.
     step(
         b,
-        format!("{slave}: meeting the cluster at {}", target.addr()),
+        format!(
+            "{slave}: meeting the {} live nodes of the cluster",
+            members.len() - 1
+        ),
     );
-    b.meet(slave, &target.addr())?;
+    for m in &members[..members.len() - 1] {
+        b.meet(slave, m)?;
+    }
     wait::known_by_all(
         b,
         std::slice::from_ref(slave),
@@ -59,6 +66,25 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
         ),
     );
     b.replicate(slave, &target.node_id)?;
+    // A node pings a peer it has not pinged for half its timeout: with the new
+    // replica's timeout short, every node hears of its role sooner (see `rejoin`).
+    with_short_node_timeout(
+        b,
+        std::slice::from_ref(slave),
+        "every node sees it as a replica",
+        |b| seen_as_replica(b, &members, slave, &slave_id, &target),
+    )
+}
+
+/// Waits until every node of `members` sees `slave` as a replica of `target`, and
+/// the cluster is converged.
+fn seen_as_replica(
+    b: &mut dyn Backend,
+    members: &[Addr],
+    slave: &Addr,
+    slave_id: &str,
+    target: &Node,
+) -> Result<()> {
     wait::until(
         b,
         &format!(
@@ -66,9 +92,9 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
             target.addr()
         ),
         |b| {
-            let views = wait::views(b, &members)?;
+            let views = wait::views(b, members)?;
             for v in &views {
-                match v.node(&slave_id) {
+                match v.node(slave_id) {
                     Some(n)
                         if !n.is_master()
                             && n.master_id.as_deref() == Some(&target.node_id)

@@ -223,7 +223,22 @@ fn replicate_then_quit_replica_and_master() {
     let lab = lab(4);
     lab.cluster(2);
     let kv = lab.write_keys(0, "rep", 500);
-    lab.run(&["replicate", &lab.at(0), &lab.at(2)]).ok();
+    let out = lab.run(&["replicate", &lab.at(0), &lab.at(2)]);
+    out.ok();
+    // The new replica announced itself with a short timeout, then got its own back.
+    assert!(
+        out.stderr.contains(
+            "cluster-node-timeout 500 ms on 1 new node(s) until every node sees it as a replica"
+        ),
+        "{}",
+        out.stderr
+    );
+    let timeout: Vec<String> = redis::from_redis_value(
+        lab.cmd(2, &["CONFIG", "GET", "cluster-node-timeout"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(timeout[1], "3000");
     let master = lab.id(0);
     let me = lab.nodes(2).into_iter().find(|n| n.is_myself()).unwrap();
     assert!(!me.is_master());
