@@ -202,3 +202,71 @@ print(events.len() > 0);
     lab.assert_keys(0, &kv);
     lab.assert_redis_cli_check(0);
 }
+
+#[test]
+fn writes_acknowledged_during_a_reshard_are_all_kept() {
+    use redis::Commands;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let lab = lab(3);
+    lab.cluster(3);
+    let kv = lab.write_keys(0, "old", 3000);
+    // A client keeps writing new keys through the cluster (following MOVED and ASK)
+    // while slots and keys move under it.
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
+    let mut conn = lab.cluster_conn(1);
+    let writer = {
+        let (stop, written) = (stop.clone(), written.clone());
+        std::thread::spawn(move || {
+            let (mut acked, mut failed) = (Vec::new(), Vec::new());
+            let mut i = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                let key = format!("live:{i}");
+                match conn.set::<_, _, ()>(&key, i) {
+                    Ok(()) => acked.push((key, i.to_string())),
+                    Err(e) => failed.push(format!("{key}: {e}")),
+                }
+                written.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+            (acked, failed)
+        })
+    };
+    poll(10, "the writer to get going", || {
+        written.load(Ordering::SeqCst) > 100
+    });
+    let before = written.load(Ordering::SeqCst);
+    let src = lab.id(0);
+    let dst = lab.id(1);
+    lab.run(&[
+        "reshard",
+        &lab.at(0),
+        "--from",
+        &src,
+        "--to",
+        &dst,
+        "--slots",
+        "4096",
+        "--batch-slots",
+        "64",
+        "--keys-per-migrate",
+        "10",
+    ])
+    .ok();
+    let during = written.load(Ordering::SeqCst) - before;
+    stop.store(true, Ordering::SeqCst);
+    let (acked, failed) = writer.join().unwrap();
+    eprintln!("writes during the reshard: {during}");
+    assert!(during > 0, "the writer wrote nothing while slots moved");
+    assert!(
+        failed.is_empty(),
+        "writes refused while slots moved: {failed:?}"
+    );
+    assert_eq!(lab.slots_of(1).len(), 5461 + 4096);
+    lab.assert_keys(2, &kv);
+    lab.assert_keys(2, &acked);
+    assert_eq!(lab.total_keys(0), (kv.len() + acked.len()) as i64);
+    lab.assert_redis_cli_check(0);
+}

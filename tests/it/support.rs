@@ -197,7 +197,8 @@ impl TestLab {
             .sum()
     }
 
-    fn cluster_conn(&self, entry: usize) -> redis::cluster::ClusterConnection {
+    /// A cluster connection (the redis crate's: MOVED and ASK followed) entered at node `entry`.
+    pub fn cluster_conn(&self, entry: usize) -> redis::cluster::ClusterConnection {
         let url = match &self.password {
             Some(p) => format!("redis://:{p}@{}/", self.at(entry)),
             None => format!("redis://{}/", self.at(entry)),
