@@ -4,7 +4,7 @@
 //! manifest describing the cluster at the time.
 
 use crate::addr::Addr;
-use crate::conn::ConnOpts;
+use crate::conn::{ConnOpts, TlsOpts};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -96,14 +96,17 @@ pub fn write_file(path: &Path, content: &[u8]) -> Result<Written> {
 /// Fetches the RDB of the node at `addr` into `path`.
 pub fn fetch_rdb(addr: &Addr, opts: &ConnOpts, path: &Path) -> Result<Written> {
     let ip = addr.resolve_ip()?;
-    let stream = TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port), opts.timeout)
+    let tcp = TcpStream::connect_timeout(&SocketAddr::new(ip, addr.port), opts.timeout)
         .map_err(|e| anyhow!("cannot connect to {addr}: {e}"))?;
-    stream.set_read_timeout(Some(opts.timeout))?;
-    stream.set_write_timeout(Some(opts.timeout))?;
+    tcp.set_read_timeout(Some(opts.timeout))?;
+    tcp.set_write_timeout(Some(opts.timeout))?;
+    let stream: Box<dyn Stream> = match &opts.tls {
+        None => Box::new(tcp),
+        Some(tls) => Box::new(tls_stream(addr, tls, tcp)?),
+    };
     let mut conn = Sync {
         addr: addr.clone(),
-        writer: stream.try_clone()?,
-        reader: BufReader::with_capacity(1 << 16, stream),
+        stream: BufReader::with_capacity(1 << 16, stream),
     };
     if let Some(pass) = &opts.password {
         let reply = match &opts.user {
@@ -198,11 +201,60 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// A byte stream to a node: plain TCP or TLS.
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+/// TLS over `tcp` with the same trust and client certificate as every other
+/// connection (see [`TlsOpts`]).
+fn tls_stream(
+    addr: &Addr,
+    tls: &TlsOpts,
+    tcp: TcpStream,
+) -> Result<rustls::StreamOwned<rustls::ClientConnection, TcpStream>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    crate::conn::install_tls_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    match &tls.ca {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                roots
+                    .add(cert.context("--cacert holds no readable PEM certificate")?)
+                    .context("--cacert")?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    let builder = rustls::ClientConfig::builder().with_root_certificates(roots);
+    let config = match &tls.client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_slice_iter(cert)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .context("--cert holds no readable PEM certificate")?;
+            let key =
+                PrivateKeyDer::from_pem_slice(key).context("--key holds no readable PEM key")?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("--cert/--key")?
+        }
+    };
+    let name = ServerName::try_from(addr.host.clone())
+        .map_err(|e| anyhow!("{addr}: not a name TLS can verify: {e}"))?;
+    let session = rustls::ClientConnection::new(std::sync::Arc::new(config), name)
+        .map_err(|e| anyhow!("{addr}: cannot set up TLS: {e}"))?;
+    Ok(rustls::StreamOwned::new(session, tcp))
+}
+
 /// A raw replication-protocol connection.
 struct Sync {
     addr: Addr,
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
+    stream: BufReader<Box<dyn Stream>>,
 }
 
 impl Sync {
@@ -213,8 +265,11 @@ impl Sync {
             buf.extend_from_slice(a);
             buf.extend_from_slice(b"\r\n");
         }
-        self.writer
+        // Writes go around the read buffer (it buffers nothing to write).
+        let stream = self.stream.get_mut();
+        stream
             .write_all(&buf)
+            .and_then(|_| stream.flush())
             .map_err(|e| anyhow!("{}: {e}", self.addr))
     }
 
@@ -227,7 +282,7 @@ impl Sync {
     fn line(&mut self) -> Result<String> {
         let mut line = String::new();
         let n = self
-            .reader
+            .stream
             .read_line(&mut line)
             .map_err(|e| anyhow!("{}: {e}", self.addr))?;
         if n == 0 {
@@ -237,7 +292,7 @@ impl Sync {
     }
 
     fn copy_exact(&mut self, len: u64, w: &mut dyn Write) -> Result<()> {
-        let copied = std::io::copy(&mut (&mut self.reader).take(len), w)?;
+        let copied = std::io::copy(&mut (&mut self.stream).take(len), w)?;
         if copied != len {
             bail!("the RDB ended after {copied} of {len} bytes");
         }
@@ -248,7 +303,7 @@ impl Sync {
         let mut held: Vec<u8> = Vec::with_capacity(1 << 16);
         let mut buf = vec![0u8; 1 << 16];
         loop {
-            let n = self.reader.read(&mut buf)?;
+            let n = self.stream.read(&mut buf)?;
             if n == 0 {
                 bail!("the connection closed before the end of the RDB");
             }

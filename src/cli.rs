@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use redis_trib::addr::Addr;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
-use redis_trib::conn::ConnOpts;
+use redis_trib::conn::{ConnOpts, TlsOpts};
 use redis_trib::import::ImportOpts;
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::lab::{Lab, LabOpts};
@@ -52,6 +52,18 @@ pub struct Global {
         allow_negative_numbers = true
     )]
     pub timeout: f64,
+    /// Connect to the nodes with TLS (as redis-cli --tls)
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// CA certificate (PEM) the nodes' certificates chain to (default: the system's roots)
+    #[arg(long, global = true, value_name = "FILE", requires = "tls")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate (PEM), for nodes that authenticate clients
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls", "key"])]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert
+    #[arg(long, global = true, value_name = "FILE", requires_all = ["tls", "cert"])]
+    pub key: Option<PathBuf>,
     /// Print data as JSON
     #[arg(long, global = true)]
     pub json: bool,
@@ -331,7 +343,8 @@ impl Default for ScriptOpts {
 /// `lab` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum LabCommand {
-    /// Start N free cluster-enabled nodes on 127.0.0.1
+    /// Start N free cluster-enabled nodes on 127.0.0.1 (with --tls: TLS-only nodes
+    /// and certificates made for the lab)
     Up {
         /// How many nodes
         #[arg(default_value_t = 3)]
@@ -371,10 +384,20 @@ impl Global {
         if !(self.timeout > 0.0 && self.timeout.is_finite()) {
             anyhow::bail!("--timeout must be a positive number of seconds");
         }
+        let tls = if self.tls {
+            Some(TlsOpts::from_files(
+                self.cacert.as_deref(),
+                self.cert.as_deref(),
+                self.key.as_deref(),
+            )?)
+        } else {
+            None
+        };
         Ok(ConnOpts {
             password: self.password.clone().filter(|p| !p.is_empty()),
             user: self.user.clone(),
             timeout: Duration::from_secs_f64(self.timeout),
+            tls,
         })
     }
 }
@@ -682,7 +705,7 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             return Ok(());
         }
-        Command::Lab(cmd) => return lab(cmd, &out),
+        Command::Lab(cmd) => return lab(cmd, g.tls, &out),
     };
     match &t {
         Target::Sim(sim) => out.data(plan_text(sim.steps()).trim_end()),
@@ -704,7 +727,8 @@ fn parse_weight(text: &str) -> Result<(String, f64)> {
     Ok((node.to_string(), w))
 }
 
-fn lab(cmd: LabCommand, out: &Output) -> Result<()> {
+/// `lab` commands; `tls` (the global `--tls`) makes `lab up` start TLS-only nodes.
+fn lab(cmd: LabCommand, tls: bool, out: &Output) -> Result<()> {
     match cmd {
         LabCommand::Up {
             count,
@@ -729,6 +753,7 @@ fn lab(cmd: LabCommand, out: &Output) -> Result<()> {
                 base_port: Some(base_port),
                 node_timeout_ms: node_timeout,
                 owned: false,
+                tls,
                 ..LabOpts::default()
             };
             let lab = Lab::start(&dir.dir, count, opts)?;
@@ -740,6 +765,12 @@ fn lab(cmd: LabCommand, out: &Output) -> Result<()> {
                 "{count} free nodes running; state in {}",
                 dir.dir.display()
             ));
+            if let Some(certs) = &lab.tls {
+                out.note(&format!(
+                    "TLS only: reach them with {}",
+                    certs.client_flags().join(" ")
+                ));
+            }
         }
         LabCommand::Down { dir } => {
             let mut lab = Lab::load(&dir.dir)?;
@@ -754,6 +785,9 @@ fn lab(cmd: LabCommand, out: &Output) -> Result<()> {
         }
         LabCommand::Status { dir } => {
             let lab = Lab::load(&dir.dir)?;
+            if let Some(certs) = &lab.tls {
+                out.note(&format!("TLS only: {}", certs.client_flags().join(" ")));
+            }
             for n in &lab.nodes {
                 let state = if Lab::is_running(n) {
                     "running"

@@ -9,7 +9,7 @@ use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// How to reach nodes: credentials and the bound on every network wait.
+/// How to reach nodes: credentials, TLS and the bound on every network wait.
 #[derive(Clone, Debug)]
 pub struct ConnOpts {
     /// Password for `AUTH` (and `MIGRATE ... AUTH`).
@@ -18,6 +18,8 @@ pub struct ConnOpts {
     pub user: Option<String>,
     /// Bound on connecting, on each reply and on every convergence wait.
     pub timeout: Duration,
+    /// Connect with TLS (`None`: plain TCP).
+    pub tls: Option<TlsOpts>,
 }
 
 impl Default for ConnOpts {
@@ -26,8 +28,78 @@ impl Default for ConnOpts {
             password: None,
             user: None,
             timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
+}
+
+/// TLS to the nodes: whom to trust and what to show. Node-to-node traffic (the
+/// cluster bus, `MIGRATE`, replication) follows the servers' own `tls-cluster` and
+/// `tls-replication` settings.
+#[derive(Clone, Default)]
+pub struct TlsOpts {
+    /// CA certificates (PEM) the nodes' certificates must chain to; `None` trusts the
+    /// system's roots.
+    pub ca: Option<Vec<u8>>,
+    /// Client certificate and key (PEM), for nodes that authenticate clients
+    /// (`tls-auth-clients`, Redis's default).
+    pub client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl std::fmt::Debug for TlsOpts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("TlsOpts")
+            .field("ca", &self.ca.is_some())
+            .field("client", &self.client.is_some())
+            .finish()
+    }
+}
+
+impl TlsOpts {
+    /// Reads the PEM files redis-cli takes as `--cacert`, `--cert` and `--key`;
+    /// `--cert` and `--key` go together.
+    pub fn from_files(
+        ca: Option<&std::path::Path>,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> Result<TlsOpts> {
+        let read = |what: &str, p: &std::path::Path| {
+            std::fs::read(p).with_context(|| format!("cannot read the {what} {}", p.display()))
+        };
+        let client = match (cert, key) {
+            (Some(c), Some(k)) => Some((read("client certificate", c)?, read("client key", k)?)),
+            (None, None) => None,
+            _ => bail!("--cert and --key go together (the client certificate and its key)"),
+        };
+        Ok(TlsOpts {
+            ca: ca.map(|p| read("CA certificate", p)).transpose()?,
+            client,
+        })
+    }
+
+    /// The certificates as the `redis` crate takes them.
+    pub fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .client
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+            root_cert: self.ca.clone(),
+        }
+    }
+}
+
+/// Installs rustls's crypto provider (ring) for the process, once.
+pub fn install_tls_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only when a provider is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 /// An open connection to one node.
@@ -46,17 +118,32 @@ impl NodeConn {
         if let Some(u) = &opts.user {
             settings = settings.set_username(u);
         }
-        let info = ConnectionAddr::Tcp(addr.host.clone(), addr.port)
+        let info = connection_addr(addr, opts)
             .into_connection_info()?
             .set_redis_settings(settings)
             // Pipelines must not wait on Nagle + delayed ACK (up to 40 ms a round trip).
             .set_tcp_settings(TcpSettings::default().set_nodelay(true));
-        let client = redis::Client::open(info)?;
-        let conn = client
+        let client = match &opts.tls {
+            None => redis::Client::open(info)?,
+            Some(tls) => {
+                install_tls_provider();
+                redis::Client::build_with_tls(info, tls.certificates())
+                    .map_err(|e| anyhow!("{addr}: cannot set up TLS: {e}"))?
+            }
+        };
+        let mut conn = client
             .get_connection_with_timeout(opts.timeout)
-            .map_err(|e| connect_error(addr, &e))?;
+            .map_err(|e| connect_error(addr, &e, opts.tls.is_some()))?;
         conn.set_read_timeout(Some(opts.timeout))?;
         conn.set_write_timeout(Some(opts.timeout))?;
+        if opts.password.is_none() {
+            // Nothing was exchanged yet (the TLS handshake, too, waits for the first
+            // write), and a TLS-only port accepts a plain TCP connection: find out now,
+            // where the error can say what is wrong.
+            redis::cmd("PING")
+                .query::<Value>(&mut conn)
+                .map_err(|e| connect_error(addr, &e, opts.tls.is_some()))?;
+        }
         Ok(NodeConn {
             addr: addr.clone(),
             conn,
@@ -204,7 +291,20 @@ fn is_auth_error(text: &str) -> bool {
     .any(|m| text.contains(m))
 }
 
-fn connect_error(addr: &Addr, e: &redis::RedisError) -> anyhow::Error {
+/// How to reach `addr`: plain TCP, or TLS verified against the configured roots.
+pub fn connection_addr(addr: &Addr, opts: &ConnOpts) -> ConnectionAddr {
+    match opts.tls {
+        None => ConnectionAddr::Tcp(addr.host.clone(), addr.port),
+        Some(_) => ConnectionAddr::TcpTls {
+            host: addr.host.clone(),
+            port: addr.port,
+            insecure: false,
+            tls_params: None,
+        },
+    }
+}
+
+fn connect_error(addr: &Addr, e: &redis::RedisError, tls: bool) -> anyhow::Error {
     let text = e.to_string();
     if is_auth_error(&text) {
         return anyhow!("{addr}: authentication failed ({text}); check --password / --user");
@@ -214,6 +314,17 @@ fn connect_error(addr: &Addr, e: &redis::RedisError) -> anyhow::Error {
     }
     let reason = if e.is_connection_refusal() {
         "connection refused (is redis-server running there?)".to_string()
+    } else if tls {
+        let hint = if text.contains("UnknownIssuer") || text.contains("invalid peer certificate") {
+            "its certificate is not signed by a CA you trust: give --cacert"
+        } else if text.contains("CertificateRequired") {
+            "it asks for a client certificate: give --cert and --key"
+        } else {
+            "TLS: is it serving TLS on this port? check --cacert, and --cert/--key"
+        };
+        format!("{text} ({hint})")
+    } else if e.is_connection_dropped() || e.is_io_error() {
+        format!("{text} (if the node only speaks TLS, add --tls)")
     } else {
         text
     };

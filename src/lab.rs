@@ -7,6 +7,7 @@
 //! line is detached: its state is saved in `lab.json` for `lab down` to stop it.
 
 use crate::addr::Addr;
+use crate::labcerts::LabCerts;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::net::TcpListener;
@@ -27,6 +28,9 @@ pub struct LabOpts {
     pub owned: bool,
     /// Extra `redis-server` arguments (`--name value` pairs).
     pub extra_args: Vec<String>,
+    /// Serve TLS only (clients, cluster bus and replication), with certificates made
+    /// for the lab (see [`LabCerts`]).
+    pub tls: bool,
 }
 
 impl Default for LabOpts {
@@ -37,6 +41,7 @@ impl Default for LabOpts {
             password: None,
             owned: true,
             extra_args: Vec::new(),
+            tls: false,
         }
     }
 }
@@ -66,6 +71,9 @@ pub struct Lab {
     pub dir: PathBuf,
     /// Running nodes.
     pub nodes: Vec<LabNode>,
+    /// The certificates, when the nodes serve TLS.
+    #[serde(default)]
+    pub tls: Option<LabCerts>,
     #[serde(skip)]
     opts: Option<LabOpts>,
     #[serde(skip)]
@@ -96,9 +104,15 @@ impl Lab {
     pub fn start(dir: &Path, count: usize, opts: LabOpts) -> Result<Lab> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create lab directory {}", dir.display()))?;
+        let tls = if opts.tls {
+            Some(LabCerts::generate(&dir.join("tls"))?)
+        } else {
+            None
+        };
         let mut lab = Lab {
             dir: dir.to_path_buf(),
             nodes: Vec::new(),
+            tls,
             opts: Some(opts),
             children: Vec::new(),
         };
@@ -156,9 +170,20 @@ impl Lab {
         }
         std::fs::create_dir_all(&dir)?;
         let mut cmd = Command::new(server);
-        cmd.arg("--port")
-            .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--cluster-enabled", "yes"])
+        match &self.tls {
+            None => cmd.arg("--port").arg(port.to_string()),
+            Some(t) => cmd
+                .args(["--port", "0", "--tls-port"])
+                .arg(port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&t.cert)
+                .arg("--tls-key-file")
+                .arg(&t.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&t.ca)
+                .args(["--tls-cluster", "yes", "--tls-replication", "yes"]),
+        };
+        cmd.args(["--bind", "127.0.0.1", "--cluster-enabled", "yes"])
             .args(["--cluster-config-file", "nodes.conf"])
             .arg("--cluster-node-timeout")
             .arg(opts.node_timeout_ms.to_string())
@@ -192,7 +217,14 @@ impl Lab {
                     log.lines().rev().take(3).collect::<Vec<_>>().join(" | ")
                 );
             }
-            if ping(port) {
+            // A TLS port cannot be PINGed in plain text: accepting connections is
+            // the sign there (it listens only once it is ready).
+            let serving = if self.tls.is_some() {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            } else {
+                ping(port)
+            };
+            if serving {
                 break;
             }
             if Instant::now() > deadline {

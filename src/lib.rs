@@ -17,6 +17,7 @@ pub mod import;
 pub mod interrupt;
 pub mod keyspace;
 pub mod lab;
+pub mod labcerts;
 pub mod migrate;
 pub mod ops;
 pub mod render;

@@ -11,12 +11,12 @@
 pub mod route;
 
 use crate::addr::Addr;
-use crate::conn::{ConnOpts, NodeConn};
+use crate::conn::{connection_addr, ConnOpts, NodeConn};
 use crate::topology::{parse_cluster_nodes, Node};
 use anyhow::{anyhow, bail, Context, Result};
 use redis::cluster::{ClusterClientBuilder, ClusterConnection};
 use redis::cluster_routing::{Route as SlotRoute, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{ConnectionAddr, ConnectionLike, IntoConnectionInfo, Value};
+use redis::{ConnectionLike, IntoConnectionInfo, Value};
 use route::{route, split, Merge, Route};
 
 /// Retries of one command on TRYAGAIN, CLUSTERDOWN, MOVED or ASK.
@@ -84,7 +84,7 @@ impl ClusterClient {
             .collect();
         let infos = known
             .iter()
-            .map(|a| ConnectionAddr::Tcp(a.host.clone(), a.port).into_connection_info())
+            .map(|a| connection_addr(a, opts).into_connection_info())
             .collect::<redis::RedisResult<Vec<_>>>()?;
         let mut builder = ClusterClientBuilder::new(infos)
             .connection_timeout(opts.timeout)
@@ -97,6 +97,12 @@ impl ClusterClient {
         }
         if let Some(u) = &opts.user {
             builder = builder.username(u);
+        }
+        if let Some(tls) = &opts.tls {
+            crate::conn::install_tls_provider();
+            builder = builder
+                .tls(redis::TlsMode::Secure)
+                .certs(tls.certificates());
         }
         let conn = builder
             .build()

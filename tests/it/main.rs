@@ -11,3 +11,4 @@ mod repl;
 mod script;
 mod scripts;
 mod support;
+mod tls;

@@ -82,10 +82,15 @@ impl TestLab {
 
     /// Connection options for this lab.
     pub fn conn_opts(&self) -> ConnOpts {
+        let tls = self.lab.tls.as_ref().map(|c| {
+            redis_trib::conn::TlsOpts::from_files(Some(&c.ca), Some(&c.cert), Some(&c.key))
+                .expect("the lab's certificates")
+        });
         ConnOpts {
             password: self.password.clone(),
             user: None,
             timeout: Duration::from_secs(30),
+            tls,
         }
     }
 
@@ -236,9 +241,19 @@ impl TestLab {
             .unwrap();
     }
 
+    /// The options that reach this lab's nodes over TLS (none for a plain lab).
+    pub fn tls_flags(&self) -> Vec<String> {
+        self.lab
+            .tls
+            .as_ref()
+            .map(|c| c.client_flags())
+            .unwrap_or_default()
+    }
+
     /// Runs `redis-cli --cluster check` on node `i` and asserts it is fully happy.
     pub fn assert_redis_cli_check(&self, i: usize) {
         let mut cmd = Command::new("redis-cli");
+        cmd.args(self.tls_flags());
         cmd.args(["--cluster", "check", &self.at(i)]);
         if let Some(p) = &self.password {
             cmd.env("REDISCLI_AUTH", p);
@@ -266,10 +281,11 @@ impl TestLab {
         );
     }
 
-    /// Runs the binary with this lab's password in the environment.
+    /// Runs the binary with this lab's password in the environment (and its TLS
+    /// options, for a TLS lab).
     pub fn run(&self, args: &[&str]) -> Run {
         let mut cmd = bin();
-        cmd.args(args);
+        cmd.args(args).args(self.tls_flags());
         if let Some(p) = &self.password {
             cmd.env("REDISCLI_AUTH", p);
         }
