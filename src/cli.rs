@@ -455,7 +455,11 @@ pub fn run(cli: Cli) -> Result<()> {
             max_slots,
         } => {
             ops::create(b, &nodes, replicas, max_slots)?;
-            format!("the cluster is up: all 16384 slots served, {replicas} replica(s) per master, every replica linked")
+            if replicas == 0 {
+                "the cluster is up: all 16384 slots served".to_string()
+            } else {
+                format!("the cluster is up: all 16384 slots served, {replicas} replica(s) per master, every replica linked")
+            }
         }
         Command::Join { cluster, new } => {
             ops::join(b, &cluster, &new, &mut DefaultBalancer)?;

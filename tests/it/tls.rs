@@ -76,6 +76,23 @@ fn a_tls_only_cluster_is_managed_end_to_end_and_missing_options_are_named() {
     assert_eq!(keys, 300, "{manifest}");
     lab.assert_redis_cli_check(3);
 
+    // Scripts reach TLS nodes with the same options: the API and the cluster handle.
+    let dir2 = tempfile::tempdir().unwrap();
+    let path = dir2.path().join("tls.rhai");
+    std::fs::write(
+        &path,
+        r#"
+        let c = ARGS[0];
+        let sizes = cluster(c).execute("DBSIZE");
+        let total = 0;
+        for k in sizes.keys() { total += sizes[k]; }
+        print(`masters=${list_masters(c).len()} keys=${total}`);
+        "#,
+    )
+    .unwrap();
+    let out = lab.run(&["run", path.to_str().unwrap(), &lab.at(0)]);
+    assert!(out.ok().contains("masters=3 keys=300"), "{}", out.stdout);
+
     // Without TLS, or without what TLS needs, the error names what is missing.
     let certs = lab.lab.tls.clone().unwrap();
     let plain = Run::from(bin().args(["list", &lab.at(0)]).output().unwrap());
