@@ -7,7 +7,7 @@
 //! cluster's newer configuration. A brand-new node counts as "in a minority" until
 //! it gets slots or learns the cluster's masters, so every new cluster and every
 //! joining node sits out the full delay, though it has no older configuration to
-//! hear about. `create` and `join` therefore lower the new masters'
+//! hear about. `start`, `create`, `join` and `rescue` therefore lower the new masters'
 //! `cluster-node-timeout` to the delay's floor once every node knows them, wait for
 //! `cluster_state:ok`, and put each node's own value back, also when the wait fails.
 //! `create` and `replicate` do the same for new replicas while they wait for every node to
