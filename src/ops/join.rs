@@ -2,7 +2,7 @@
 //! its share of slots chosen by a [`Balancer`].
 
 use super::rejoin::with_short_node_timeout;
-use super::{ensure_healthy, free_node, live_addrs, run_moves, step, topology};
+use super::{ensure_healthy, free_node, live_addrs, meet_every_member, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, validate_plan, Holder, Move};
@@ -66,19 +66,8 @@ fn enter(
     new_id: &str,
     topo: &Topology,
 ) -> Result<Topology> {
-    // Meeting every member, not only `cluster`, spares waiting for gossip to spread
-    // the news (a node may go 1.5 s without pinging a given peer).
     let mut members = live_addrs(topo);
-    step(
-        b,
-        format!(
-            "{new}: meeting the {} nodes of the cluster of {cluster}",
-            members.len()
-        ),
-    );
-    for m in &members {
-        b.meet(new, m)?;
-    }
+    meet_every_member(b, new, &members)?;
     step(
         b,
         format!("waiting for {} nodes to know {new}", members.len()),

@@ -165,6 +165,20 @@ pub fn step(b: &mut dyn Backend, text: impl Into<String>) {
     b.emit(Event::Step(text.into()));
 }
 
+/// Introduces the free node `new` to every node of `members` with `CLUSTER MEET`
+/// (sent to `new`), instead of meeting one and waiting for gossip to spread the news
+/// (a node may go 1.5 s without pinging a given peer).
+pub fn meet_every_member(b: &mut dyn Backend, new: &Addr, members: &[Addr]) -> Result<()> {
+    step(
+        b,
+        format!(
+            "{new}: meeting the {} live nodes of the cluster",
+            members.len()
+        ),
+    );
+    members.iter().try_for_each(|m| b.meet(new, m))
+}
+
 /// Moves concrete slot sets (in parallel where the backend can), announcing each.
 pub fn run_moves(
     b: &mut dyn Backend,

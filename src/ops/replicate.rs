@@ -2,7 +2,7 @@
 //! when the given node is itself a replica).
 
 use super::rejoin::with_short_node_timeout;
-use super::{free_node, live_addrs, step, topology};
+use super::{free_node, live_addrs, meet_every_member, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::topology::{convergence_problem, Node};
@@ -40,17 +40,7 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
         m.push(slave.clone());
         m
     };
-    // Meeting every member, not only the master, spares waiting for gossip.
-    step(
-        b,
-        format!(
-            "{slave}: meeting the {} live nodes of the cluster",
-            members.len() - 1
-        ),
-    );
-    for m in &members[..members.len() - 1] {
-        b.meet(slave, m)?;
-    }
+    meet_every_member(b, slave, &members[..members.len() - 1])?;
     wait::known_by_all(
         b,
         std::slice::from_ref(slave),

@@ -3,7 +3,7 @@
 //! (the seed's rescue raced the handshake and failed with "Unknown node").
 
 use super::rejoin::with_short_node_timeout;
-use super::{free_node, live_addrs, member, step, topology_from};
+use super::{free_node, live_addrs, meet_every_member, member, step, topology_from};
 use crate::addr::Addr;
 use crate::backend::{Backend, SlotState};
 use crate::slots::format_ranges;
@@ -36,16 +36,7 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
         .filter(|m| !topo.unreachable.contains_key(&m.node_id))
         .map(|m| m.addr())
         .collect();
-    step(
-        b,
-        format!(
-            "{free}: meeting the {} live nodes of the cluster of {cluster}",
-            members.len()
-        ),
-    );
-    for m in &members {
-        b.meet(free, m)?;
-    }
+    meet_every_member(b, free, &members)?;
     wait::known_by_all(b, &members, &new.node_id, free)?;
     // The free node must have caught up with the cluster's epoch, so that its bump
     // below gives it the highest config epoch of all.

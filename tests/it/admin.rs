@@ -6,6 +6,15 @@ fn masters_of(lab: &TestLab, i: usize) -> Vec<redis_trib::topology::Node> {
     lab.nodes(i).into_iter().filter(|n| n.is_master()).collect()
 }
 
+/// The run announced this step.
+fn assert_step(out: &Run, step: &str) {
+    assert!(
+        out.stderr.contains(step),
+        "no step {step:?} in:\n{}",
+        out.stderr
+    );
+}
+
 /// Every node of `range` has this `cluster-node-timeout`.
 fn assert_node_timeouts(lab: &TestLab, range: std::ops::Range<usize>, ms: &str) {
     for i in range {
@@ -23,11 +32,9 @@ fn create_three_masters_and_with_replicas() {
     let out = lab.run(&["create", &lab.at(0), &lab.at(1), &lab.at(2)]);
     out.ok();
     // The new masters' rejoin delay was shortened, and their own timeout is back.
-    assert!(
-        out.stderr
-            .contains("cluster-node-timeout 500 ms on 3 new node(s) until they report ok"),
-        "{}",
-        out.stderr
+    assert_step(
+        &out,
+        "cluster-node-timeout 500 ms on 3 new node(s) until they report ok",
     );
     assert_node_timeouts(&lab, 0..3, "3000");
     let counts: Vec<usize> = (0..3).map(|i| lab.slots_of(i).len()).collect();
@@ -163,11 +170,9 @@ fn rebalance_with_empty_master_weights_and_dry_run() {
     let kv = lab.write_keys(0, "reb", 2000);
     let out = lab.run(&["join_no_load", &lab.at(0), &lab.at(3)]);
     out.ok();
-    assert!(
-        out.stderr
-            .contains("cluster-node-timeout 500 ms on 1 new node(s) until it reports ok"),
-        "{}",
-        out.stderr
+    assert_step(
+        &out,
+        "cluster-node-timeout 500 ms on 1 new node(s) until it reports ok",
     );
     assert_node_timeouts(&lab, 0..4, "3000");
 
