@@ -1,4 +1,4 @@
-//! Connecting to one node: authentication, timeouts, error messages that name the
+//! Connecting to one node: authentication, TLS, timeouts, error messages that name the
 //! node, and the few reads every operation needs (`CLUSTER NODES`, `CLUSTER INFO`).
 
 use crate::addr::Addr;

@@ -4,8 +4,8 @@
 //! slot per MIGRATE, many MIGRATEs per round trip; empty slots cost nothing), then
 //! `SETSLOT NODE`: the destination claims the batch in one transaction (see
 //! [`claim_pipe`] for why), then the source and every other master are told,
-//! pipelined (the others concurrently). That per-slot order is the one that keeps the cluster
-//! correct. If anything fails, the batch is settled before returning: finished slots
+//! pipelined (the others concurrently). That per-slot order is the one that keeps
+//! the cluster correct. If anything fails, the batch is settled before returning: finished slots
 //! are assigned, untouched slots made stable again, and only a slot whose keys are
 //! split between the two nodes stays open, named in the error for `fix` to finish.
 
@@ -566,13 +566,11 @@ fn claim_pipe(batch: &[u16], dst_id: &str) -> redis::Pipeline {
     let mut p = redis::pipe();
     p.cmd("MULTI");
     p.cmd("CLUSTER").arg("BUMPEPOCH");
-    let (last, rest) = batch
-        .split_last()
-        .map_or((None, &[][..]), |(l, r)| (Some(*l), r));
-    for &s in rest {
+    let all_but_last = &batch[..batch.len().saturating_sub(1)];
+    for &s in all_but_last {
         p.cmd("CLUSTER").arg("SETSLOT").arg(s).arg("STABLE");
     }
-    for &s in rest.iter().chain(last.as_ref()) {
+    for &s in batch {
         p.cmd("CLUSTER")
             .arg("SETSLOT")
             .arg(s)
