@@ -48,7 +48,8 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     let topology = Topology::assemble(&entry, others);
     let mut problems = disagreements(&views, &topology);
     problems.extend(topology_problems(&topology));
-    let notes = notes(&topology);
+    let mut notes = notes(&topology);
+    notes.extend(node_timeout_note(b, &views));
     Ok(CheckReport {
         problems,
         notes,
@@ -149,6 +150,30 @@ fn notes(topo: &Topology) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// A note when the nodes do not share one `cluster-node-timeout` (failure detection
+/// and failover then behave differently per node; also what a run killed while a
+/// new node's timeout was shortened would leave, see `rejoin`). Nodes whose
+/// timeout cannot be read are left out.
+fn node_timeout_note(b: &mut dyn Backend, views: &[View]) -> Option<String> {
+    let mut by_value: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
+    for v in views {
+        if let Some(ms) = super::rejoin::node_timeout(b, &v.addr) {
+            by_value.entry(ms).or_default().push(v.addr.to_string());
+        }
+    }
+    if by_value.len() < 2 {
+        return None;
+    }
+    let parts: Vec<String> = by_value
+        .iter()
+        .map(|(ms, addrs)| format!("{ms} ms on {}", addrs.join(", ")))
+        .collect();
+    Some(format!(
+        "the nodes differ in cluster-node-timeout: {} (`redis-trib set-timeout` makes it one value)",
+        parts.join("; ")
+    ))
 }
 
 /// Per-master summary for `info`.

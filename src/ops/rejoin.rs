@@ -91,7 +91,7 @@ pub fn with_short_node_timeout<T>(
 }
 
 /// The node's `cluster-node-timeout`, or `None` when it cannot be read.
-fn node_timeout(b: &mut dyn Backend, node: &Addr) -> Option<u64> {
+pub(super) fn node_timeout(b: &mut dyn Backend, node: &Addr) -> Option<u64> {
     let args: Vec<Vec<u8>> = ["CONFIG", "GET", NAME]
         .iter()
         .map(|s| s.as_bytes().to_vec())

@@ -95,6 +95,26 @@ fn check_finds_open_uncovered_and_disagreeing_slots() {
     lab.cluster(3);
     let ok = lab.run(&["check", &lab.at(0)]);
     assert!(ok.ok().contains("[OK]"));
+    assert!(!ok.stdout.contains("cluster-node-timeout"), "{}", ok.stdout);
+
+    // Different node timeouts are worth a note, not a failure.
+    lab.cmd(2, &["CONFIG", "SET", "cluster-node-timeout", "5000"])
+        .unwrap();
+    let noted = lab.run(&["check", &lab.at(0)]);
+    assert!(
+        noted
+            .ok()
+            .contains("differ in cluster-node-timeout: 3000 ms on"),
+        "{}",
+        noted.stdout
+    );
+    assert!(
+        noted.stdout.contains(&format!("5000 ms on {}", lab.at(2))),
+        "{}",
+        noted.stdout
+    );
+    lab.cmd(2, &["CONFIG", "SET", "cluster-node-timeout", "3000"])
+        .unwrap();
 
     // Open slot.
     let owner = lab.id(0);
