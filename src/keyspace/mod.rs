@@ -6,7 +6,8 @@
 //! crate does not do the way an operator expects is done here ([`route`] decides):
 //! multi-key commands are split per slot (every part with the same redirections and
 //! retries) and merged in the caller's order; fan-out commands answer per node;
-//! `SCAN` walks every master with a cluster cursor; dangerous or meaningless commands are refused.
+//! `SCAN` walks every master with a cluster cursor; dangerous or meaningless
+//! commands are refused.
 
 pub mod route;
 
@@ -52,14 +53,6 @@ impl Reply {
                     })
                     .collect(),
             ),
-        }
-    }
-
-    /// How many nodes of a fan-out failed (0 for one reply).
-    pub fn failures(&self) -> usize {
-        match self {
-            Reply::One(_) => 0,
-            Reply::PerNode(pairs) => pairs.iter().filter(|(_, r)| r.is_err()).count(),
         }
     }
 }
@@ -193,15 +186,17 @@ impl ClusterClient {
         Err(last_error.unwrap_or_else(|| anyhow!("no node of the cluster answers")))
     }
 
-    /// Runs `cmd` on the node at `addr`.
+    /// Runs `cmd` on the node at `addr`; the error names the node.
     fn on(&mut self, addr: &Addr, cmd: &redis::Cmd) -> Result<Value> {
+        self.on_raw(addr, cmd).map_err(|e| anyhow!("{addr}: {e}"))
+    }
+
+    fn on_raw(&mut self, addr: &Addr, cmd: &redis::Cmd) -> redis::RedisResult<Value> {
         let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
             host: addr.host.clone(),
             port: addr.port,
         });
-        self.conn
-            .route_command(cmd, routing)
-            .map_err(|e| anyhow!("{addr}: {e}"))
+        self.conn.route_command(cmd, routing)
     }
 
     /// Runs the command on every node (every master); each node's failure is kept
@@ -216,14 +211,11 @@ impl ClusterClient {
         Ok(nodes
             .iter()
             .map(|a| {
-                let reply = match self.on(a, &cmd) {
+                // The address is the key: errors need not repeat it.
+                let reply = match self.on_raw(a, &cmd) {
                     Ok(Value::ServerError(e)) => Err(e.to_string()),
                     Ok(v) => Ok(v),
-                    // `on` names the node already; the address is the key.
-                    Err(e) => Err(format!("{e:#}")
-                        .strip_prefix(&format!("{a}: "))
-                        .map(str::to_string)
-                        .unwrap_or_else(|| format!("{e:#}"))),
+                    Err(e) => Err(e.to_string()),
                 };
                 (a.to_string(), reply)
             })
