@@ -13,6 +13,7 @@ pub mod backend;
 pub mod backup;
 pub mod balance;
 pub mod conn;
+pub mod error;
 pub mod import;
 pub mod interrupt;
 pub mod keyspace;
