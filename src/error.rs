@@ -49,6 +49,10 @@ pub enum Kind {
     /// Something else (another tool, a person) changed what the operation was about to
     /// change; the operation stopped cleanly.
     Conflict(String),
+    /// A script asked to exit with this code (`exit(n)`); no message is printed.
+    ScriptExit(i32),
+    /// A script gave up with `fail(msg)`: one line, exit code 1.
+    ScriptFailed(String),
 }
 
 impl fmt::Display for Kind {
@@ -60,7 +64,9 @@ impl fmt::Display for Kind {
             | Kind::NotClusterEnabled(m)
             | Kind::Auth(m)
             | Kind::LeaseLost(m)
-            | Kind::Conflict(m) => f.write_str(m),
+            | Kind::Conflict(m)
+            | Kind::ScriptFailed(m) => f.write_str(m),
+            Kind::ScriptExit(code) => write!(f, "the script exited with code {code}"),
             Kind::BusyKey { message, .. }
             | Kind::TimedOut { message, .. }
             | Kind::LeaseHeld { message, .. } => f.write_str(message),
@@ -102,6 +108,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         Some(Kind::Unhealthy(_)) => exit::UNHEALTHY,
         Some(Kind::LeaseHeld { .. }) => exit::BUSY,
         Some(Kind::Interrupted(_)) => exit::INTERRUPTED,
+        Some(Kind::ScriptExit(code)) => *code,
         _ => exit::FAILED,
     }
 }

@@ -19,7 +19,14 @@ fn main() {
         redis_trib::interrupt::request();
     });
     if let Err(e) = cli::run(cli) {
-        output::Output::error(no_color, &format!("{e:#}"));
-        std::process::exit(1);
+        let code = redis_trib::error::exit_code(&e);
+        // A script's own exit(n) prints nothing more.
+        if !matches!(
+            redis_trib::error::kind_of(&e),
+            Some(redis_trib::error::Kind::ScriptExit(_))
+        ) {
+            output::Output::error(no_color, &format!("{e:#}"));
+        }
+        std::process::exit(code);
     }
 }
