@@ -106,6 +106,63 @@ pub fn install_tls_provider() {
 pub struct NodeConn {
     addr: Addr,
     conn: redis::Connection,
+    /// What the node runs, read on first need (see [`NodeConn::server`]).
+    server: Option<Server>,
+}
+
+/// The server software a node runs, from `INFO server`. Valkey reports
+/// `redis_version:7.2.4` whatever its own version: it is told apart by
+/// `server_name:valkey` and its version read from `valkey_version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Server {
+    /// `redis` or `valkey`.
+    pub name: String,
+    /// Its own version (major, minor, patch).
+    pub version: (u32, u32, u32),
+}
+
+impl Server {
+    /// Reads the server from an `INFO server` reply (unknown fields: Redis 0.0.0).
+    pub fn from_info(info: &HashMap<String, String>) -> Server {
+        let name = info
+            .get("server_name")
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "redis".to_string());
+        let version = info
+            .get(&format!("{name}_version"))
+            .or_else(|| info.get("redis_version"))
+            .map(|v| parse_version(v))
+            .unwrap_or_default();
+        Server { name, version }
+    }
+
+    /// Whether the server replicates `CLUSTER SETSLOT` to the master's replicas and
+    /// blocks the client until they acknowledge (Valkey 8 and later). Such a
+    /// `SETSLOT` must not be sent inside `MULTI`: the block trips an assertion and
+    /// the master crashes.
+    pub fn replicates_setslot(&self) -> bool {
+        self.name == "valkey" && self.version.0 >= 8
+    }
+}
+
+impl std::fmt::Display for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (a, b, c) = self.version;
+        write!(f, "{} {a}.{b}.{c}", self.name)
+    }
+}
+
+fn parse_version(text: &str) -> (u32, u32, u32) {
+    let mut parts = text
+        .trim()
+        .split('.')
+        .map(|p| p.trim().parse::<u32>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
 }
 
 impl NodeConn {
@@ -147,7 +204,20 @@ impl NodeConn {
         Ok(NodeConn {
             addr: addr.clone(),
             conn,
+            server: None,
         })
+    }
+
+    /// The server software the node runs, read with `INFO server` on first use and
+    /// kept for the life of the connection.
+    pub fn server(&mut self) -> Result<&Server> {
+        if self.server.is_none() {
+            let text: String = self.query(redis::cmd("INFO").arg("server"))?;
+            self.server = Some(Server::from_info(&parse_info(&text)));
+        }
+        self.server
+            .as_ref()
+            .ok_or_else(|| anyhow!("{}: server kind unknown", self.addr))
     }
 
     /// The address this connection was opened to.
@@ -356,6 +426,21 @@ mod tests {
         let info = parse_info("# Cluster\r\ncluster_state:ok\r\ncluster_known_nodes:3\r\n");
         assert_eq!(info["cluster_state"], "ok");
         assert_eq!(info["cluster_known_nodes"], "3");
+    }
+
+    #[test]
+    fn tells_valkey_from_redis_by_server_name() {
+        let info = |t: &str| Server::from_info(&parse_info(t));
+        let valkey8 = info("redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\n");
+        assert_eq!(valkey8.name, "valkey");
+        assert_eq!(valkey8.version, (8, 1, 8));
+        assert!(valkey8.replicates_setslot());
+        let valkey7 = info("redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:7.2.8\r\n");
+        assert!(!valkey7.replicates_setslot());
+        let redis8 = info("redis_version:8.2.3\r\nredis_mode:cluster\r\n");
+        assert_eq!(redis8.to_string(), "redis 8.2.3");
+        assert!(!redis8.replicates_setslot());
+        assert_eq!(info("").version, (0, 0, 0));
     }
 
     #[test]

@@ -80,10 +80,13 @@ pub struct Lab {
     children: Vec<std::process::Child>,
 }
 
-/// The `redis-server` program: `$REDIS_SERVER`, else from `PATH`.
+/// The server program: `$REDIS_TRIB_SERVER` (how the tests run on each server of the
+/// matrix: Redis 8, Valkey), else `$REDIS_SERVER`, else `redis-server` from `PATH`.
 pub fn redis_server_path() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("REDIS_SERVER") {
-        return Ok(PathBuf::from(p));
+    for var in ["REDIS_TRIB_SERVER", "REDIS_SERVER"] {
+        if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(p));
+        }
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -92,7 +95,7 @@ pub fn redis_server_path() -> Result<PathBuf> {
         .ok_or_else(|| {
             anyhow!(
                 "redis-server not found in PATH: install it with `sudo apt-get install -y redis-server` \
-                 (Debian/Ubuntu; `./dev setup` does it), or point REDIS_SERVER at the binary"
+                 (Debian/Ubuntu; `./dev setup` does it), or point REDIS_TRIB_SERVER at the binary"
             )
         })
 }

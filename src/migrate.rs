@@ -426,22 +426,31 @@ fn assign(
     let node_pipe = setslot_pipe(batch, "NODE", Some(&dst.node_id));
     let (src_addr, dst_addr) = (src.addr(), dst.addr());
     let claimed = pool
-        .with(&dst_addr, |c| c.pipeline(&claim_pipe(batch, &dst.node_id)))
-        .and_then(|replies| claim_result(batch, replies));
+        .with(&dst_addr, |c| {
+            let atomic = claim_is_atomic(c);
+            let replies = c.pipeline(&claim_pipe(batch, &dst.node_id, atomic))?;
+            Ok((atomic, replies))
+        })
+        .and_then(|(atomic, replies)| claim_result(batch, replies, atomic));
     if let Err(err) = claimed {
         bail!(
             "{dst_addr}: cannot take ownership of slots {}: {err:#}; they are left open: run `redis-trib fix {dst_addr}`",
             format_ranges(batch)
         );
     }
-    let replies = pool.with(&src_addr, |c| c.pipeline(&node_pipe))?;
-    if let Some((slot, err)) = first_error(batch, &replies) {
+    let refused = match pool.with(&src_addr, |c| c.pipeline(&node_pipe)) {
+        Ok(replies) => first_error(batch, &replies)
+            .map(|(slot, err)| format!("{src_addr}: cannot hand over slot {slot}: {err}")),
+        Err(e) => Some(format!("{e:#}")),
+    };
+    if let Some(why) = refused {
         // A master that gave away its last slot may already be a replica of the
         // destination (cluster-allow-replica-migration): expected, not an error.
-        if !err.contains("only with masters") {
-            bail!(
-                "{src_addr}: cannot hand over slot {slot}: {err}; run `redis-trib fix {src_addr}` to finish it"
-            );
+        // Redis then refuses SETSLOT on it; Valkey 8+, whose SETSLOT waits for the
+        // master's replicas, answers -UNBLOCKED or closes the connection when the
+        // switch happens during that wait. Its role tells which case this is.
+        if !is_replica_now(pool, &src_addr) {
+            bail!("{why}; run `redis-trib fix {src_addr}` to finish it");
         }
     }
     let others: Vec<_> = masters
@@ -552,17 +561,24 @@ fn settle_after_failure(
     }
 }
 
-/// The destination's claim of a batch, as one transaction. A destination that
-/// closes an importing slot with `SETSLOT NODE` bumps its config epoch (once) and
-/// broadcasts a PONG to every node, once per slot: for 4096 slots that is 4096 full
-/// broadcasts every node must process (measured: ~120-180 ms of the source's time,
-/// more than everything else the batch costs). So the transaction bumps the epoch
-/// first (`CLUSTER BUMPEPOCH`, exactly what the first claim would do), closes the
-/// import of every slot but the last with `STABLE` and claims them, then claims the
-/// last slot while it is still importing: one broadcast, carrying the whole batch
-/// and the new epoch. MULTI/EXEC makes it atomic: no client sees a slot between
-/// "no longer importing" and "mine".
-fn claim_pipe(batch: &[u16], dst_id: &str) -> redis::Pipeline {
+/// The destination's claim of a batch. A destination that closes an importing slot
+/// with `SETSLOT NODE` bumps its config epoch (once) and broadcasts a PONG to every
+/// node, once per slot: for 4096 slots that is 4096 full broadcasts every node must
+/// process (measured: ~120-180 ms of the source's time, more than everything else
+/// the batch costs). So, when `atomic`, one transaction bumps the epoch first
+/// (`CLUSTER BUMPEPOCH`, exactly what the first claim would do), closes the import of
+/// every slot but the last with `STABLE` and claims them, then claims the last slot
+/// while it is still importing: one broadcast, carrying the whole batch and the new
+/// epoch. MULTI/EXEC makes it atomic: no client sees a slot between "no longer
+/// importing" and "mine".
+///
+/// Not `atomic` (Valkey 8+, see [`crate::conn::Server::replicates_setslot`]): a
+/// `SETSLOT` that waits for replicas must not run inside MULTI, so the claim is a
+/// plain pipeline of `SETSLOT NODE`, one per slot, as valkey-cli sends it.
+fn claim_pipe(batch: &[u16], dst_id: &str, atomic: bool) -> redis::Pipeline {
+    if !atomic {
+        return setslot_pipe(batch, "NODE", Some(dst_id));
+    }
     let mut p = redis::pipe();
     p.cmd("MULTI");
     p.cmd("CLUSTER").arg("BUMPEPOCH");
@@ -581,9 +597,22 @@ fn claim_pipe(batch: &[u16], dst_id: &str) -> redis::Pipeline {
     p
 }
 
-/// Checks the replies of [`claim_pipe`]: the transaction ran and every command in it
-/// succeeded (an error names its slot).
-fn claim_result(batch: &[u16], replies: Vec<Value>) -> Result<()> {
+/// Checks the replies of [`claim_pipe`]: the transaction ran (when `atomic`) and
+/// every command succeeded (an error names its slot).
+fn claim_result(batch: &[u16], replies: Vec<Value>, atomic: bool) -> Result<()> {
+    if !atomic {
+        if replies.len() != batch.len() {
+            bail!(
+                "{} replies for {} SETSLOT commands",
+                replies.len(),
+                batch.len()
+            );
+        }
+        if let Some((slot, err)) = first_error(batch, &replies) {
+            bail!("CLUSTER SETSLOT {slot} NODE failed: {err}");
+        }
+        return Ok(());
+    }
     let inner = match replies.last() {
         Some(Value::Array(inner)) => inner,
         Some(other) => bail!(
@@ -645,6 +674,25 @@ fn first_error(slots: &[u16], replies: &[Value]) -> Option<(u16, String)> {
         .find_map(|(s, r)| server_error(r).map(|e| (*s, e)))
 }
 
+/// Whether the destination's claim may be one transaction: not on a server whose
+/// `SETSLOT` waits for replicas (Valkey 8+). When the server cannot be told (INFO
+/// refused or renamed), the plain pipeline, which every server accepts.
+fn claim_is_atomic(conn: &mut NodeConn) -> bool {
+    conn.server().is_ok_and(|s| !s.replicates_setslot())
+}
+
+/// Whether the node at `addr` answers `ROLE` as a replica (on a fresh connection
+/// when the last one was closed).
+fn is_replica_now(pool: &mut Pool, addr: &Addr) -> bool {
+    let role = pool.with(addr, |c| c.query::<Vec<Value>>(&redis::cmd("ROLE")));
+    let Ok(role) = role else {
+        return false;
+    };
+    role.first()
+        .and_then(|r| redis::from_redis_value_ref::<String>(r).ok())
+        .is_some_and(|r| r == "slave" || r == "replica")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -659,7 +707,7 @@ mod tests {
 
     #[test]
     fn the_claim_bumps_closes_all_but_the_last_import_then_claims_every_slot() {
-        let pipe = claim_pipe(&[5, 6, 7], "abc");
+        let pipe = claim_pipe(&[5, 6, 7], "abc", true);
         let cmds: Vec<String> = pipe
             .cmd_iter()
             .map(|c| {
@@ -688,13 +736,46 @@ mod tests {
     }
 
     #[test]
+    fn without_transactions_the_claim_is_one_setslot_node_per_slot() {
+        let pipe = claim_pipe(&[5, 6], "abc", false);
+        let cmds: Vec<String> = pipe
+            .cmd_iter()
+            .map(|c| {
+                c.args_iter()
+                    .map(|a| match a {
+                        redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                        _ => "<cursor>".into(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        assert_eq!(
+            cmds,
+            ["CLUSTER SETSLOT 5 NODE abc", "CLUSTER SETSLOT 6 NODE abc"]
+        );
+        assert!(claim_result(&[5, 6], vec![ok(), ok()], false).is_ok());
+        let e = claim_result(&[5, 6], vec![ok(), err("NOREPLICAS Not enough")], false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("SETSLOT 6 NODE") && e.contains("NOREPLICAS"),
+            "{e}"
+        );
+        let e = claim_result(&[5, 6], vec![ok()], false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 replies for 2"), "{e}");
+    }
+
+    #[test]
     fn claim_replies_are_checked_and_a_refusal_names_its_slot() {
         let queued = |n: usize| vec![Value::SimpleString("QUEUED".into()); n];
         let run = |inner: Vec<Value>| {
             let mut replies = vec![ok()];
             replies.extend(queued(inner.len()));
             replies.push(Value::Array(inner));
-            claim_result(&[5, 6, 7], replies)
+            claim_result(&[5, 6, 7], replies, true)
         };
         let bumped = Value::SimpleString("BUMPED 9".into());
         assert!(run(vec![bumped.clone(), ok(), ok(), ok(), ok(), ok()]).is_ok());
@@ -714,9 +795,13 @@ mod tests {
         );
         let e = run(vec![bumped, ok(), ok()]).unwrap_err().to_string();
         assert!(e.contains("answered 3 replies for 6 commands"), "{e}");
-        let aborted = claim_result(&[5], vec![ok(), err("unknown command"), err("EXECABORT")])
-            .unwrap_err()
-            .to_string();
+        let aborted = claim_result(
+            &[5],
+            vec![ok(), err("unknown command"), err("EXECABORT")],
+            true,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(aborted.contains("did not run"), "{aborted}");
     }
 }

@@ -192,10 +192,13 @@ impl Topology {
         slots
     }
 
-    /// Every migrating/importing marker any reachable node carries.
+    /// Every migrating/importing marker a reachable master carries. Markers reported
+    /// by replicas are left out: Valkey 8+ replicates them to a master's replicas,
+    /// which follow their master (and refuse `SETSLOT`), so they are never open
+    /// slots of their own.
     pub fn open_slots(&self) -> Vec<OpenSlot> {
         let mut open = Vec::new();
-        for n in &self.nodes {
+        for n in self.nodes.iter().filter(|n| n.is_master()) {
             for (slot, peer) in &n.slots_migrating {
                 open.push(OpenSlot {
                     slot: *slot,

@@ -10,5 +10,6 @@ mod ops;
 mod repl;
 mod script;
 mod scripts;
+mod servers;
 mod support;
 mod tls;

@@ -252,7 +252,7 @@ impl TestLab {
 
     /// Runs `redis-cli --cluster check` on node `i` and asserts it is fully happy.
     pub fn assert_redis_cli_check(&self, i: usize) {
-        let mut cmd = Command::new("redis-cli");
+        let mut cmd = redis_cli();
         cmd.args(self.tls_flags());
         cmd.args(["--cluster", "check", &self.at(i)]);
         if let Some(p) = &self.password {
@@ -291,6 +291,16 @@ impl TestLab {
         }
         Run::from(cmd.output().expect("run redis-trib"))
     }
+}
+
+/// The judge's command line tool: `$REDIS_TRIB_CLI` (the cli matching the server
+/// under test, see `./dev servers`), else `redis-cli` from `PATH`.
+pub fn redis_cli() -> Command {
+    Command::new(
+        std::env::var_os("REDIS_TRIB_CLI")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| "redis-cli".into()),
+    )
 }
 
 /// One command on one node.
