@@ -52,10 +52,13 @@ pub fn targets(holders: &[Holder]) -> Result<Vec<usize>> {
     let total: usize = holders.iter().map(|h| h.slots).sum();
     let exact: Vec<f64> = holders
         .iter()
-        .map(|h| total as f64 * h.weight / total_weight)
+        .map(|h| total as f64 * (h.weight / total_weight))
         .collect();
-    let mut out: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
-    let mut left = total - out.iter().sum::<usize>();
+    let mut out: Vec<usize> = exact
+        .iter()
+        .map(|e| (e.floor() as usize).min(total))
+        .collect();
+    let mut left = total.saturating_sub(out.iter().sum::<usize>());
     let mut order: Vec<usize> = (0..holders.len())
         .filter(|&i| holders[i].weight > 0.0)
         .collect();
@@ -184,7 +187,7 @@ pub fn pick_slots(
 }
 
 fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
+    crate::topology::short_id(id)
 }
 
 #[cfg(test)]

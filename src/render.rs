@@ -6,7 +6,7 @@ use crate::backend::sim::PlanStep;
 use crate::backend::Event;
 use crate::ops::{CheckReport, ClusterInfo};
 use crate::slots::format_ranges;
-use crate::topology::{Node, Topology};
+use crate::topology::{short_id, Node, Topology};
 use nu_ansi_term::{Color, Style};
 use std::fmt::Write;
 
@@ -127,16 +127,10 @@ fn flags_note(n: &Node, topo: &Topology, p: Painter) -> String {
         notes.push("unreachable".into());
     }
     for (slot, peer) in &n.slots_migrating {
-        notes.push(format!(
-            "migrating {slot} to {}",
-            &peer[..peer.len().min(8)]
-        ));
+        notes.push(format!("migrating {slot} to {}", short_id(peer)));
     }
     for (slot, peer) in &n.slots_importing {
-        notes.push(format!(
-            "importing {slot} from {}",
-            &peer[..peer.len().min(8)]
-        ));
+        notes.push(format!("importing {slot} from {}", short_id(peer)));
     }
     if notes.is_empty() {
         String::new()
@@ -199,7 +193,7 @@ pub fn info_text(info: &ClusterInfo) -> String {
             out,
             "{:<21} ({}) {:>9} keys | {:>5} slots | {} replica(s)",
             m.addr,
-            &m.node_id[..8.min(m.node_id.len())],
+            short_id(&m.node_id),
             keys,
             m.slots,
             m.replicas

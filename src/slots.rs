@@ -20,6 +20,37 @@ pub fn slot_of(key: &[u8]) -> u16 {
     crc16::State::<crc16::XMODEM>::calculate(tagged) % SLOT_COUNT
 }
 
+/// Every slot in order, so that a range of slots is a slice (see [`slot_range`]).
+static ALL_SLOTS: [u16; SLOT_COUNT as usize] = {
+    let mut all = [0u16; SLOT_COUNT as usize];
+    let mut i = 0;
+    while i < all.len() {
+        all[i] = i as u16;
+        i += 1;
+    }
+    all
+};
+
+/// The slots `first..=last` (empty when `first > last`; capped at the last slot).
+pub fn slot_range(first: u16, last: u16) -> &'static [u16] {
+    let end = usize::from(last).saturating_add(1).min(ALL_SLOTS.len());
+    ALL_SLOTS.get(usize::from(first)..end).unwrap_or(&[])
+}
+
+/// Appends the slots `first..=last` to `slots`; false when they do not all come
+/// after the slots already there (the list then needs [`sort_slots`]).
+pub fn extend_range(slots: &mut Vec<u16>, first: u16, last: u16) -> bool {
+    let in_order = slots.last().is_none_or(|&l| l < first);
+    slots.extend_from_slice(slot_range(first, last));
+    in_order
+}
+
+/// Sorts and de-duplicates `slots`.
+pub fn sort_slots(slots: &mut Vec<u16>) {
+    slots.sort_unstable();
+    slots.dedup();
+}
+
 /// Checks that a number is a valid slot.
 pub fn check_slot(slot: i64) -> Result<u16> {
     if !(0..SLOT_COUNT as i64).contains(&slot) {
@@ -32,6 +63,8 @@ pub fn check_slot(slot: i64) -> Result<u16> {
 /// joined). Returns sorted, de-duplicated slots.
 pub fn parse_slot_list<S: AsRef<str>>(parts: &[S]) -> Result<Vec<u16>> {
     let mut slots = Vec::new();
+    // Ranges listed in order (the usual case) need no sorting.
+    let mut in_order = true;
     for part in parts {
         for item in part
             .as_ref()
@@ -53,14 +86,15 @@ pub fn parse_slot_list<S: AsRef<str>>(parts: &[S]) -> Result<Vec<u16>> {
             if first > last {
                 bail!("malformed slot range '{item}': {first} is greater than {last}");
             }
-            slots.extend(first..=last);
+            in_order &= extend_range(&mut slots, first, last);
         }
     }
     if slots.is_empty() {
         bail!("empty slot list: give slots such as '0 2 4-7'");
     }
-    slots.sort_unstable();
-    slots.dedup();
+    if !in_order {
+        sort_slots(&mut slots);
+    }
     Ok(slots)
 }
 
@@ -69,7 +103,7 @@ pub fn to_ranges(slots: &[u16]) -> Vec<(u16, u16)> {
     let mut ranges: Vec<(u16, u16)> = Vec::new();
     for &s in slots {
         match ranges.last_mut() {
-            Some((_, last)) if *last + 1 == s => *last = s,
+            Some((_, last)) if last.checked_add(1) == Some(s) => *last = s,
             _ => ranges.push((s, s)),
         }
     }
@@ -173,6 +207,22 @@ mod tests {
             let err = parse_slot_list(&[bad]).unwrap_err().to_string();
             assert!(err.contains(msg), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn slot_ranges_are_slices() {
+        assert_eq!(slot_range(3, 5), &[3, 4, 5]);
+        assert_eq!(slot_range(16383, 16383), &[16383]);
+        assert!(slot_range(5, 3).is_empty());
+        assert_eq!(slot_range(16380, u16::MAX).len(), 4);
+        assert!(slot_range(u16::MAX, u16::MAX).is_empty());
+        let mut v = vec![5, 1, 5, 3];
+        sort_slots(&mut v);
+        assert_eq!(v, vec![1, 3, 5]);
+        assert!(extend_range(&mut v, 6, 7));
+        assert!(!extend_range(&mut v, 7, 8));
+        assert_eq!(parse_slot_list(&["9 3-4 4"]).unwrap(), vec![3, 4, 9]);
+        assert_eq!(to_ranges(&[65534, 65535]), vec![(65534, 65535)]);
     }
 
     #[test]

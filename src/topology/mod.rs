@@ -2,9 +2,14 @@
 //! from every node's report ([`Topology`]), and pure checks over them (coverage, open
 //! slots, convergence). Nothing here talks to the network.
 
+#[cfg(test)]
+mod fuzz;
 mod node;
+mod validate;
 
-pub use node::{parse_cluster_nodes, parse_node_line, Node, Role};
+pub use node::{
+    check_node_id, parse_cluster_nodes, parse_node_line, short_id, Node, Role, NODE_ID_LEN,
+};
 
 use crate::addr::Addr;
 use crate::slots::{format_ranges, SLOT_COUNT};
@@ -47,10 +52,23 @@ impl View {
 
     /// Slot → owner id as this node believes.
     pub fn slot_owners(&self) -> BTreeMap<u16, &str> {
-        let mut owners = BTreeMap::new();
+        // Built in slot order (a bulk build): this runs on every convergence poll.
+        self.owner_table()
+            .into_iter()
+            .enumerate()
+            .filter_map(|(s, o)| Some((u16::try_from(s).ok()?, o?)))
+            .collect()
+    }
+
+    /// The owner of each slot as this node believes (the last master listing it,
+    /// as in [`View::slot_owners`]); slots out of range are left out.
+    fn owner_table(&self) -> Vec<Option<&str>> {
+        let mut owners = vec![None; SLOT_COUNT as usize];
         for n in self.nodes.iter().filter(|n| n.is_master()) {
             for &s in &n.assigned_slots {
-                owners.insert(s, n.node_id.as_str());
+                if let Some(o) = owners.get_mut(usize::from(s)) {
+                    *o = Some(n.node_id.as_str());
+                }
             }
         }
         owners
@@ -224,7 +242,7 @@ impl Topology {
     pub fn total_keys(&self) -> u64 {
         self.masters()
             .filter_map(|n| self.keys.get(&n.node_id))
-            .sum()
+            .fold(0u64, |sum, &k| sum.saturating_add(k))
     }
 
     /// `host:port (abcdef12)`: how messages name a node.
@@ -253,7 +271,13 @@ pub fn membership_problem(views: &[View]) -> Option<String> {
     for v in views {
         for id in &ids {
             match v.node(id) {
-                None => return Some(format!("{} does not know node {} yet", v.addr, short(id))),
+                None => {
+                    return Some(format!(
+                        "{} does not know node {} yet",
+                        v.addr,
+                        short_id(id)
+                    ))
+                }
                 Some(n) if n.in_handshake() || n.no_addr() => {
                     return Some(format!(
                         "{} is still in handshake with {}",
@@ -275,12 +299,12 @@ pub fn membership_problem(views: &[View]) -> Option<String> {
 /// covered, do not all report `cluster_state:ok`), or `None`.
 fn agreement_problem(views: &[View]) -> Option<String> {
     let reference = views.first()?;
-    let owners = reference.slot_owners();
+    let owners = reference.owner_table();
     for v in &views[1..] {
-        let theirs = v.slot_owners();
+        let theirs = v.owner_table();
         if theirs != owners {
             let differing: Vec<u16> = (0..SLOT_COUNT)
-                .filter(|s| owners.get(s) != theirs.get(s))
+                .filter(|&s| owners.get(usize::from(s)) != theirs.get(usize::from(s)))
                 .collect();
             return Some(format!(
                 "{} and {} disagree on the owner of slots {}",
@@ -290,7 +314,7 @@ fn agreement_problem(views: &[View]) -> Option<String> {
             ));
         }
     }
-    if owners.len() == SLOT_COUNT as usize {
+    if owners.iter().all(Option::is_some) {
         if let Some(v) = views.iter().find(|v| v.cluster_state != "ok") {
             return Some(format!(
                 "{} reports cluster_state:{}",
@@ -299,10 +323,6 @@ fn agreement_problem(views: &[View]) -> Option<String> {
         }
     }
     None
-}
-
-fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
 }
 
 #[cfg(test)]

@@ -112,19 +112,58 @@ impl Node {
         self
     }
 
-    /// Short form of the id, as operators read it.
+    /// Short form of the id, as operators read it (see [`short_id`]).
     pub fn short_id(&self) -> &str {
-        &self.node_id[..self.node_id.len().min(8)]
+        short_id(&self.node_id)
     }
 }
 
-/// Parses the whole reply of `CLUSTER NODES`.
+/// Length of a Redis node id: 40 lowercase hexadecimal characters.
+pub const NODE_ID_LEN: usize = 40;
+
+/// The short form of a node id operators read (its first 8 characters; the whole
+/// id when shorter). Safe on any text: it cuts at a character boundary.
+pub fn short_id(id: &str) -> &str {
+    match id.char_indices().nth(8) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
+/// Checks that `id` looks like a node id Redis generates: exactly 40 characters
+/// `0-9a-f`.
+pub fn check_node_id(id: &str) -> Result<()> {
+    let hex = |b: &u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+    if id.len() != NODE_ID_LEN || !id.as_bytes().iter().all(hex) {
+        bail!(
+            "node id {id:?} is not {NODE_ID_LEN} lowercase hexadecimal characters (as Redis makes them, e.g. 07c37dfeb235213a872192d90877d0cd55635b91)"
+        );
+    }
+    Ok(())
+}
+
+/// Parses the whole reply of `CLUSTER NODES`: one line per node, each node once, at
+/// most one `myself` line.
 pub fn parse_cluster_nodes(text: &str) -> Result<Vec<Node>> {
-    text.lines()
+    let nodes: Vec<Node> = text
+        .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(parse_node_line)
-        .collect()
+        .collect::<Result<_>>()?;
+    let mut seen = std::collections::BTreeSet::new();
+    for n in &nodes {
+        if !seen.insert(n.node_id.as_str()) {
+            bail!(
+                "malformed CLUSTER NODES reply: node {} appears twice",
+                n.node_id
+            );
+        }
+    }
+    if nodes.iter().filter(|n| n.is_myself()).count() > 1 {
+        bail!("malformed CLUSTER NODES reply: more than one line is flagged myself");
+    }
+    Ok(nodes)
 }
 
 /// Parses one line of `CLUSTER NODES`.
@@ -134,6 +173,12 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
         bail!("malformed CLUSTER NODES line (expected at least 8 fields): {line}");
     }
     let ctx = || format!("malformed CLUSTER NODES line: {line}");
+    check_node_id(fields[0]).with_context(ctx)?;
+    if fields[3] != "-" {
+        check_node_id(fields[3])
+            .context("bad master id")
+            .with_context(ctx)?;
+    }
     let (host, port, cport, hostname) = parse_address_field(fields[1]).with_context(ctx)?;
     let flags: Vec<String> = fields[2]
         .split(',')
@@ -164,10 +209,14 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
         slots_migrating: Vec::new(),
         slots_importing: Vec::new(),
     };
+    // Redis lists ranges in order; only an out-of-order reply needs sorting.
+    let mut in_order = true;
     for item in &fields[8..] {
-        parse_slot_item(item, &mut node).with_context(ctx)?;
+        in_order &= parse_slot_item(item, &mut node).with_context(ctx)?;
     }
-    node.assigned_slots.sort_unstable();
+    if !in_order {
+        crate::slots::sort_slots(&mut node.assigned_slots);
+    }
     Ok(node)
 }
 
@@ -191,19 +240,22 @@ fn parse_address_field(field: &str) -> Result<(String, u16, Option<u16>, Option<
     ))
 }
 
-/// `5`, `0-5460`, `[5461->-id]` (migrating) or `[5461-<-id]` (importing).
-fn parse_slot_item(item: &str, node: &mut Node) -> Result<()> {
+/// `5`, `0-5460`, `[5461->-id]` (migrating) or `[5461-<-id]` (importing); false
+/// when the slots do not come after those already listed.
+fn parse_slot_item(item: &str, node: &mut Node) -> Result<bool> {
     if let Some(inner) = item.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
         if let Some((slot, id)) = inner.split_once("->-") {
+            check_node_id(id)?;
             node.slots_migrating
                 .push((check_slot(slot.parse()?)?, id.to_string()));
         } else if let Some((slot, id)) = inner.split_once("-<-") {
+            check_node_id(id)?;
             node.slots_importing
                 .push((check_slot(slot.parse()?)?, id.to_string()));
         } else {
             bail!("unknown slot marker '{item}'");
         }
-        return Ok(());
+        return Ok(true);
     }
     let (first, last) = match item.split_once('-') {
         Some((a, b)) => (a.parse::<i64>()?, b.parse::<i64>()?),
@@ -213,8 +265,14 @@ fn parse_slot_item(item: &str, node: &mut Node) -> Result<()> {
         }
     };
     let (first, last) = (check_slot(first)?, check_slot(last)?);
-    node.assigned_slots.extend(first..=last);
-    Ok(())
+    if first > last {
+        bail!("slot range '{item}' is reversed");
+    }
+    Ok(crate::slots::extend_range(
+        &mut node.assigned_slots,
+        first,
+        last,
+    ))
 }
 
 #[cfg(test)]
