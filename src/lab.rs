@@ -105,6 +105,9 @@ const STATE_FILE: &str = "lab.json";
 impl Lab {
     /// Starts `count` nodes under `dir` (created if needed).
     pub fn start(dir: &Path, count: usize, opts: LabOpts) -> Result<Lab> {
+        if let (Some(base), Some(last)) = (opts.base_port, count.checked_sub(1)) {
+            consecutive_port(base, last)?;
+        }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create lab directory {}", dir.display()))?;
         let tls = if opts.tls {
@@ -139,11 +142,11 @@ impl Lab {
         for attempt in 0..20 {
             let port = match opts.base_port {
                 Some(base) => {
-                    let port = base + self.nodes.len() as u16;
+                    let port = consecutive_port(base, self.nodes.len())?;
                     if !port_pair_free(port) {
                         bail!(
                             "port {port} or its bus port {} is in use; choose another --base-port",
-                            port + 10000
+                            u32::from(port) + 10000
                         );
                     }
                     port
@@ -162,7 +165,7 @@ impl Lab {
                 ),
             }
         }
-        unreachable!("the loop returns")
+        bail!("redis-server could not start after 20 attempts")
     }
 
     /// Spawns one node; `None` when it could not bind its port (taken meanwhile).
@@ -311,6 +314,25 @@ impl Drop for Lab {
     }
 }
 
+/// The port of node `index` of a lab starting at `base`: `base + index`, with its bus
+/// port (+10000) at most 65535.
+fn consecutive_port(base: u16, index: usize) -> Result<u16> {
+    let port = u16::try_from(index)
+        .ok()
+        .and_then(|i| base.checked_add(i))
+        .filter(|p| p.checked_add(10000).is_some());
+    match port {
+        Some(0) | None if base == 0 => bail!("--base-port 0: ports start at 1"),
+        Some(p) => Ok(p),
+        None => bail!(
+            "--base-port {base}: node {} would need port {}, but ports (and their bus ports, +10000) end at 65535; choose a base port of at most {}",
+            index.saturating_add(1),
+            u64::from(base).saturating_add(index as u64),
+            55535usize.saturating_sub(index)
+        ),
+    }
+}
+
 /// A random port in 20000..30000 whose bus port (+10000) is free too.
 fn pick_free_port() -> Result<u16> {
     for _ in 0..200 {
@@ -387,4 +409,28 @@ fn signal_and_wait(pid: u32, signal: i32, within: Duration) -> Result<()> {
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_ports_stop_where_bus_ports_end() {
+        assert_eq!(consecutive_port(7000, 2).unwrap(), 7002);
+        assert_eq!(consecutive_port(55530, 5).unwrap(), 55535);
+        let err = consecutive_port(60000, 0).unwrap_err().to_string();
+        assert!(err.contains("--base-port 60000"), "{err}");
+        assert!(err.contains("at most 55535"), "{err}");
+        let err = consecutive_port(55530, 6).unwrap_err().to_string();
+        assert!(
+            err.contains("port 55536") && err.contains("at most 55529"),
+            "{err}"
+        );
+        assert!(consecutive_port(65535, usize::MAX).is_err());
+        assert!(consecutive_port(0, 0)
+            .unwrap_err()
+            .to_string()
+            .contains("start at 1"));
+    }
 }
