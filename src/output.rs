@@ -8,7 +8,7 @@ use redis_trib::backend::live::EventSink;
 use redis_trib::backend::Event;
 use redis_trib::render::{event_line, Painter};
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Output settings of one run.
@@ -37,29 +37,29 @@ impl Output {
         self.painter
     }
 
-    /// Prints data (stdout).
+    /// Prints data (stdout); see [`print_data`].
     pub fn data(&self, text: &str) {
-        println!("{text}");
+        print_data(text);
     }
 
     /// Reports success (stderr, so stdout stays data).
     pub fn done(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{} {text}", self.err_painter.good("OK"));
+            print_err(&format!("{} {text}", self.err_painter.good("OK")));
         }
     }
 
     /// A remark on stderr (script `log` lines), unless `--quiet`.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            print_err(text);
         }
     }
 
     /// Prints an error (stderr).
     pub fn error(painter_off: bool, text: &str) {
         let p = Painter::new(!painter_off, std::io::stderr().is_terminal());
-        eprintln!("{} {text}", p.bad("error:"));
+        print_err(&format!("{} {text}", p.bad("error:")));
     }
 
     /// An event sink for the backend: one progress bar per move on a terminal
@@ -111,14 +111,14 @@ impl Output {
                         .get(&key)
                         .is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
                     if finished || (done > 0 && due) {
-                        eprintln!("{}", event_line(&event, out.err_painter));
+                        print_err(&event_line(&event, out.err_painter));
                         last_line.insert(key, Instant::now());
                     }
                 }
                 None => {
                     let line = event_line(&event, out.err_painter);
                     if bars.is_empty() {
-                        eprintln!("{line}");
+                        print_err(&line);
                     } else {
                         let _ = multi.println(line);
                     }
@@ -126,6 +126,30 @@ impl Output {
             }
         })
     }
+}
+
+/// Prints one line of data on stdout. When the reader has gone (`| head -1` closed the
+/// pipe) the run ends there, quietly and successfully, as `grep` or `rg` do: nothing
+/// printed after would be read. Any other failure to write ends it with one error
+/// line on stderr and exit code 1. (Data is printed between operations, never in the
+/// middle of a slot move.)
+pub fn print_data(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "{text}").and_then(|()| out.flush());
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            print_err(&format!("error: cannot write to stdout: {e}"));
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Prints one line on stderr; a stderr that cannot be written to is ignored (there
+/// is nowhere left to say so).
+fn print_err(text: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
 fn new_bar(len: u64, unit: &str) -> ProgressBar {
