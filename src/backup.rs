@@ -150,13 +150,27 @@ pub fn fetch_rdb(addr: &Addr, opts: &ConnOpts, path: &Path) -> Result<Written> {
 }
 
 /// Writes through `path.tmp`, hashing what is written; syncs and renames on success.
+/// Backups hold every key: the file is readable by its owner only (0600), and the
+/// directories created for it too (0700).
 fn atomic_write(path: &Path, fill: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<Written> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let tmp = path.with_extension("tmp");
-    let file =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    // A leftover temporary file would keep its mode: start from a new one.
+    let _ = std::fs::remove_file(&tmp);
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut w = Hashing {
         inner: std::io::BufWriter::new(file),
         hash: Sha256::new(),
@@ -337,5 +351,23 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert!(!path.with_extension("tmp").exists());
+    }
+
+    #[test]
+    fn backup_files_and_new_directories_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/deeper/manifest.json");
+        write_file(&path, b"{}").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("new")), 0o700);
+        assert_eq!(mode(&dir.path().join("new/deeper")), 0o700);
+        // A file left over from an earlier run is rewritten private too.
+        let old = dir.path().join("old.txt");
+        std::fs::write(&old, b"x").unwrap();
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_file(&old, b"y").unwrap();
+        assert_eq!(mode(&old), 0o600);
     }
 }

@@ -30,6 +30,7 @@ use anyhow::Result;
 use redis_trib::addr::Addr;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
+use redis_trib::error::{kind_of, Kind};
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::script::cluster_handle::ClusterHandle;
@@ -56,6 +57,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod complete;
+mod history;
 mod input;
 mod raw;
 
@@ -71,6 +73,7 @@ pub fn run(
     out: &Output,
 ) -> Result<()> {
     register_help(&mut engine);
+    engine.allow_cluster(node.as_slice());
     let mut session = Session::new(engine, node.as_ref(), &params);
     if std::io::stdin().is_terminal() {
         interactive(session, node.as_ref(), g, out)
@@ -79,9 +82,7 @@ pub fn run(
         std::io::stdin().read_to_string(&mut text)?;
         let text = redis_trib::script::strip_shebang(&text);
         redis_trib::interrupt::clear();
-        session
-            .run_text(PIPED, &text, g, out)
-            .map_err(anyhow::Error::msg)?;
+        session.run_text(PIPED, &text, g, out)?;
         Ok(())
     }
 }
@@ -209,6 +210,8 @@ struct Session {
     modules: Vec<(String, Shared<Module>)>,
     /// The connection raw (`>`) commands use, opened on first use.
     raw: Option<ClusterClient>,
+    /// How many variables the session starts with (`ARGS`, `PARAMS`, `cluster`).
+    base: usize,
 }
 
 impl Session {
@@ -217,10 +220,12 @@ impl Session {
         if let Some(n) = node {
             scope.push("cluster", n.to_string());
         }
+        let base = scope.len();
         Session {
             engine,
             scope,
             functions: AST::empty(),
+            base,
             modules: Vec::new(),
             raw: None,
         }
@@ -228,31 +233,28 @@ impl Session {
 
     /// Runs `text` (named `name` in errors) statement by statement; the first error
     /// stops it and comes back as the operator report.
-    fn run_text(
-        &mut self,
-        name: &str,
-        text: &str,
-        g: &Global,
-        out: &Output,
-    ) -> Result<Flow, String> {
+    fn run_text(&mut self, name: &str, text: &str, g: &Global, out: &Output) -> Result<Flow> {
         let pieces = match split(self.engine.engine(), text) {
             Split::Done(pieces) => pieces,
-            Split::Incomplete(e) | Split::Invalid(e) => return Err(report::report(&e, name, text)),
+            Split::Incomplete(e) | Split::Invalid(e) => {
+                return Err(anyhow::Error::msg(report::report(&e, name, text)))
+            }
         };
         for piece in pieces {
             match piece {
                 Piece::Command { text: cmd, .. } => {
-                    if self.command(&cmd, g, out)? == Flow::Quit {
+                    if self.command(&cmd, g, out).map_err(anyhow::Error::msg)? == Flow::Quit {
                         return Ok(Flow::Quit);
                     }
                 }
                 Piece::Raw { line, text: raw } => self
                     .raw_command(&raw, g, out)
-                    .map_err(|e| format!("{name}:{}: {e:#}", line + 1))?,
+                    .map_err(|e| anyhow::anyhow!("{name}:{}: {e:#}", line + 1))?,
                 Piece::Code { line, text: code } => {
-                    let value = self
-                        .eval(&pad(line, &code))
-                        .map_err(|e| report::report(&e, name, text))?;
+                    let value = self.eval(&pad(line, &code)).map_err(|e| {
+                        self.after_limit(out);
+                        report::to_error(&e, name, text)
+                    })?;
                     if let Some(shown) = show(self.engine.engine(), value) {
                         out.data(&shown);
                     }
@@ -260,6 +262,15 @@ impl Session {
             }
         }
         Ok(Flow::Go)
+    }
+
+    /// After a failed statement: when the session's values still hold more than the
+    /// memory budget, its variables are dropped (else every later input would stop).
+    fn after_limit(&mut self, out: &Output) {
+        if self.engine.sandbox().exceeded().is_some() && self.scope.len() > self.base {
+            self.scope.rewind(self.base);
+            out.note("the session's variables were dropped: they held more than --max-memory");
+        }
     }
 
     /// Compiles and runs one statement with the functions defined so far, keeps its
@@ -315,6 +326,9 @@ impl Session {
         let addr: Addr = target
             .parse()
             .map_err(|e| anyhow::anyhow!("cluster = {target:?}: {e}"))?;
+        self.engine
+            .check_reach("> (raw command)", &addr)
+            .map_err(anyhow::Error::msg)?;
         if self.raw.as_ref().map(|c| c.entry()) != Some(&addr) {
             self.raw = Some(ClusterClient::open(&addr, &g.conn_opts()?)?);
         }
@@ -502,8 +516,12 @@ fn interactive(mut session: Session, node: Option<&Addr>, g: &Global, out: &Outp
         if input.trim().is_empty() {
             continue;
         }
-        let _ = rl.add_history_entry(input.as_str());
-        if let Some(path) = &history {
+        // Inputs that carry a secret never reach the history file.
+        let keep = !history::carries_secret(&input);
+        if keep {
+            let _ = rl.add_history_entry(input.as_str());
+        }
+        if let Some(path) = history.as_ref().filter(|_| keep) {
             if let Err(e) = rl.append_history(path) {
                 if !history_failed {
                     out.note(&format!("cannot write the history {}: {e}", path.display()));
@@ -519,7 +537,9 @@ fn interactive(mut session: Session, node: Option<&Addr>, g: &Global, out: &Outp
         match flow {
             Ok(Flow::Quit) => break,
             Ok(Flow::Go) => {}
-            Err(report) => Output::error(g.no_color, &report),
+            // exit(n) leaves the shell with that code.
+            Err(e) if matches!(kind_of(&e), Some(Kind::ScriptExit(_))) => return Err(e),
+            Err(e) => Output::error(g.no_color, &format!("{e:#}")),
         }
     }
     Ok(())

@@ -4,8 +4,11 @@
 
 use super::cluster_handle::ClusterHandle;
 use super::convert::{
-    addr_of, addrs_of, command_args, err, number, plan_of, plan_to_array, reply, rt, slots_of,
+    addr_of, command_args, err, number, plan_of, plan_to_array, reply, rt, slots_of,
 };
+use super::report::Ending;
+use super::sandbox::Sandbox;
+use crate::addr::Addr;
 use crate::backend::live::Live;
 use crate::backend::sim::Sim;
 use crate::backend::{Backend, Event};
@@ -66,6 +69,10 @@ pub struct Host {
     pub io: ScriptIo,
     /// The script's `on_progress` callback, if it set one.
     pub listener: Mutex<Option<FnPtr>>,
+    /// The sandbox's limits and what scripts may reach and write.
+    pub sandbox: Arc<Sandbox>,
+    /// Whether the target reaches real nodes (false offline: nothing to guard).
+    networked: AtomicBool,
 }
 
 /// Where a script's output goes: `print` is its data (stdout for the binary);
@@ -80,20 +87,69 @@ pub struct ScriptIo {
 
 impl Host {
     /// A host for `target`.
-    pub fn new(target: Target, io: ScriptIo) -> Host {
+    pub fn new(target: Target, io: ScriptIo, sandbox: Arc<Sandbox>) -> Host {
         Host {
             dry: AtomicBool::new(matches!(target, Target::Sim(_))),
+            networked: AtomicBool::new(target.conn_opts().is_some()),
             target: Mutex::new(target),
             io,
             listener: Mutex::new(None),
+            sandbox,
         }
     }
 
     /// Replaces the target.
     pub fn set_target(&self, target: Target) {
         let dry = matches!(target, Target::Sim(_));
+        let networked = target.conn_opts().is_some();
         *self.target.lock().expect("target lock") = target;
         self.dry.store(dry, Ordering::SeqCst);
+        self.networked.store(networked, Ordering::SeqCst);
+    }
+
+    /// The address a script passed (`"host:port"` or a node), once the sandbox lets
+    /// scripts reach it.
+    pub fn addr(&self, what: &str, d: &Dynamic) -> Result<Addr, Box<EvalAltResult>> {
+        let a = addr_of(d)?;
+        self.reach(what, &a)?;
+        Ok(a)
+    }
+
+    /// [`Host::addr`] for each address of an array.
+    pub fn addrs(&self, what: &str, a: &Array) -> Result<Vec<Addr>, Box<EvalAltResult>> {
+        a.iter().map(|d| self.addr(what, d)).collect()
+    }
+
+    /// Whether scripts may reach `addr`: a node named on the command line, a node
+    /// their clusters know (asked again when `addr` is not known yet), or an allowed
+    /// host. Offline runs reach nothing, so nothing is refused.
+    pub fn reach(&self, what: &str, addr: &Addr) -> Result<(), Box<EvalAltResult>> {
+        let sandbox = &self.sandbox;
+        if !self.networked.load(Ordering::SeqCst) || sandbox.reachable(addr) {
+            return Ok(());
+        }
+        for seed in sandbox.seeds() {
+            // A seed that does not answer (or is not a cluster node) teaches nothing.
+            if let Ok(guard) = self.target.try_lock().as_mut() {
+                if let Ok(view) = guard.backend().view(&seed) {
+                    sandbox.learn(view.nodes.iter().map(Node::addr));
+                }
+            }
+            if sandbox.reachable(addr) {
+                return Ok(());
+            }
+        }
+        Err(err(sandbox.unreachable_message(what, addr)))
+    }
+
+    /// An operation's error, said as the time limit when the run passed it (the
+    /// operation stopped at its next safe point because of it).
+    fn failed(&self, e: anyhow::Error) -> Box<EvalAltResult> {
+        if self.sandbox.timed_out() {
+            err(format!("{} ({e:#})", self.sandbox.time_message()))
+        } else {
+            rt(e)
+        }
     }
 
     /// How the target reaches real nodes; `what` names the caller in errors.
@@ -157,7 +213,7 @@ impl Host {
         guard.set_tap(None);
         let value = outcome
             .map_err(|_| err("the operation panicked"))?
-            .map_err(rt)?;
+            .map_err(|e| self.failed(e))?;
         match failed {
             Some(e) => Err(err(format!("the on_progress callback failed: {e}"))),
             None => Ok(value),
@@ -173,7 +229,7 @@ impl Host {
         let mut guard = self.target.try_lock().map_err(|_| {
             err("cluster functions cannot be called from inside a callback (weight, plan or on_progress): compute what you need before")
         })?;
-        f(guard.backend()).map_err(rt)
+        f(guard.backend()).map_err(|e| self.failed(e))
     }
 }
 
@@ -275,21 +331,21 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "list_nodes", ["addr: String"] -> "Array", "Every node of the cluster `addr` belongs to, masters first (Node values).",
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("list_nodes", &addr)?;
         let topo = h.with(|b| ops::topology(b, &a))?;
         Ok(topo.nodes.into_iter().map(Dynamic::from).collect())
     });
     let h = host.clone();
     api!(reg, "list_masters", ["addr: String"] -> "Array", "The masters of the cluster `addr` belongs to.",
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("list_masters", &addr)?;
         let topo = h.with(|b| ops::topology(b, &a))?;
         Ok(topo.masters().cloned().map(Dynamic::from).collect())
     });
     let h = host.clone();
     api!(reg, "node", ["addr: String"] -> "Node", "The node at `addr`, as it describes itself.",
     move |addr: Dynamic| -> Result<Node, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("node", &addr)?;
         let v = h.with(|b| b.view(&a))?;
         let mut me = v.myself().clone();
         me.flags.retain(|f| f != "myself");
@@ -298,47 +354,47 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "topology", ["addr: String"] -> "Map", "The whole cluster as a map (the `list --json` document).",
     move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("topology", &addr)?;
         let topo = h.with(|b| ops::topology(b, &a))?;
         rhai::serde::to_dynamic(&topo)
     });
     let h = host.clone();
     api!(reg, "start_cluster", ["addr: String"] -> "()", "One free node becomes a cluster owning all 16384 slots.",
     move |ctx: NativeCallContext, addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("start_cluster", &addr)?;
         h.run(&ctx, |b| ops::start(b, &a, 16384))
     });
     let h = host.clone();
     api!(reg, "start_cluster", ["addr: String", "options: Map"] -> "()", "As start_cluster; options: #{ max_slots: N } (slots per ADDSLOTS).",
     move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("start_cluster", &addr)?;
         let max = max_slots(&opts, "start_cluster")?;
         h.run(&ctx, |b| ops::start(b, &a, max))
     });
     let h = host.clone();
     api!(reg, "start_cluster_on_multi", ["addrs: Array"] -> "()", "Several free nodes become one cluster, slots split evenly in order.",
     move |ctx: NativeCallContext, addrs: Array| -> Result<(), Box<EvalAltResult>> {
-        let a = addrs_of(&addrs)?;
+        let a = h.addrs("start_cluster_on_multi", &addrs)?;
         h.run(&ctx, |b| ops::start_multi(b, &a, 16384))
     });
     let h = host.clone();
     api!(reg, "start_cluster_on_multi", ["addrs: Array", "options: Map"] -> "()", "As start_cluster_on_multi; options: #{ max_slots: N }.",
     move |ctx: NativeCallContext, addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
-        let a = addrs_of(&addrs)?;
+        let a = h.addrs("start_cluster_on_multi", &addrs)?;
         let max = max_slots(&opts, "start_cluster_on_multi")?;
         h.run(&ctx, |b| ops::start_multi(b, &a, max))
     });
     let h = host.clone();
     api!(reg, "join_cluster", ["cluster: String", "new: String"] -> "()", "Add a free node as a master and move it its fair share of slots.",
     move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
+        let (c, n) = (h.addr("join_cluster", &cluster)?, h.addr("join_cluster", &new)?);
         h.run(&ctx, |b| ops::join(b, &c, &n, &mut ops::DefaultBalancer))
     });
     let h = host.clone();
     api!(reg, "join_cluster", ["cluster: String", "new: String", "options: Map"] -> "()",
     "As join_cluster with #{ weight: |node| w, plan: |masters, new_node| [[src, dst, count], ...] }.",
     move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
-        let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
+        let (c, n) = (h.addr("join_cluster", &cluster)?, h.addr("join_cluster", &new)?);
         check_keys(&opts, &["weight", "plan"], "join_cluster")?;
         let fn_opt = |k: &str| -> Result<Option<FnPtr>, Box<EvalAltResult>> {
             match opts.get(k) {
@@ -358,49 +414,49 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "join_no_load", ["cluster: String", "new: String"] -> "()", "Add a free node as a master with no slots.",
     move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let (c, n) = (addr_of(&cluster)?, addr_of(&new)?);
+        let (c, n) = (h.addr("join_no_load", &cluster)?, h.addr("join_no_load", &new)?);
         h.run(&ctx, |b| ops::join_no_load(b, &c, &n).map(|_| ()))
     });
     let h = host.clone();
     api!(reg, "replicate", ["master: String", "slave: String"] -> "()", "A free node becomes a replica of master (of its master if it is a replica).",
     move |ctx: NativeCallContext, master: Dynamic, slave: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let (m, s) = (addr_of(&master)?, addr_of(&slave)?);
+        let (m, s) = (h.addr("replicate", &master)?, h.addr("replicate", &slave)?);
         h.run(&ctx, |b| ops::replicate(b, &m, &s))
     });
     let h = host.clone();
     api!(reg, "quit_cluster", ["addr: String"] -> "()", "Remove a node: its slots and keys go to the other masters, then it is forgotten and reset.",
     move |ctx: NativeCallContext, addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("quit_cluster", &addr)?;
         h.run(&ctx, |b| ops::quit(b, &a))
     });
     let h = host.clone();
     api!(reg, "shutdown_cluster", ["addr: String"] -> "()", "Reset the last node of a cluster (refused while it holds keys).",
     move |ctx: NativeCallContext, addr: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("shutdown_cluster", &addr)?;
         h.run(&ctx, |b| ops::shutdown(b, &a))
     });
     let h = host.clone();
     api!(reg, "fix_migrating", ["addr: String"] -> "INT", "Finish or repair every open slot of the cluster; returns how many were repaired.",
     move |ctx: NativeCallContext, addr: Dynamic| -> Result<INT, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("fix_migrating", &addr)?;
         h.run(&ctx, |b| ops::fix(b, &a)).map(|r| r.len() as INT)
     });
     let h = host.clone();
     api!(reg, "migrate_slots", ["src: String", "dst: String", "slots: Array"] -> "INT", "Move exactly these slots (array, integer or \"0 2 4-7\") with their keys; returns keys moved.",
     move |ctx: NativeCallContext, src: Dynamic, dst: Dynamic, slots: Dynamic| -> Result<INT, Box<EvalAltResult>> {
-        let (s, d, sl) = (addr_of(&src)?, addr_of(&dst)?, slots_of(&slots)?);
+        let (s, d, sl) = (h.addr("migrate_slots", &src)?, h.addr("migrate_slots", &dst)?, slots_of(&slots)?);
         h.run(&ctx, |b| ops::migrate_slots(b, &s, &d, &sl)).map(|k| k as INT)
     });
     let h = host.clone();
     api!(reg, "rescue_cluster", ["addr: String", "free: String"] -> "()", "Give every failed or uncovered slot to a free node.",
     move |ctx: NativeCallContext, addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let (a, f) = (addr_of(&addr)?, addr_of(&free)?);
+        let (a, f) = (h.addr("rescue_cluster", &addr)?, h.addr("rescue_cluster", &free)?);
         h.run(&ctx, |b| ops::rescue(b, &a, &f))
     });
     let h = host.clone();
     api!(reg, "create_cluster", ["addrs: Array", "options: Map"] -> "()", "Free nodes become a cluster; options: #{ replicas: N, max_slots: N } (as `create`).",
     move |ctx: NativeCallContext, addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
-        let a = addrs_of(&addrs)?;
+        let a = h.addrs("create_cluster", &addrs)?;
         check_keys(&opts, &["replicas", "max_slots"], "create_cluster")?;
         let replicas = int_opt(&opts, "replicas", 0, "create_cluster")?;
         let max = int_opt(&opts, "max_slots", 16384, "create_cluster")?.max(1);
@@ -409,14 +465,14 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "set_timeout", ["addr: String", "ms: INT"] -> "INT", "Set cluster-node-timeout on every node (as `set-timeout`); returns how many nodes.",
     move |ctx: NativeCallContext, addr: Dynamic, ms: INT| -> Result<INT, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("set_timeout", &addr)?;
         let ms = u64::try_from(ms).map_err(|_| err(format!("set_timeout: {ms} ms is negative")))?;
         h.run(&ctx, |b| ops::set_timeout(b, &a, ms)).map(|n| n as INT)
     });
     let h = host.clone();
     api!(reg, "check", ["addr: String"] -> "Map", "Health check: #{ healthy, problems: [...], notes: [...] } (as `check`).",
     move |addr: Dynamic| -> Result<Map, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("check", &addr)?;
         let r = h.with(|b| ops::check(b, &a))?;
         let mut m = Map::new();
         m.insert("healthy".into(), r.healthy().into());
@@ -427,7 +483,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let h = host.clone();
     api!(reg, "info", ["addr: String"] -> "Map", "Keys, slots and replicas per master with totals (as `info`).",
     move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("info", &addr)?;
         let topo = h.with(|b| ops::topology(b, &a))?;
         rhai::serde::to_dynamic(ops::info(&topo))
     });
@@ -435,7 +491,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     api!(reg, "rebalance", ["addr: String", "options: Map"] -> "Array",
     "Even out slots: #{ weights: #{ \"node\": w }, threshold: pct, use_empty_masters: bool }; returns the moves made.",
     move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("rebalance", &addr)?;
         check_keys(&opts, &["weights", "threshold", "use_empty_masters"], "rebalance")?;
         let mut o = ops::RebalanceOpts::default();
         if let Some(w) = opts.get("weights") {
@@ -456,7 +512,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     api!(reg, "reshard", ["addr: String", "options: Map"] -> "Array",
     "Move exactly N slots: #{ to: node, slots: N, from: [nodes] or \"all\" }; returns the moves made.",
     move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("reshard", &addr)?;
         check_keys(&opts, &["to", "slots", "from"], "reshard")?;
         let to = opts.get("to").ok_or_else(|| err("reshard: option 'to' is required"))?;
         let to = match to.clone().try_cast::<Node>() {
@@ -511,19 +567,35 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     let out = host.io.log.clone();
     api!(reg, "log", ["message: String"] -> "()", "Print a line to stderr, readable next to progress output.",
         move |msg: Dynamic| out(&msg.to_string()));
-    api!(reg, "sleep", ["ms: INT"] -> "()", "Pause for ms milliseconds (at most one hour; Ctrl-C interrupts).",
-    |ms: INT| -> Result<(), Box<EvalAltResult>> {
+    let h = host.clone();
+    api!(reg, "sleep", ["ms: INT"] -> "()", "Pause for ms milliseconds (at most one hour; Ctrl-C and --max-seconds interrupt).",
+    move |ms: INT| -> Result<(), Box<EvalAltResult>> {
         if !(0..=3_600_000).contains(&ms) {
             return Err(err(format!("sleep: {ms} ms is outside 0..3600000")));
         }
         let end = Instant::now() + Duration::from_millis(ms as u64);
         while Instant::now() < end {
+            if let Some(why) = h.sandbox.exceeded() {
+                return Err(Box::new(EvalAltResult::ErrorTerminated(why.into(), rhai::Position::NONE)));
+            }
             if crate::interrupt::requested() {
                 return Err(err("interrupted (Ctrl-C)"));
             }
             std::thread::sleep(Duration::from_millis(20).min(end - Instant::now()));
         }
         Ok(())
+    });
+    api!(reg, "exit", ["code: INT"] -> "()", "End the script now with this exit code (0-255), printing nothing more: exit(3).",
+    |ctx: NativeCallContext, code: INT| -> Result<(), Box<EvalAltResult>> {
+        let code = i32::try_from(code).ok().filter(|c| (0..=255).contains(c))
+            .ok_or_else(|| err(format!("exit: {code} is not an exit code (0-255)")))?;
+        Err(Ending::Exit(code).raise(ctx.call_position()))
+    });
+    api!(reg, "exit", [] -> "()", "End the script now, successfully (exit code 0).",
+    |ctx: NativeCallContext| -> Result<(), Box<EvalAltResult>> { Err(Ending::Exit(0).raise(ctx.call_position())) });
+    api!(reg, "fail", ["message: String"] -> "()", "Give up: print this one line as the error and exit 1 (try/catch does not stop it).",
+    |ctx: NativeCallContext, msg: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        Err(Ending::Fail(msg.to_string()).raise(ctx.call_position()))
     });
     super::cluster_handle::register(&mut reg, host.clone());
     super::data::register(&mut reg, host.clone());
@@ -542,7 +614,7 @@ fn register_execute(reg: &mut Registry<'_>, host: Arc<Host>) {
         if let Some(c) = addr.clone().try_cast::<ClusterHandle>() {
             return c.execute(host, cmd, args);
         }
-        let a = addr_of(addr)?;
+        let a = host.addr("execute", addr)?;
         let bytes = command_line(cmd, args);
         host.with(|b| b.execute(&a, &bytes)).map(reply)
     }

@@ -4,7 +4,7 @@
 //! slot. In a dry run only commands that read are sent.
 
 use super::api::{api, command_line, Host, Registry};
-use super::convert::{addr_of, err, reply, rt};
+use super::convert::{err, reply, rt};
 use crate::keyspace::{refuse_writes, ClusterClient};
 use rhai::{Dynamic, EvalAltResult};
 use std::sync::atomic::Ordering;
@@ -61,7 +61,7 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
     api!(reg, "cluster", ["addr: String"] -> "Cluster",
         "A handle on the whole cluster: c.execute(\"SET\", k, v) is routed by slot (MOVED/ASK followed), fan-out commands answer per node, MGET/MSET/DEL split by slot.",
     move |addr: Dynamic| -> Result<ClusterHandle, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
+        let a = h.addr("cluster", &addr)?;
         let opts = h.conn_opts("cluster")?;
         let client = ClusterClient::open(&a, &opts).map_err(rt)?;
         Ok(ClusterHandle { client: Arc::new(Mutex::new(client)), entry: a.to_string() })

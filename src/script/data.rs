@@ -2,11 +2,10 @@
 //! standalone Redis into the cluster) and `backup_cluster` (RDBs and a manifest).
 
 use super::api::{api, Host, Registry};
-use super::convert::{addr_of, err};
+use super::convert::err;
 use crate::import::ImportOpts;
 use crate::ops;
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, INT};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Registers `import_keys` and `backup_cluster`.
@@ -15,7 +14,7 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
     api!(reg, "import_keys", ["cluster: String", "source: String", "options: Map"] -> "INT",
         "Move every key of a standalone Redis into the cluster (as `import`); options: #{ copy, replace, from_password, from_user }; returns keys imported.",
     move |ctx: NativeCallContext, cluster: Dynamic, source: Dynamic, opts: Map| -> Result<INT, Box<EvalAltResult>> {
-        let (c, s) = (addr_of(&cluster)?, addr_of(&source)?);
+        let (c, s) = (h.addr("import_keys", &cluster)?, h.addr("import_keys", &source)?);
         let allowed = ["copy", "replace", "from_password", "from_user"];
         if let Some(k) = opts.keys().find(|k| !allowed.contains(&k.as_str())) {
             return Err(err(format!("import_keys: unknown option '{k}' (expected {})", allowed.join(", "))));
@@ -35,10 +34,12 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
     });
     let h = host;
     api!(reg, "backup_cluster", ["addr: String", "dir: String"] -> "Map",
-        "Each master's RDB and every node's CLUSTER NODES into a new or empty directory (as `backup`); returns the manifest.",
+        "Each master's RDB and every node's CLUSTER NODES into a new or empty directory under an --allow-write directory (as `backup`); returns the manifest.",
     move |ctx: NativeCallContext, addr: Dynamic, dir: &str| -> Result<Dynamic, Box<EvalAltResult>> {
-        let a = addr_of(&addr)?;
-        let manifest = h.run(&ctx, |b| ops::backup(b, &a, &PathBuf::from(dir)))?;
+        // Refused before any node is contacted.
+        let dir = h.sandbox.writable("backup_cluster", dir).map_err(err)?;
+        let a = h.addr("backup_cluster", &addr)?;
+        let manifest = h.run(&ctx, |b| ops::backup(b, &a, &dir))?;
         rhai::serde::to_dynamic(&manifest)
     });
 }

@@ -5,10 +5,13 @@ pub mod api;
 pub mod cluster_handle;
 pub mod convert;
 mod data;
+pub mod memory;
 pub mod report;
 pub mod resolver;
+pub mod sandbox;
 
 pub use api::{ApiDoc, Host, ScriptIo, Target, NODE_FIELDS};
+pub use sandbox::{HostRule, Sandbox};
 
 use crate::backend::sim::PlanStep;
 use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, OptimizationLevel, Scope, AST};
@@ -29,6 +32,15 @@ pub struct Limits {
     pub max_array_size: usize,
     /// Entries in one map.
     pub max_map_size: usize,
+    /// Bytes the process may grow by while a script runs (all its values, wherever
+    /// they live: variables, closures' captures, curried arguments).
+    pub max_memory: usize,
+    /// Wall-clock seconds a run (a script, or one shell input) may take.
+    pub max_seconds: Option<u64>,
+    /// Directories scripts may write under (`--allow-write`); none: no writes.
+    pub allow_write: Vec<PathBuf>,
+    /// Hosts scripts may reach besides the clusters named on the command line.
+    pub allow_hosts: Vec<HostRule>,
 }
 
 impl Default for Limits {
@@ -39,6 +51,10 @@ impl Default for Limits {
             max_string_size: 4 << 20,
             max_array_size: 100_000,
             max_map_size: 100_000,
+            max_memory: 512 << 20,
+            max_seconds: None,
+            allow_write: Vec::new(),
+            allow_hosts: Vec::new(),
         }
     }
 }
@@ -59,7 +75,13 @@ impl ScriptEngine {
         module_paths: Vec<PathBuf>,
         limits: &Limits,
     ) -> ScriptEngine {
-        let host = Arc::new(Host::new(target, io.clone()));
+        let sandbox = Arc::new(Sandbox::new(
+            limits.max_memory,
+            limits.max_seconds,
+            &limits.allow_write,
+            limits.allow_hosts.clone(),
+        ));
+        let host = Arc::new(Host::new(target, io.clone(), sandbox.clone()));
         let mut engine = Engine::new();
         // Cluster functions must run when the script runs, never at compile time.
         engine.set_optimization_level(OptimizationLevel::Simple);
@@ -69,7 +91,13 @@ impl ScriptEngine {
         engine.set_max_array_size(limits.max_array_size);
         engine.set_max_map_size(limits.max_map_size);
         engine.set_max_expr_depths(128, 64);
-        engine.on_progress(|_| crate::interrupt::requested().then(|| Dynamic::from("interrupted")));
+        let watched = sandbox.clone();
+        engine.on_progress(move |_| {
+            if let Some(why) = watched.exceeded() {
+                return Some(Dynamic::from(why));
+            }
+            crate::interrupt::requested().then(|| Dynamic::from("interrupted (Ctrl-C)"))
+        });
         let o = io.print.clone();
         engine.on_print(move |s| o(s));
         let o = io.log;
@@ -138,16 +166,19 @@ impl ScriptEngine {
         scope
     }
 
-    /// Compiles and runs a whole script; the error is the operator-facing report.
-    pub fn run(&self, name: &str, text: &str, scope: &mut Scope) -> Result<Dynamic, String> {
+    /// Compiles and runs a whole script (its time limit and memory budget start now).
+    /// The error is the operator-facing report; a script's own `exit(n)` or
+    /// `fail(msg)` carries its [`crate::error::Kind`].
+    pub fn run(&self, name: &str, text: &str, scope: &mut Scope) -> anyhow::Result<Dynamic> {
         let text = strip_shebang(text);
         let ast = self
             .engine
             .compile_with_scope(scope, &text)
-            .map_err(|e| report::report(&EvalAltResult::from(e), name, &text))?;
+            .map_err(|e| Compile(report::report(&EvalAltResult::from(e), name, &text)))?;
+        let _watch = self.host.sandbox.start();
         self.engine
             .eval_ast_with_scope::<Dynamic>(scope, &ast)
-            .map_err(|e| report::report(&e, name, &text))
+            .map_err(|e| report::to_error(&e, name, &text))
     }
 
     /// Compiles `text` against `scope` (the REPL).
@@ -157,11 +188,42 @@ impl ScriptEngine {
             .map_err(Into::into)
     }
 
-    /// Runs a compiled AST (the REPL).
+    /// Runs a compiled AST (the REPL): the time limit counts from now, memory from
+    /// the engine's creation (what the session keeps counts).
     pub fn eval_ast(&self, scope: &mut Scope, ast: &AST) -> Result<Dynamic, Box<EvalAltResult>> {
+        let _watch = self.host.sandbox.start_timer();
         self.engine.eval_ast_with_scope::<Dynamic>(scope, ast)
     }
+
+    /// The sandbox (what scripts may reach and write, their limits).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.host.sandbox
+    }
+
+    /// Lets scripts reach these nodes and every node their clusters know (the
+    /// script's arguments that are addresses, the shell's cluster).
+    pub fn allow_cluster(&self, addrs: &[crate::addr::Addr]) {
+        self.host.sandbox.allow_cluster(addrs);
+    }
+
+    /// Whether scripts may reach `addr` (looking up what the named clusters know when
+    /// it is not known yet); the error names `--allow-host`.
+    pub fn check_reach(&self, what: &str, addr: &crate::addr::Addr) -> Result<(), String> {
+        self.host.reach(what, addr).map_err(|e| report::message(&e))
+    }
 }
+
+/// A script that does not compile: nothing ran (see [`ScriptEngine::run`]).
+#[derive(Debug)]
+pub struct Compile(pub String);
+
+impl std::fmt::Display for Compile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Compile {}
 
 /// Blanks a `#!` first line (keeping line numbers), so scripts can be executables.
 pub fn strip_shebang(text: &str) -> String {

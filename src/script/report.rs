@@ -2,10 +2,60 @@
 //! with a caret under the position, and the call chain when the error comes from
 //! inside a (module) function.
 
-use rhai::EvalAltResult;
+use crate::error::Kind;
+use rhai::{Dynamic, EvalAltResult, Position};
 
-/// Formats `err` raised while running `text` (named `name`).
+/// How a script ends itself: `exit(n)` or `fail(msg)`. Raised as a termination, so
+/// neither `try`/`catch` nor a function boundary stops it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `exit(n)`: exit code `n`, nothing printed.
+    Exit(i32),
+    /// `fail(msg)`: one line, exit code 1.
+    Fail(String),
+}
+
+impl Ending {
+    /// The error that ends the script this way.
+    pub fn raise(self, pos: Position) -> Box<EvalAltResult> {
+        Box::new(EvalAltResult::ErrorTerminated(Dynamic::from(self), pos))
+    }
+}
+
+/// The kind of a script's own ending (`exit(n)`, `fail(msg)`), found through the
+/// call chain; `None` for every other error.
+pub fn ending(err: &EvalAltResult) -> Option<Kind> {
+    let mut inner = err;
+    loop {
+        match inner {
+            EvalAltResult::ErrorInFunctionCall(_, _, next, _)
+            | EvalAltResult::ErrorInModule(_, next, _) => inner = next,
+            EvalAltResult::ErrorTerminated(v, _) => {
+                return v.clone().try_cast::<Ending>().map(|e| match e {
+                    Ending::Exit(n) => Kind::ScriptExit(n),
+                    Ending::Fail(m) => Kind::ScriptFailed(m),
+                })
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The error a script run ends with: the script's own ending as its [`Kind`] (the
+/// binary exits with its code), else the operator report of [`report`].
+pub fn to_error(err: &EvalAltResult, name: &str, text: &str) -> anyhow::Error {
+    match ending(err) {
+        Some(kind) => crate::error::error(kind),
+        None => anyhow::Error::msg(report(err, name, text)),
+    }
+}
+
+/// Formats `err` raised while running `text` (named `name`); `fail(msg)` is its
+/// message alone, on one line.
 pub fn report(err: &EvalAltResult, name: &str, text: &str) -> String {
+    if let Some(kind) = ending(err) {
+        return kind.to_string();
+    }
     let mut frames = Vec::new();
     let mut inner = err;
     loop {
@@ -57,7 +107,11 @@ pub fn message(err: &EvalAltResult) -> String {
         EvalAltResult::ErrorTooManyOperations(_) => {
             "the script was stopped: too many operations (a runaway loop?); raise --max-operations if it really needs more".into()
         }
-        EvalAltResult::ErrorTerminated(_, _) => "interrupted (Ctrl-C)".into(),
+        EvalAltResult::ErrorTerminated(v, _) => match ending(err) {
+            Some(kind) => kind.to_string(),
+            None if v.is_string() => v.to_string(),
+            None => "interrupted (Ctrl-C)".into(),
+        },
         other => {
             let text = other.to_string();
             match text.rfind(" (line ") {

@@ -8,6 +8,7 @@ mod keyspace;
 mod lab;
 mod ops;
 mod repl;
+mod sandbox;
 mod script;
 mod scripts;
 mod servers;

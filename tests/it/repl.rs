@@ -218,7 +218,8 @@ list_masters(cluster).len()
         new = lab.at(3),
         dst = lab.at(1)
     );
-    let out = repl(&[&lab.at(0)], &input);
+    // The free node is not the shell's cluster's: allowed by name.
+    let out = repl(&[&lab.at(0), "--allow-host", &lab.at(3)], &input);
     let text = out.ok();
     let got = lines(text);
     assert_eq!(got[..4], ["false", "true", "0", "4"], "{text}");
@@ -240,7 +241,10 @@ list_masters(cluster).len()
 
     // `repl --dry-run` starts dry.
     let input = format!(".dry\njoin_no_load(cluster, \"{}\")\n.plan\n", lab.at(3));
-    let out = repl(&["--dry-run", &lab.at(0)], &input);
+    let out = repl(
+        &["--dry-run", &lab.at(0), "--allow-host", &lab.at(3)],
+        &input,
+    );
     let text = out.ok();
     assert!(text.starts_with("dry run:"), "{text}");
     assert!(text.contains("Plan ("), "{text}");
