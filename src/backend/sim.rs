@@ -9,8 +9,8 @@ use crate::addr::Addr;
 use crate::backup::Written;
 use crate::import::ImportOpts;
 use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{Node, Role, Topology, View};
-use anyhow::{bail, Result};
+use crate::topology::{short_id, Node, Role, Topology, View};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,36 +20,14 @@ use std::time::Duration;
 /// One recorded change.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PlanStep {
-    /// What kind of change (`add_slots`, `meet`, `move_slots`, ...); `op` in JSON.
-    #[serde(rename = "op")]
+    /// What kind of change (`add_slots`, `meet`, `move_slots`, ...).
     pub action: String,
     /// The node it is sent to.
     pub node: String,
     /// Human description.
     pub detail: String,
-    /// Slots concerned, as ranges (empty when none); `[[first, last], ...]` in JSON.
-    #[serde(serialize_with = "slot_ranges")]
+    /// Slots concerned, as ranges (empty when none).
     pub slots: String,
-    /// Where slots or keys come from (moves, imports).
-    pub src: Option<String>,
-    /// Where they go (moves).
-    pub dst: Option<String>,
-    /// How many slots (moves, slot assignments).
-    pub count: Option<usize>,
-    /// How many keys (moves: an estimate in proportion to the slots; imports).
-    pub keys: Option<u64>,
-}
-
-/// A step's `0-5460,5462` slots as `[[0, 5460], [5462, 5462]]`.
-fn slot_ranges<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
-    let ranges: Vec<[u16; 2]> = text
-        .split(',')
-        .filter_map(|r| {
-            let (a, b) = r.split_once('-').unwrap_or((r, r));
-            Some([a.trim().parse().ok()?, b.trim().parse().ok()?])
-        })
-        .collect();
-    s.collect_seq(ranges)
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +54,12 @@ impl Sim {
         let mut sim = Sim::empty(None);
         sim.seed(topo);
         sim
+    }
+
+    /// A simulation seeded from a topology snapshot file (`list --json`), checked
+    /// first (see [`Topology::load`]): a bad file is refused with the field at fault.
+    pub fn load(path: &Path) -> Result<Sim> {
+        Ok(Sim::offline(&Topology::load(path)?))
     }
 
     /// A simulation that reads real nodes on first use and never changes them.
@@ -137,20 +121,7 @@ impl Sim {
             } else {
                 format_ranges(slots)
             },
-            src: None,
-            dst: None,
-            count: (!slots.is_empty()).then_some(slots.len()),
-            keys: None,
         });
-    }
-
-    /// Gives the step just recorded its ends and key count.
-    fn ends(&mut self, src: Option<&Addr>, dst: Option<&Addr>, keys: Option<u64>) {
-        if let Some(step) = self.steps.last_mut() {
-            step.src = src.map(Addr::to_string);
-            step.dst = dst.map(Addr::to_string);
-            step.keys = keys;
-        }
     }
 
     /// Finds the node at `addr`, loading it (or inventing it) when unknown.
@@ -188,8 +159,7 @@ impl Sim {
             }
             None => {
                 // Offline: an address the snapshot does not know is a free node.
-                let id = format!("{:040x}", 0xd1e5_0000_0000u64 + self.next_id);
-                self.next_id += 1;
+                let id = self.fresh_id();
                 let group = self.new_group();
                 let node = Node {
                     node_id: id.clone(),
@@ -221,9 +191,22 @@ impl Sim {
         }
     }
 
+    /// A node id no node of the copy has.
+    fn fresh_id(&mut self) -> String {
+        loop {
+            let id = format!("{:040x}", 0xd1e5_0000_0000u64.wrapping_add(self.next_id));
+            self.next_id = self.next_id.wrapping_add(1);
+            if !self.nodes.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     fn node_mut(&mut self, addr: &Addr) -> Result<&mut SimNode> {
         let id = self.id_at(addr)?;
-        Ok(self.nodes.get_mut(&id).expect("just found"))
+        self.nodes
+            .get_mut(&id)
+            .with_context(|| format!("{addr}: node {id} left the simulated cluster"))
     }
 
     fn assign(&mut self, slots: &[u16], to: &str) {
@@ -370,15 +353,18 @@ impl Backend for Sim {
         }
         // Keys are not known per slot here: the source's keys move in proportion.
         let keys = match self.nodes.get(&src.node_id) {
-            Some(s) if !held.is_empty() => s.keys * slots.len() as u64 / held.len() as u64,
+            Some(s) if !held.is_empty() => {
+                let share = u128::from(s.keys) * slots.len() as u128 / held.len() as u128;
+                u64::try_from(share).unwrap_or(s.keys).min(s.keys)
+            }
             _ => 0,
         };
         self.assign(slots, &dst.node_id);
         if let Some(s) = self.nodes.get_mut(&src.node_id) {
-            s.keys -= keys;
+            s.keys = s.keys.saturating_sub(keys);
         }
         if let Some(d) = self.nodes.get_mut(&dst.node_id) {
-            d.keys += keys;
+            d.keys = d.keys.saturating_add(keys);
         }
         if !held.is_empty() && held.len() == slots.len() {
             self.follow_new_owner(&src.node_id, &dst.node_id);
@@ -394,7 +380,6 @@ impl Backend for Sim {
             ),
             slots,
         );
-        self.ends(Some(&src.addr()), Some(&dst.addr()), Some(keys));
         Ok(MoveStats {
             slots: slots.len(),
             keys,
@@ -408,7 +393,6 @@ impl Backend for Sim {
             format!("move the keys of slot {slot} to {}", dst.addr()),
             &[slot],
         );
-        self.ends(Some(&src.addr()), Some(&dst.addr()), None);
         Ok(0)
     }
 
@@ -420,7 +404,7 @@ impl Backend for Sim {
                 self.record(
                     "set_slots",
                     node,
-                    format!("CLUSTER SETSLOT ... NODE {}", &id[..8.min(id.len())]),
+                    format!("CLUSTER SETSLOT ... NODE {}", short_id(&id)),
                     slots,
                 );
             }
@@ -444,7 +428,10 @@ impl Backend for Sim {
     }
 
     fn bump_epoch(&mut self, node: &Addr) -> Result<()> {
-        self.epoch += 1;
+        self.epoch = self
+            .epoch
+            .checked_add(1)
+            .context("the config epoch cannot grow any more")?;
         let epoch = self.epoch;
         self.node_mut(node)?.node.config_epoch = epoch;
         self.record("bump_epoch", node, "CLUSTER BUMPEPOCH".into(), &[]);
@@ -505,7 +492,6 @@ impl Backend for Sim {
             ),
             &[],
         );
-        self.ends(Some(source), None, Some(expected));
         Ok(expected)
     }
 
@@ -525,10 +511,6 @@ impl Backend for Sim {
             node: "(local file)".into(),
             detail: format!("{} ({} bytes)", path.display(), content.len()),
             slots: String::new(),
-            src: None,
-            dst: None,
-            count: None,
-            keys: None,
         });
         Ok(Written::default())
     }
@@ -547,10 +529,12 @@ impl Backend for Sim {
 
     fn reset(&mut self, node: &Addr) -> Result<()> {
         let old = self.id_at(node)?;
-        let mut s = self.nodes.remove(&old).expect("known");
+        let mut s = self
+            .nodes
+            .remove(&old)
+            .with_context(|| format!("{node}: node {old} left the simulated cluster"))?;
         s.group = self.new_group();
-        s.node.node_id = format!("{:040x}", 0xd1e5_0000_0000u64 + self.next_id);
-        self.next_id += 1;
+        s.node.node_id = self.fresh_id();
         s.node.role_in_cluster = Role::Master;
         s.node.master_id = None;
         s.node.flags = vec!["master".into()];

@@ -29,11 +29,11 @@ pub struct CreatePlan {
 /// master where possible; extra nodes become extra replicas. Needs 3 masters.
 pub fn plan_create(hosts: &[String], replicas: usize) -> Result<CreatePlan> {
     let n = hosts.len();
-    let masters_count = n / (replicas + 1);
+    let masters_count = n / replicas.saturating_add(1);
     if masters_count < 3 {
         bail!(
             "{n} nodes with --replicas {replicas} make {masters_count} masters; a cluster needs at least 3 masters, so give at least {} nodes",
-            3 * (replicas + 1)
+            3u128 * (replicas as u128 + 1)
         );
     }
     // Round-robin across hosts, keeping the order nodes were given within a host.

@@ -19,13 +19,13 @@ pub fn migrate_slots(b: &mut dyn Backend, src: &Addr, dst: &Addr, slots: &[u16])
     if sid == did {
         bail!(
             "source {src} and destination {dst} are the same node ({})",
-            &sid[..8]
+            crate::topology::short_id(&sid)
         );
     }
     if sv.node(&did).is_none() {
         bail!(
             "{src} and {dst} are not in the same cluster ({src} does not know node {})",
-            &did[..8]
+            crate::topology::short_id(&did)
         );
     }
     let topo = topology_from(b, &sv)?;
