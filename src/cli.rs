@@ -40,6 +40,9 @@ pub struct Global {
     /// Password for every node (also REDISCLI_AUTH, as redis-cli)
     #[arg(long, global = true, env = "REDISCLI_AUTH", hide_env_values = true)]
     pub password: Option<String>,
+    /// Read the password from the terminal without echo (or the first line of stdin)
+    #[arg(long, global = true)]
+    pub askpass: bool,
     /// ACL user name (with --password)
     #[arg(long, global = true)]
     pub user: Option<String>,
@@ -262,7 +265,12 @@ pub enum Command {
         #[arg(long)]
         replace: bool,
         /// Password of the source, if it differs from the cluster's
-        #[arg(long, value_name = "PASSWORD")]
+        #[arg(
+            long,
+            value_name = "PASSWORD",
+            env = "REDIS_TRIB_FROM_PASSWORD",
+            hide_env_values = true
+        )]
         from_password: Option<String>,
         /// ACL user of the source (with --from-password)
         #[arg(long, value_name = "USER")]
@@ -328,6 +336,18 @@ pub struct ScriptOpts {
     /// Stop a script after this many operations (runaway loops)
     #[arg(long, default_value_t = 20_000_000)]
     pub max_operations: u64,
+    /// Stop a script after this many seconds (`run`: 3600 unless given; the shell: none; 0: no limit)
+    #[arg(long, value_name = "SECONDS")]
+    pub max_seconds: Option<u64>,
+    /// Stop a script whose values hold more than this many MiB
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub max_memory: usize,
+    /// A directory scripts may write under (backup_cluster); repeatable; none: no writes
+    #[arg(long, value_name = "DIR")]
+    pub allow_write: Vec<PathBuf>,
+    /// A host scripts may reach besides the clusters named on the command line; repeatable
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub allow_host: Vec<String>,
 }
 
 impl Default for ScriptOpts {
@@ -336,6 +356,10 @@ impl Default for ScriptOpts {
             set: Vec::new(),
             topology: None,
             max_operations: 20_000_000,
+            max_seconds: None,
+            max_memory: 512,
+            allow_write: Vec::new(),
+            allow_host: Vec::new(),
         }
     }
 }
@@ -412,7 +436,7 @@ impl Global {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
-    let g = cli.global;
+    let g = scripting::secure(cli.global)?;
     let out = Output::new(&g);
     let live = |replace: bool| -> Result<Live> {
         let migrate = MigrateOpts {
@@ -611,10 +635,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 out.data(check_text(&report, out.painter()).trim_end());
             }
             if !report.healthy() {
-                anyhow::bail!(
-                    "{} problem(s) found in the cluster of {node}",
-                    report.problems.len()
-                );
+                return Err(redis_trib::error::error(
+                    redis_trib::error::Kind::Unhealthy(format!(
+                        "{} problem(s) found in the cluster of {node}",
+                        report.problems.len()
+                    )),
+                ));
             }
             return Ok(());
         }
@@ -683,19 +709,21 @@ pub fn run(cli: Cli) -> Result<()> {
                     p.to_path_buf()
                 }
             });
+            let printed = scripting::Printed::wanted(&g, &script);
             let engine = scripting::engine(
                 &script,
                 g.dry_run,
                 &out,
                 live(false)?,
                 folder.into_iter().collect(),
+                Some(3600),
+                printed.as_ref(),
             )?;
+            engine.allow_cluster(&scripting::addresses(&args));
             let mut scope = ScriptEngine::scope(&args, &scripting::params(&script.set)?);
             let name = file.display().to_string();
             let result = engine.run(&name, &text, &mut scope);
-            scripting::print_plan(&engine, &g, &out);
-            let _ = result.map_err(anyhow::Error::msg)?;
-            return Ok(());
+            return scripting::finish(&engine, &g, &out, printed, result);
         }
         Command::Repl { node, script } => {
             let engine = scripting::engine(
@@ -704,6 +732,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 &out,
                 live(false)?,
                 vec![PathBuf::from(".")],
+                None,
+                None,
             )?;
             let params = scripting::params(&script.set)?;
             return crate::repl::run(engine, node, params, &g, &out);

@@ -20,14 +20,36 @@ use std::time::Duration;
 /// One recorded change.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PlanStep {
-    /// What kind of change (`add_slots`, `meet`, `move_slots`, ...).
+    /// What kind of change (`add_slots`, `meet`, `move_slots`, ...); `op` in JSON.
+    #[serde(rename = "op")]
     pub action: String,
     /// The node it is sent to.
     pub node: String,
     /// Human description.
     pub detail: String,
-    /// Slots concerned, as ranges (empty when none).
+    /// Slots concerned, as ranges (empty when none); `[[first, last], ...]` in JSON.
+    #[serde(serialize_with = "slot_ranges")]
     pub slots: String,
+    /// Where slots or keys come from (moves, imports).
+    pub src: Option<String>,
+    /// Where they go (moves).
+    pub dst: Option<String>,
+    /// How many slots (moves, slot assignments).
+    pub count: Option<usize>,
+    /// How many keys (moves: an estimate in proportion to the slots; imports).
+    pub keys: Option<u64>,
+}
+
+/// A step's `0-5460,5462` slots as `[[0, 5460], [5462, 5462]]`.
+fn slot_ranges<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    let ranges: Vec<[u16; 2]> = text
+        .split(',')
+        .filter_map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            Some([a.trim().parse().ok()?, b.trim().parse().ok()?])
+        })
+        .collect();
+    s.collect_seq(ranges)
 }
 
 #[derive(Clone, Debug)]
@@ -121,7 +143,20 @@ impl Sim {
             } else {
                 format_ranges(slots)
             },
+            src: None,
+            dst: None,
+            count: (!slots.is_empty()).then_some(slots.len()),
+            keys: None,
         });
+    }
+
+    /// Gives the step just recorded its ends and key count.
+    fn ends(&mut self, src: Option<&Addr>, dst: Option<&Addr>, keys: Option<u64>) {
+        if let Some(step) = self.steps.last_mut() {
+            step.src = src.map(Addr::to_string);
+            step.dst = dst.map(Addr::to_string);
+            step.keys = keys;
+        }
     }
 
     /// Finds the node at `addr`, loading it (or inventing it) when unknown.
@@ -380,6 +415,7 @@ impl Backend for Sim {
             ),
             slots,
         );
+        self.ends(Some(&src.addr()), Some(&dst.addr()), Some(keys));
         Ok(MoveStats {
             slots: slots.len(),
             keys,
@@ -393,6 +429,7 @@ impl Backend for Sim {
             format!("move the keys of slot {slot} to {}", dst.addr()),
             &[slot],
         );
+        self.ends(Some(&src.addr()), Some(&dst.addr()), None);
         Ok(0)
     }
 
@@ -492,6 +529,7 @@ impl Backend for Sim {
             ),
             &[],
         );
+        self.ends(Some(source), None, Some(expected));
         Ok(expected)
     }
 
@@ -511,6 +549,10 @@ impl Backend for Sim {
             node: "(local file)".into(),
             detail: format!("{} ({} bytes)", path.display(), content.len()),
             slots: String::new(),
+            src: None,
+            dst: None,
+            count: None,
+            keys: None,
         });
         Ok(Written::default())
     }
