@@ -30,17 +30,7 @@ pub fn engine(
     printed: Option<&Printed>,
 ) -> Result<ScriptEngine> {
     let target = match &opts.topology {
-        Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("cannot read topology {}", file.display()))?;
-            let topo: Topology = serde_json::from_str(&text).with_context(|| {
-                format!(
-                    "{} is not a topology snapshot (write one with `redis-trib list HOST:PORT --json > FILE`)",
-                    file.display()
-                )
-            })?;
-            Target::Sim(Sim::offline(&topo))
-        }
+        Some(file) => Target::Sim(Sim::load(file)?),
         None if dry_run => Target::Sim(Sim::over(live)),
         None => Target::Live(live),
     };
