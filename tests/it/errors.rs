@@ -570,3 +570,102 @@ fn options_after_the_slot_list_are_options() {
         &cannot,
     );
 }
+
+/// Numbers and files that used to panic end in one `error:` line naming what is
+/// wrong, and a closed stdout ends a run quietly with exit 0 (as `| head -1` does).
+#[test]
+fn bad_input_is_refused_in_one_line_never_a_panic() {
+    let [d1, d2, d3] = [0; 3].map(|_| format!("127.0.0.1:{}", dead_port()));
+    refused_alone(
+        &["--timeout", "1e30", "list", &d1],
+        TOOL_ERROR,
+        "--timeout must be a positive number of seconds, at most 1e9 (got 1e30)",
+    );
+    refused_alone(
+        &[
+            "create",
+            &d1,
+            &d2,
+            &d3,
+            "--replicas",
+            &usize::MAX.to_string(),
+        ],
+        TOOL_ERROR,
+        "make 0 masters; a cluster needs at least 3 masters",
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lab_dir = dir.path().join("lab");
+    let lab_dir_arg = lab_dir.to_str().expect("utf-8 path");
+    refused_alone(
+        &["lab", "up", "3", "--base-port", "60000", "--dir", lab_dir_arg],
+        TOOL_ERROR,
+        "--base-port 60000: node 3 would need port 60002, but ports (and their bus ports, +10000) end at 65535; choose a base port of at most 55533",
+    );
+    assert!(!lab_dir.exists(), "a refused lab up created {lab_dir:?}");
+
+    // Topology snapshots (`run --topology`): every bad field is named, with the file.
+    let id = |c: char| c.to_string().repeat(40);
+    let node = |c: char, port: u16, slots: &str| {
+        serde_json::json!({
+            "node_id": id(c), "host": "127.0.0.1", "port": port, "cport": null,
+            "hostname": null, "flags": ["master"], "role_in_cluster": "master",
+            "master_id": null, "ping_sent": 0, "pong_recv": 0, "config_epoch": 1,
+            "connected": true, "assigned_slots": [slots], "slots_migrating": [],
+            "slots_importing": []
+        })
+    };
+    let good = serde_json::json!({
+        "entry_id": id('a'),
+        "nodes": [node('a', 7000, "0-5460"), node('b', 7001, "5461-10922"), node('c', 7002, "10923-16383")],
+        "keys": {}, "states": {}, "unreachable": {}
+    });
+    let script = dir.path().join("check.rhai");
+    std::fs::write(&script, "print(`healthy=${check(ARGS[0]).healthy}`);").expect("write script");
+    let file = dir.path().join("topology.json");
+    let run_on = |doc: &serde_json::Value| {
+        std::fs::write(&file, doc.to_string()).expect("write topology");
+        let args = [
+            "run",
+            script.to_str().expect("utf-8 path"),
+            "127.0.0.1:7000",
+            "--topology",
+            file.to_str().expect("utf-8 path"),
+        ];
+        (
+            Run::from(bin().args(args).output().expect("run")),
+            args.map(String::from),
+        )
+    };
+    let (run, _) = run_on(&good);
+    assert!(run.ok().contains("healthy=true"), "{}", run.stderr);
+    let bad: Vec<(&str, serde_json::Value, &str)> = vec![
+        ("/nodes/1/node_id", "aé".repeat(20).into(), "topology.json: nodes[1].node_id: node id \"aéaé"),
+        ("/nodes/1/node_id", "b".into(), "topology.json: nodes[1].node_id: node id \"b\" is not 40 lowercase hexadecimal characters"),
+        (
+            "/nodes/2/slots_migrating",
+            serde_json::json!([[65535, id('a')]]),
+            "topology.json: nodes[2].slots_migrating[0]: slot 65535 is out of range 0..16383",
+        ),
+        ("/nodes/2/port", 7001.into(), "topology.json: nodes[2]: address 127.0.0.1:7001 is also nodes[1]'s"),
+        ("/nodes/0/assigned_slots", serde_json::json!(["0-16384"]), "topology.json: nodes[0].assigned_slots[0]: slot 16384 is out of range 0..16383"),
+    ];
+    for (pointer, value, why) in bad {
+        let mut doc = good.clone();
+        *doc.pointer_mut(pointer).expect("field") = value;
+        let (run, args) = run_on(&doc);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check(&run, &args, TOOL_ERROR, why);
+    }
+
+    // A reader that went away: data printing ends quietly (exit 0), no panic.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = bin().arg("doc").stdout(writer).output().expect("run doc");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "doc into a closed pipe: {stderr}"
+    );
+    assert!(stderr.is_empty(), "doc into a closed pipe: {stderr}");
+}
