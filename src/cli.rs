@@ -412,7 +412,7 @@ impl Global {
             .filter(|t| !t.is_zero() && t.as_secs_f64() <= MAX_TIMEOUT_SECS)
             .with_context(|| {
                 format!(
-                    "--timeout {}: must be a positive number of seconds, at most {MAX_TIMEOUT_SECS:e}",
+                    "--timeout must be a positive number of seconds, at most {MAX_TIMEOUT_SECS:e} (got {:?})",
                     self.timeout
                 )
             })?;
