@@ -267,7 +267,7 @@ impl Session {
     /// After a failed statement: when the session's values still hold more than the
     /// memory budget, its variables are dropped (else every later input would stop).
     fn after_limit(&mut self, out: &Output) {
-        if self.engine.sandbox().exceeded().is_some() && self.scope.len() > self.base {
+        if self.engine.sandbox().memory_exceeded() && self.scope.len() > self.base {
             self.scope.rewind(self.base);
             out.note("the session's variables were dropped: they held more than --max-memory");
         }
@@ -772,6 +772,38 @@ mod tests {
         assert!(!one.contains("join_cluster"));
         assert!(help_for(engine.docs(), "migrate").contains("migrate_slots"));
         assert!(help_for(engine.docs(), "zzz").contains("no function named"));
+    }
+
+    #[test]
+    fn a_session_over_its_memory_budget_drops_its_variables_and_goes_on() {
+        use clap::Parser;
+        let g = crate::cli::Cli::parse_from(["redis-trib", "--quiet"]).global;
+        let out = Output::new(&g);
+        let quiet: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
+        let limits = redis_trib::script::Limits {
+            max_memory: 48 << 20,
+            ..redis_trib::script::Limits::default()
+        };
+        let engine = ScriptEngine::new(
+            Target::Sim(Sim::offline(&redis_trib::topology::Topology::default())),
+            redis_trib::script::ScriptIo {
+                print: quiet.clone(),
+                log: quiet,
+            },
+            Vec::new(),
+            &limits,
+        );
+        let mut session = Session::new(engine, None, &BTreeMap::new());
+        let base = session.scope.len();
+        let grow = "let s = \"x\"; while s.len() < 1000000 { s += s; }\n\
+                    let keep = []; for i in 0..200 { let t = s + i; keep.push(|| t.len()); }";
+        let e = session.run_text(TYPED, grow, &g, &out).unwrap_err();
+        assert!(format!("{e:#}").contains("--max-memory 48 MiB"), "{e:#}");
+        assert_eq!(session.scope.len(), base, "the variables were dropped");
+        assert_eq!(
+            session.run_text(TYPED, "let y = 1", &g, &out).unwrap(),
+            Flow::Go
+        );
     }
 
     #[test]

@@ -591,6 +591,15 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
             .ok_or_else(|| err(format!("exit: {code} is not an exit code (0-255)")))?;
         Err(Ending::Exit(code).raise(ctx.call_position()))
     });
+    // Any other value would end the script with code 0 (Rhai's own exit): refused.
+    FuncRegistration::new("exit")
+        .with_volatility(true)
+        .register_into_engine(reg.engine, |v: Dynamic| -> Result<(), Box<EvalAltResult>> {
+            Err(err(format!(
+                "exit: expected an exit code (0-255), got {}",
+                v.type_name()
+            )))
+        });
     api!(reg, "exit", [] -> "()", "End the script now, successfully (exit code 0).",
     |ctx: NativeCallContext| -> Result<(), Box<EvalAltResult>> { Err(Ending::Exit(0).raise(ctx.call_position())) });
     api!(reg, "fail", ["message: String"] -> "()", "Give up: print this one line as the error and exit 1 (try/catch does not stop it).",

@@ -63,6 +63,7 @@ pub struct Sandbox {
     baseline: AtomicUsize,
     max_seconds: Option<u64>,
     expired: Arc<AtomicBool>,
+    over_memory: AtomicBool,
     writable: Vec<PathBuf>,
     hosts: Vec<HostRule>,
     seeds: Mutex<Vec<Addr>>,
@@ -89,6 +90,7 @@ impl Sandbox {
             baseline: AtomicUsize::new(super::memory::allocated()),
             max_seconds,
             expired: Arc::new(AtomicBool::new(false)),
+            over_memory: AtomicBool::new(false),
             // A directory that does not exist (yet) is kept as given, made absolute.
             writable: writable
                 .iter()
@@ -112,6 +114,7 @@ impl Sandbox {
     /// keeps counting against the memory budget).
     pub fn start_timer(&self) -> Watch {
         self.expired.store(false, Ordering::SeqCst);
+        self.over_memory.store(false, Ordering::SeqCst);
         let Some(secs) = self.max_seconds else {
             return Watch { _stop: None };
         };
@@ -138,11 +141,17 @@ impl Sandbox {
         }
         let used = super::memory::allocated().saturating_sub(self.baseline.load(Ordering::Relaxed));
         (used > self.max_memory).then(|| {
+            self.over_memory.store(true, Ordering::SeqCst);
             format!(
                 "the script was stopped: it holds more than --max-memory {} MiB (values kept in variables, closures and arrays count)",
                 self.max_memory >> 20
             )
         })
+    }
+
+    /// Whether this run was stopped for holding more than its memory budget.
+    pub fn memory_exceeded(&self) -> bool {
+        self.over_memory.load(Ordering::SeqCst)
     }
 
     /// Whether this run passed its time limit.
@@ -362,8 +371,10 @@ mod tests {
         let s = Sandbox::new(32 << 20, None, &[], Vec::new());
         let _w = s.start();
         let block = std::hint::black_box(vec![7u8; 96 << 20]);
+        assert!(!s.memory_exceeded());
         let e = s.exceeded().expect("over the budget");
         assert!(e.contains("--max-memory 32 MiB"), "{e}");
+        assert!(s.memory_exceeded(), "remembered for the shell");
         drop(block);
     }
 }

@@ -112,6 +112,39 @@ fn wall_clock_time_is_bounded_by_max_seconds() {
 }
 
 #[test]
+fn the_time_limit_stops_an_operation_between_batches() {
+    let lab = lab(2);
+    lab.cluster(2);
+    let slots = lab.slots_of(0);
+    let range = format!("{}-{}", slots[0], slots[slots.len() - 1]);
+    let (_d, path) = script(
+        "long.rhai",
+        "print(migrate_slots(ARGS[0], ARGS[1], ARGS[2]));\n",
+    );
+    // One slot per batch: thousands of round trips, far more than a second.
+    let out = lab.run(&[
+        "run",
+        path.to_str().unwrap(),
+        &lab.at(0),
+        &lab.at(1),
+        &range,
+        "--max-seconds",
+        "1",
+        "--batch-slots",
+        "1",
+        "--parallel",
+        "1",
+    ]);
+    out.fails_with("ran longer than --max-seconds 1");
+    assert!(
+        out.stderr.contains("no slot is left open"),
+        "{}",
+        out.stderr
+    );
+    lab.run(&["check", &lab.at(0)]).ok();
+}
+
+#[test]
 fn scripts_write_only_under_allowed_directories() {
     let lab = lab(2);
     lab.cluster(2);
@@ -251,6 +284,8 @@ fn exit_and_fail_give_the_exit_codes_ci_needs() {
     assert_eq!((out.code, out.stdout.as_str()), (0, ""));
     let (_d, path) = script("bad.rhai", "exit(300);\n");
     run(&path, &[]).fails_with("exit: 300 is not an exit code");
+    let (_d, path) = script("text.rhai", "exit(\"done\");\n");
+    run(&path, &[]).fails_with("exit: expected an exit code (0-255), got string");
     // fail(msg): exactly one line, no excerpt, exit 1, not caught.
     let (_d, path) = script(
         "fail.rhai",
