@@ -737,3 +737,29 @@ fn generated_inputs_are_mostly_valid() {
         Topology::from_json(&serde_json::to_string(&topo).unwrap()).unwrap();
     }
 }
+
+#[test]
+fn fuzz_typed_arguments() {
+    // What operators type: addresses (IPv6 too) and slot lists, mutated.
+    let bases = [
+        "127.0.0.1:7000",
+        "[::1]:7000",
+        "::1:7000",
+        "node-a.example:6379",
+        "0 2 4-7",
+        "0,16383",
+        "0-16383",
+    ];
+    let mut rng = fastrand::Rng::with_seed(seed(5));
+    for _ in 0..cases() / 4 {
+        let base = bases[rng.usize(..bases.len())];
+        let text = mutate_text(&mut rng, base);
+        if let Ok(addr) = Addr::parse(&text) {
+            assert_eq!(Addr::parse(&addr.to_string()).ok(), Some(addr), "{text:?}");
+        }
+        if let Ok(slots) = crate::slots::parse_slot_list(&[text.as_str()]) {
+            assert!(slots.windows(2).all(|w| w[0] < w[1]), "{text:?}");
+            let _ = crate::slots::format_ranges(&slots);
+        }
+    }
+}
