@@ -175,6 +175,24 @@ pub enum Command {
         /// The free node that takes the slots
         free: Addr,
     },
+    /// Remove a dead or unwanted node from every live node's table (CLUSTER FORGET until all agree)
+    Forget {
+        /// Any live node of the cluster
+        cluster: Addr,
+        /// The node to forget: node id, id prefix (4+ characters) or HOST:PORT
+        node: String,
+    },
+    /// Make a replica the master of its master's slots (CLUSTER FAILOVER), waiting until every node agrees
+    Failover {
+        /// The replica that takes over
+        replica: Addr,
+        /// Without the master's agreement (it is down); the other masters still elect the replica
+        #[arg(long, conflicts_with = "takeover")]
+        force: bool,
+        /// Without any election (most masters are down too)
+        #[arg(long)]
+        takeover: bool,
+    },
     /// Make free nodes a cluster with N replicas per master (as redis-cli --cluster create)
     Create {
         /// HOST:PORT of each free node (masters first across hosts, then replicas)
@@ -515,7 +533,15 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Fix { node, .. } => {
             let repairs = ops::fix(b, &node)?;
-            format!("{} open slot(s) repaired; none left open", repairs.len())
+            let slots = repairs.iter().filter(|r| r.is_slot()).count();
+            let timeouts = repairs.len() - slots;
+            let mut text = format!("{slots} open slot(s) repaired; none left open");
+            if timeouts > 0 {
+                text.push_str(&format!(
+                    "; cluster-node-timeout put back on {timeouts} node(s)"
+                ));
+            }
+            text
         }
         Command::MigrateSlots {
             src, dst, slots, ..
@@ -530,6 +556,30 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Rescue { cluster, free } => {
             ops::rescue(b, &cluster, &free)?;
             format!("{free} took over the failed slots; the cluster serves again")
+        }
+        Command::Forget { cluster, node } => {
+            let gone = ops::forget(b, &cluster, &node)?;
+            format!(
+                "every live node forgot node {}; if it comes back, reset it (CLUSTER RESET HARD) before it rejoins",
+                gone.node_id
+            )
+        }
+        Command::Failover {
+            replica,
+            force,
+            takeover,
+        } => {
+            let mode = match (force, takeover) {
+                (_, true) => redis_trib::backend::FailoverMode::Takeover,
+                (true, false) => redis_trib::backend::FailoverMode::Force,
+                (false, false) => redis_trib::backend::FailoverMode::Default,
+            };
+            let done = ops::failover(b, &replica, mode)?;
+            format!(
+                "{replica} is the master of slots {} (was {}); every reachable node agrees",
+                redis_trib::slots::format_ranges(&done.slots),
+                done.old_master
+            )
         }
         Command::Import {
             node,

@@ -1,7 +1,7 @@
 //! The backend that acts on real nodes over the network.
 
 use super::pool::Pool;
-use super::{Backend, Event, KeyProgress, MoveStats, SlotState};
+use super::{Backend, Event, FailoverMode, KeyProgress, MoveStats, SlotState};
 use crate::addr::Addr;
 use crate::backup::Written;
 use crate::conn::ConnOpts;
@@ -251,5 +251,14 @@ impl Backend for Live {
             return Err(e);
         }
         Ok(())
+    }
+
+    fn failover(&mut self, replica: &Addr, mode: FailoverMode) -> Result<()> {
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("FAILOVER");
+        if let Some(word) = mode.word() {
+            cmd.arg(word);
+        }
+        self.simple(replica, cmd)
     }
 }

@@ -148,6 +148,32 @@ pub trait Backend {
     /// Runs a raw command on one node. A simulation passes read-only commands to
     /// its source and refuses the rest.
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value>;
+    /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` sent to `replica`: it starts taking over its
+    /// master's slots (the caller waits for the cluster to agree).
+    fn failover(&mut self, replica: &Addr, mode: FailoverMode) -> Result<()>;
+}
+
+/// How a replica takes over its master (`CLUSTER FAILOVER`'s option).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FailoverMode {
+    /// Coordinated with the live master: no write is lost.
+    #[default]
+    Default,
+    /// Without the master's agreement (it is down), still elected by the masters.
+    Force,
+    /// Without any election (most masters are down): the replica just takes over.
+    Takeover,
+}
+
+impl FailoverMode {
+    /// The option word sent with `CLUSTER FAILOVER`, if any.
+    pub fn word(self) -> Option<&'static str> {
+        match self {
+            FailoverMode::Default => None,
+            FailoverMode::Force => Some("FORCE"),
+            FailoverMode::Takeover => Some("TAKEOVER"),
+        }
+    }
 }
 
 /// Commands a dry run may pass through to real nodes: they only read.

@@ -4,7 +4,7 @@
 //! from a live source when there is one (reads only), or invented as free nodes.
 
 use super::live::Live;
-use super::{Backend, Event, MoveStats, SlotState};
+use super::{Backend, Event, FailoverMode, MoveStats, SlotState};
 use crate::addr::Addr;
 use crate::backup::Written;
 use crate::import::ImportOpts;
@@ -490,6 +490,12 @@ impl Backend for Sim {
     }
 
     fn forget(&mut self, node: &Addr, id: &str) -> Result<()> {
+        // The copy has one table per cluster: the forgotten node leaves it (as it
+        // does once every node has forgotten it).
+        let group = self.new_group();
+        if let Some(s) = self.nodes.get_mut(id) {
+            s.group = group;
+        }
         self.record("forget", node, format!("CLUSTER FORGET {id}"), &[]);
         Ok(())
     }
@@ -585,6 +591,49 @@ impl Backend for Sim {
         s.keys = 0;
         self.nodes.insert(s.node.node_id.clone(), s);
         self.record("reset", node, "CLUSTER RESET HARD".into(), &[]);
+        Ok(())
+    }
+
+    fn failover(&mut self, replica: &Addr, mode: FailoverMode) -> Result<()> {
+        let id = self.id_at(replica)?;
+        let Some(master) = self.nodes[&id].node.master_id.clone() else {
+            bail!("{replica} is not a replica: nothing to fail over");
+        };
+        let slots = self
+            .nodes
+            .get(&master)
+            .map(|m| m.node.assigned_slots.clone())
+            .unwrap_or_default();
+        self.epoch += 1;
+        let epoch = self.epoch;
+        for s in self.nodes.values_mut() {
+            let n = &mut s.node;
+            if n.node_id == id {
+                n.role_in_cluster = Role::Master;
+                n.master_id = None;
+                n.config_epoch = epoch;
+                n.flags.retain(|f| f != "slave");
+                n.flags.insert(0, "master".into());
+            } else if n.node_id == master || n.master_id.as_deref() == Some(&master) {
+                n.role_in_cluster = Role::Slave;
+                n.master_id = Some(id.clone());
+                n.flags.retain(|f| f != "master");
+                if !n.flags.iter().any(|f| f == "slave") {
+                    n.flags.push("slave".into());
+                }
+            }
+        }
+        self.assign(&slots, &id);
+        let word = mode.word().map(|w| format!(" {w}")).unwrap_or_default();
+        self.record(
+            "failover",
+            replica,
+            format!(
+                "CLUSTER FAILOVER{word}: takes over from {}",
+                short_id(&master)
+            ),
+            &slots,
+        );
         Ok(())
     }
 }

@@ -48,8 +48,9 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     let topology = Topology::assemble(&entry, others);
     let mut problems = disagreements(&views, &topology);
     problems.extend(topology_problems(&topology));
-    let mut notes = notes(&topology);
-    notes.extend(node_timeout_note(b, &views));
+    problems.extend(failover_problems(&topology, &entry));
+    problems.extend(node_timeout_problems(b, &views));
+    let notes = notes(&topology);
     Ok(CheckReport {
         problems,
         notes,
@@ -62,10 +63,25 @@ pub fn topology_problems(topo: &Topology) -> Vec<String> {
     let mut problems = Vec::new();
     for n in &topo.nodes {
         if n.is_failed() {
-            problems.push(format!(
-                "node {} is flagged fail",
-                topo.describe(&n.node_id)
-            ));
+            // A failed master that owns slots is reported with its failover state.
+            if !n.is_master() || n.assigned_slots.is_empty() {
+                let what = if n.is_master() {
+                    "a master that serves no slots (a replica took over, its slots were rescued, or it had none)".to_string()
+                } else {
+                    match n.master_id.as_deref() {
+                        Some(m) => format!("a replica of {}", topo.describe(m)),
+                        None => "a replica".to_string(),
+                    }
+                };
+                let entry = topo
+                    .node(&topo.entry_id)
+                    .map_or("CLUSTER_NODE".to_string(), |e| e.addr().to_string());
+                problems.push(format!(
+                    "{} is flagged fail, {what}: `redis-trib forget {entry} {}` removes it from every node's table",
+                    super::name_of(topo, n),
+                    n.short_id()
+                ));
+            }
         } else if n.is_suspected() {
             problems.push(format!(
                 "node {} is suspected to fail (fail?)",
@@ -152,28 +168,98 @@ fn notes(topo: &Topology) -> Vec<String> {
     notes
 }
 
-/// A note when the nodes do not share one `cluster-node-timeout` (failure detection
-/// and failover then behave differently per node; also what a run killed while a
-/// new node's timeout was shortened would leave, see `rejoin`). Nodes whose
-/// timeout cannot be read are left out.
-fn node_timeout_note(b: &mut dyn Backend, views: &[View]) -> Option<String> {
-    let mut by_value: std::collections::BTreeMap<u64, Vec<String>> = Default::default();
-    for v in views {
-        if let Some(ms) = super::rejoin::node_timeout(b, &v.addr) {
-            by_value.entry(ms).or_default().push(v.addr.to_string());
-        }
+/// Where a failed master that owns slots stands: a replica being promoted (it claims
+/// the slots, not every node agrees yet), replicas none of which is promoted yet, or
+/// no replica at all (`rescue` is the way). `entry` is the view check started from.
+pub fn failover_problems(topo: &Topology, entry: &View) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in topo
+        .masters()
+        .filter(|m| m.is_failed() && !m.assigned_slots.is_empty())
+    {
+        let name = topo.describe(&m.node_id);
+        let slots = format_ranges(&m.assigned_slots);
+        // Its replicas as the entry saw them; their own lines may say they are
+        // masters already (a promotion under way).
+        let replicas: Vec<&crate::topology::Node> = entry
+            .nodes
+            .iter()
+            .filter(|r| r.master_id.as_deref() == Some(m.node_id.as_str()))
+            .filter_map(|r| topo.node(&r.node_id))
+            .collect();
+        let promoted = replicas.iter().find(|r| {
+            r.is_master()
+                && m.assigned_slots
+                    .iter()
+                    .any(|s| r.assigned_slots.binary_search(s).is_ok())
+        });
+        let live: Vec<String> = replicas
+            .iter()
+            .filter(|r| !r.is_failed() && !topo.unreachable.contains_key(&r.node_id))
+            .map(|r| r.addr().to_string())
+            .collect();
+        out.push(match (promoted, live.first()) {
+            (Some(r), _) => format!(
+                "master {name} failed; its replica {} is being promoted (it claims slots {slots}; not every node agrees yet): wait, `redis-trib check` again",
+                topo.describe(&r.node_id)
+            ),
+            (None, Some(first)) => format!(
+                "master {name} failed and still owns slots {slots}; none of its replicas ({}) has been promoted yet: Redis promotes one once the masters agree it failed, or run `redis-trib failover {first} --force`",
+                live.join(", ")
+            ),
+            (None, None) => format!(
+                "master {name} failed and owns slots {slots} with no live replica to take over: run `redis-trib rescue CLUSTER_NODE FREE_NODE`"
+            ),
+        });
     }
-    if by_value.len() < 2 {
-        return None;
-    }
-    let parts: Vec<String> = by_value
+    out
+}
+
+/// The `cluster-node-timeout` most nodes share, and the nodes whose value differs,
+/// with theirs. A run killed while a new node's timeout was shortened (see `rejoin`)
+/// leaves such a node; failure detection then differs per node. Nodes whose timeout
+/// cannot be read are left out; on a tie the larger value counts as the cluster's.
+pub(super) fn node_timeout_outliers(
+    b: &mut dyn Backend,
+    addrs: &[Addr],
+) -> Option<(u64, Vec<(Addr, u64)>)> {
+    let read: Vec<(Addr, u64)> = addrs
         .iter()
-        .map(|(ms, addrs)| format!("{ms} ms on {}", addrs.join(", ")))
+        .filter_map(|a| super::rejoin::node_timeout(b, a).map(|ms| (a.clone(), ms)))
         .collect();
-    Some(format!(
-        "the nodes differ in cluster-node-timeout: {} (`redis-trib set-timeout` makes it one value)",
-        parts.join("; ")
-    ))
+    outliers_of(read)
+}
+
+/// The most common value (the larger on a tie) and the entries that differ from it,
+/// or `None` when all agree (pure).
+fn outliers_of(read: Vec<(Addr, u64)>) -> Option<(u64, Vec<(Addr, u64)>)> {
+    let mut counts: std::collections::BTreeMap<u64, usize> = Default::default();
+    for (_, ms) in &read {
+        *counts.entry(*ms).or_default() += 1;
+    }
+    // BTreeMap order: the last of the most common values is the largest.
+    let common = counts
+        .iter()
+        .max_by_key(|(ms, n)| (**n, **ms))
+        .map(|(ms, _)| *ms)?;
+    let outliers: Vec<(Addr, u64)> = read.into_iter().filter(|(_, ms)| *ms != common).collect();
+    (!outliers.is_empty()).then_some((common, outliers))
+}
+
+/// One problem per node whose `cluster-node-timeout` differs from the cluster's.
+fn node_timeout_problems(b: &mut dyn Backend, views: &[View]) -> Vec<String> {
+    let addrs: Vec<Addr> = views.iter().map(|v| v.addr.clone()).collect();
+    let Some((common, outliers)) = node_timeout_outliers(b, &addrs) else {
+        return Vec::new();
+    };
+    outliers
+        .iter()
+        .map(|(a, ms)| {
+            format!(
+                "{a} has cluster-node-timeout {ms} ms, the other nodes {common} ms (a run killed while it was shortened leaves this): `redis-trib fix` puts {common} back (or `redis-trib set-timeout` sets one value everywhere)"
+            )
+        })
+        .collect()
 }
 
 /// Per-master summary for `info`.
@@ -221,5 +307,21 @@ pub fn info(topo: &Topology) -> ClusterInfo {
         total_slots: masters.iter().map(|m| m.slots).sum(),
         total_replicas: masters.iter().map(|m| m.replicas).sum(),
         masters,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_common_node_timeout_wins_and_a_tie_goes_to_the_larger() {
+        let a = |p: u16, ms: u64| (Addr::new("127.0.0.1", p), ms);
+        let (common, odd) = outliers_of(vec![a(1, 3000), a(2, 500), a(3, 3000)]).unwrap();
+        assert_eq!((common, odd), (3000, vec![a(2, 500)]));
+        let (common, odd) = outliers_of(vec![a(1, 500), a(2, 3000)]).unwrap();
+        assert_eq!((common, odd), (3000, vec![a(1, 500)]));
+        assert_eq!(outliers_of(vec![a(1, 3000), a(2, 3000)]), None);
+        assert_eq!(outliers_of(Vec::new()), None);
     }
 }

@@ -1,18 +1,40 @@
-//! `fix`: finish or repair every open (migrating / importing) slot in the cluster.
+//! `fix`: finish or repair every open (migrating / importing) slot in the cluster, and
+//! put back a `cluster-node-timeout` left short on some node.
 //!
 //! A marker that describes a migration from the slot's owner (the owner migrating to
 //! X, or X importing from the owner) is finished: the remaining keys move to X and X
 //! becomes the owner. A marker that fits no migration (importing from a node that
 //! does not own the slot, say) is cleared after the keys that node holds in the slot
-//! are moved back to the owner. Nothing is dropped either way.
+//! are moved back to the owner. A marker toward a replica (Redis 7 turns an emptied
+//! master into one, and still accepts `SETSLOT ... MIGRATING` toward it) cannot have
+//! moved any key: it is cleared once the replica is seen to hold none of the slot's
+//! keys. Nothing is dropped either way.
+//!
+//! A `MIGRATE` cut short (its reply lost after the destination stored the keys) leaves
+//! keys on both sides, and the next `MIGRATE` answers `BUSYKEY`. Such a key is
+//! compared on both nodes (`DUMP` payloads, as redis-cli does): the same value means
+//! the source's copy is only a leftover, dropped (atomically, only while it is still
+//! that value) before the move goes on; different values need `--replace` (the
+//! source's value wins), and the error names the key and both nodes.
+//!
+//! Ctrl-C stops `fix` between two repairs: the error says what was repaired and what
+//! is left, and no slot is left open on fix's account.
+//!
+//! Last, nodes whose `cluster-node-timeout` differs from the value most nodes share
+//! (what a `create`, `join` or `start` killed while it was shortened leaves) get the
+//! common value back (`CONFIG SET`).
 
+use super::check::node_timeout_outliers;
 use super::{live_addrs, step, topology};
 use crate::addr::Addr;
 use crate::backend::{Backend, SlotState};
+use crate::error::{error, kind_of, Kind};
+use crate::interrupt;
+use crate::slots::format_ranges;
 use crate::topology::{Node, OpenSlot, Topology};
 use crate::wait;
-use anyhow::{bail, Result};
-use std::collections::{BTreeMap, BTreeSet};
+use anyhow::{anyhow, bail, Result};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// What to do about one open slot.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +57,62 @@ pub enum Repair {
         /// The slot's owner.
         owner: String,
     },
+    /// Clear `node`'s marker toward `peer`, which is not a master (no key can have
+    /// moved to it), after checking that `peer` holds none of the slot's keys.
+    Dangling {
+        /// The slot.
+        slot: u16,
+        /// The node carrying the marker (the slot's owner).
+        node: String,
+        /// The replica the marker points at.
+        peer: String,
+    },
+    /// Put the cluster's common `cluster-node-timeout` back on a node.
+    NodeTimeout {
+        /// The node (`host:port`).
+        node: String,
+        /// Its value before, in milliseconds.
+        from: u64,
+        /// The value most nodes share, in milliseconds.
+        to: u64,
+    },
+}
+
+impl Repair {
+    /// Whether this repair closed an open slot (rather than a node timeout).
+    pub fn is_slot(&self) -> bool {
+        self.slot().is_some()
+    }
+
+    /// The slot repaired, if it is a slot repair.
+    pub fn slot(&self) -> Option<u16> {
+        match self {
+            Repair::Finish { slot, .. }
+            | Repair::Clear { slot, .. }
+            | Repair::Dangling { slot, .. } => Some(*slot),
+            Repair::NodeTimeout { .. } => None,
+        }
+    }
+
+    /// One line for people.
+    pub fn describe(&self, topo: &Topology) -> String {
+        match self {
+            Repair::Finish { slot, to, .. } => {
+                format!("slot {slot} (its move to {})", topo.describe(to))
+            }
+            Repair::Clear { slot, node, .. } => {
+                format!("slot {slot} (the stray marker on {})", topo.describe(node))
+            }
+            Repair::Dangling { slot, node, peer } => format!(
+                "slot {slot} (the marker on {} toward the replica {})",
+                topo.describe(node),
+                topo.describe(peer)
+            ),
+            Repair::NodeTimeout { node, from, to } => {
+                format!("cluster-node-timeout of {node} ({from} -> {to} ms)")
+            }
+        }
+    }
 }
 
 /// Decides the repairs for a topology's open slots (pure).
@@ -60,9 +138,12 @@ pub fn plan_repairs(topo: &Topology) -> Result<Vec<Repair>> {
                 _ => (o.peer_id.as_str(), o.node_id.as_str()),
             })
             .collect();
+        // A marker from the owner toward a replica describes no migration that can
+        // have moved keys (see the module doc).
+        let is_replica = |id: &str| topo.node(id).is_some_and(|n| !n.is_master());
         let targets: BTreeSet<&str> = pairs
             .iter()
-            .filter(|(from, to)| *from == owner && *to != owner)
+            .filter(|(from, to)| *from == owner && *to != owner && !is_replica(to))
             .map(|(_, to)| *to)
             .collect();
         if targets.len() > 1 {
@@ -90,7 +171,13 @@ pub fn plan_repairs(topo: &Topology) -> Result<Vec<Repair>> {
         // Markers that are not part of that migration are cleared.
         for (o, (from, to)) in markers.iter().zip(&pairs) {
             let part_of_finish = target.is_some_and(|t| *from == owner && *to == t);
-            if !part_of_finish {
+            if *from == owner && is_replica(to) {
+                repairs.push(Repair::Dangling {
+                    slot,
+                    node: o.node_id.clone(),
+                    peer: to.to_string(),
+                });
+            } else if !part_of_finish {
                 repairs.push(Repair::Clear {
                     slot,
                     node: o.node_id.clone(),
@@ -102,51 +189,278 @@ pub fn plan_repairs(topo: &Topology) -> Result<Vec<Repair>> {
     Ok(repairs)
 }
 
-/// Repairs every open slot of the cluster `addr` belongs to; returns the repairs done.
+/// Repairs every open slot of the cluster `addr` belongs to, then node timeouts that
+/// differ from the cluster's; returns the repairs done.
 pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
     let topo = topology(b, addr)?;
-    let repairs = plan_repairs(&topo)?;
-    let masters: Vec<Node> = topo.masters().cloned().collect();
-    for r in &repairs {
-        match r {
-            Repair::Finish { slot, from, to } => {
-                step(
-                    b,
-                    format!(
-                        "slot {slot}: finishing its move from {} to {}",
-                        topo.describe(from),
-                        topo.describe(to)
-                    ),
-                );
-                let (f, t) = (
-                    topo.node(from).expect("known"),
-                    topo.node(to).expect("known"),
-                );
-                b.move_slots(f, t, &[*slot], &masters)?;
-            }
-            Repair::Clear { slot, node, owner } => {
-                step(
-                    b,
-                    format!(
-                        "slot {slot}: clearing the stray marker on {}",
-                        topo.describe(node)
-                    ),
-                );
-                let (n, o) = (
-                    topo.node(node).expect("known"),
-                    topo.node(owner).expect("known"),
-                );
-                if node != owner {
-                    b.move_keys(n, o, *slot)?;
-                }
-                b.set_slots(&n.addr(), &[*slot], &SlotState::Stable)?;
-            }
+    let planned = plan_repairs(&topo)?;
+    // Masters that learn new owners: not the dead ones.
+    let masters: Vec<Node> = topo
+        .masters()
+        .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id))
+        .cloned()
+        .collect();
+    let mut done: Vec<Repair> = Vec::new();
+    for (i, r) in planned.iter().enumerate() {
+        if interrupt::requested() {
+            return Err(interrupted(&done, &planned[i..]));
+        }
+        match repair(b, &topo, &masters, r) {
+            Ok(()) => done.push(r.clone()),
+            // The engine stops before touching the slot when asked to: it is as open
+            // as it was, and left for the next run.
+            Err(_) if interrupt::requested() => return Err(interrupted(&done, &planned[i..])),
+            Err(e) => return Err(e),
         }
     }
-    if !repairs.is_empty() {
-        wait::converged(b, &live_addrs(&topo))?;
+    let live = live_addrs(&topo);
+    if done.iter().any(Repair::is_slot) {
+        if let Err(e) = wait::converged(b, &live) {
+            return Err(if interrupt::requested() {
+                interrupted(&done, &[])
+            } else {
+                e
+            });
+        }
     }
-    Ok(repairs)
+    if interrupt::requested() {
+        return Err(interrupted(&done, &[]));
+    }
+    if let Some((common, outliers)) = node_timeout_outliers(b, &live) {
+        for (node, ms) in outliers {
+            step(
+                b,
+                format!("{node}: cluster-node-timeout {ms} -> {common} ms (the value the other nodes have)"),
+            );
+            b.set_config(&node, "cluster-node-timeout", &common.to_string())?;
+            done.push(Repair::NodeTimeout {
+                node: node.to_string(),
+                from: ms,
+                to: common,
+            });
+        }
+    }
+    Ok(done)
+}
+
+/// The error of a `fix` stopped by Ctrl-C: what was repaired, what is left.
+fn interrupted(done: &[Repair], left: &[Repair]) -> anyhow::Error {
+    let slots = |rs: &[Repair]| {
+        let mut slots: Vec<u16> = rs.iter().filter_map(Repair::slot).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        match slots.len() {
+            0 => "no open slot".to_string(),
+            n => format!("{n} open slot(s) ({})", format_ranges(&slots)),
+        }
+    };
+    let tail = if left.is_empty() {
+        "no slot is left open; node timeouts were not checked yet"
+    } else {
+        "those are as open as they were"
+    };
+    error(Kind::Interrupted(format!(
+        "fix interrupted: repaired {}; left {}: {tail}; run `redis-trib fix` again to finish",
+        slots(done),
+        slots(left)
+    )))
+}
+
+/// A node of the topology, or an error naming the id.
+fn node<'a>(topo: &'a Topology, id: &str) -> Result<&'a Node> {
+    topo.node(id).ok_or_else(|| {
+        anyhow!("node {id} is not in the cluster any more; run `redis-trib fix` again")
+    })
+}
+
+/// Carries out one slot repair.
+fn repair(b: &mut dyn Backend, topo: &Topology, masters: &[Node], r: &Repair) -> Result<()> {
+    match r {
+        Repair::Finish { slot, from, to } => {
+            step(
+                b,
+                format!(
+                    "slot {slot}: finishing its move from {} to {}",
+                    topo.describe(from),
+                    topo.describe(to)
+                ),
+            );
+            let (f, t) = (node(topo, from)?, node(topo, to)?);
+            with_duplicates_settled(b, f, t, *slot, |b| {
+                b.move_slots(f, t, &[*slot], masters).map(|_| ())
+            })
+        }
+        Repair::Clear {
+            slot,
+            node: n,
+            owner,
+        } => {
+            step(
+                b,
+                format!(
+                    "slot {slot}: clearing the stray marker on {}",
+                    topo.describe(n)
+                ),
+            );
+            let (n, o) = (node(topo, n)?, node(topo, owner)?);
+            if n.node_id != o.node_id {
+                with_duplicates_settled(b, n, o, *slot, |b| b.move_keys(n, o, *slot).map(|_| ()))?;
+            }
+            b.set_slots(&n.addr(), &[*slot], &SlotState::Stable)
+        }
+        Repair::Dangling {
+            slot,
+            node: n,
+            peer,
+        } => {
+            let (n, p) = (node(topo, n)?, node(topo, peer)?);
+            // The replica mirrors its master: keys of this slot there would be keys
+            // its master holds outside its slots, not keys this marker moved.
+            let reachable = !p.is_failed() && !topo.unreachable.contains_key(&p.node_id);
+            if reachable && p.master_id.as_deref() != Some(n.node_id.as_str()) {
+                let held = count_keys(b, &p.addr(), *slot)?;
+                if held > 0 {
+                    bail!(
+                        "slot {slot}: {} is marked migrating to the replica {}, which holds {held} keys of that slot (copies of its master's); move them to {} by hand, then run `redis-trib fix` again",
+                        topo.describe(&n.node_id),
+                        topo.describe(&p.node_id),
+                        topo.describe(&n.node_id)
+                    );
+                }
+            }
+            step(
+                b,
+                format!(
+                    "slot {slot}: clearing the mark on {} toward {}, a replica (it cannot have received keys; the slot's keys are on {})",
+                    topo.describe(&n.node_id),
+                    topo.describe(&p.node_id),
+                    n.addr()
+                ),
+            );
+            b.set_slots(&n.addr(), &[*slot], &SlotState::Stable)
+        }
+        Repair::NodeTimeout { .. } => Ok(()),
+    }
+}
+
+/// Runs `move_keys` (a move of `slot`'s keys from `src` to `dst`). When it fails,
+/// the keys of the slot are looked for on both nodes (what `BUSYKEY` means: the
+/// source's `MIGRATE` reports the destination's `BUSYKEY` inside its own `ERR`, so the
+/// nodes' contents decide, not the error): keys on both sides with the same value
+/// lose their source copy and the move is tried again (a few times: each round
+/// settles every duplicate in the slot). With none, the move's own error stands.
+fn with_duplicates_settled(
+    b: &mut dyn Backend,
+    src: &Node,
+    dst: &Node,
+    slot: u16,
+    mut move_keys: impl FnMut(&mut dyn Backend) -> Result<()>,
+) -> Result<()> {
+    for _ in 0..3 {
+        let e = match move_keys(b) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        if interrupt::requested() {
+            return Err(e);
+        }
+        match settle_duplicates(b, src, dst, slot) {
+            Ok(0) => return Err(e),
+            Ok(_) => {}
+            // Values that differ: that error names the key and both nodes.
+            Err(d) if matches!(kind_of(&d), Some(Kind::BusyKey { .. })) => return Err(d),
+            Err(_) => return Err(e),
+        }
+    }
+    move_keys(b)
+}
+
+/// Drops `src`'s copy of every key of `slot` that `dst` holds with the same value;
+/// returns how many. A key whose values differ is an error naming it and both nodes.
+fn settle_duplicates(b: &mut dyn Backend, src: &Node, dst: &Node, slot: u16) -> Result<usize> {
+    let (sa, da) = (src.addr(), dst.addr());
+    let theirs: HashSet<Vec<u8>> = keys_in_slot(b, &da, slot)?.into_iter().collect();
+    let mut dropped = 0;
+    let mut differ: Vec<Vec<u8>> = Vec::new();
+    for key in keys_in_slot(b, &sa, slot)? {
+        if !theirs.contains(&key) {
+            continue;
+        }
+        let (Some(mine), Some(other)) = (dump(b, &sa, &key)?, dump(b, &da, &key)?) else {
+            continue;
+        };
+        if mine != other {
+            differ.push(key);
+        } else if drop_if_unchanged(b, &sa, &key, &mine)? {
+            dropped += 1;
+        }
+    }
+    if let Some(first) = differ.first() {
+        let key = String::from_utf8_lossy(first).into_owned();
+        let more = match differ.len() {
+            1 => String::new(),
+            n => format!(" ({} more keys differ too)", n - 1),
+        };
+        return Err(error(Kind::BusyKey {
+            message: format!(
+                "slot {slot}: key '{key}' exists on both {sa} and {da} with different values{more}; `redis-trib fix --replace` keeps {sa}'s (the source's), or delete the copy you do not want and run `redis-trib fix` again"
+            ),
+            slot,
+            key,
+            node: da.to_string(),
+        }));
+    }
+    if dropped > 0 {
+        step(
+            b,
+            format!(
+                "slot {slot}: {dropped} key(s) were on both {sa} and {da} with the same value (a MIGRATE cut short); {sa}'s copies dropped"
+            ),
+        );
+    }
+    Ok(dropped)
+}
+
+fn args(words: &[&[u8]]) -> Vec<Vec<u8>> {
+    words.iter().map(|w| w.to_vec()).collect()
+}
+
+/// `CLUSTER COUNTKEYSINSLOT` on one node.
+fn count_keys(b: &mut dyn Backend, node: &Addr, slot: u16) -> Result<u64> {
+    let s = slot.to_string();
+    let v = b.execute(node, &args(&[b"CLUSTER", b"COUNTKEYSINSLOT", s.as_bytes()]))?;
+    redis::from_redis_value(v).map_err(|e| anyhow!("{node}: unexpected COUNTKEYSINSLOT reply: {e}"))
+}
+
+/// Every key `node` holds in `slot`.
+fn keys_in_slot(b: &mut dyn Backend, node: &Addr, slot: u16) -> Result<Vec<Vec<u8>>> {
+    let count = count_keys(b, node, slot)?.to_string();
+    let s = slot.to_string();
+    let v = b.execute(
+        node,
+        &args(&[b"CLUSTER", b"GETKEYSINSLOT", s.as_bytes(), count.as_bytes()]),
+    )?;
+    redis::from_redis_value(v).map_err(|e| anyhow!("{node}: unexpected GETKEYSINSLOT reply: {e}"))
+}
+
+/// The `DUMP` payload of `key` on `node` (`ASKING` first: the node may be importing
+/// the slot), `None` when the key is gone.
+fn dump(b: &mut dyn Backend, node: &Addr, key: &[u8]) -> Result<Option<Vec<u8>>> {
+    b.execute(node, &args(&[b"ASKING"]))?;
+    let v = b.execute(node, &args(&[b"DUMP", key]))?;
+    redis::from_redis_value(v).map_err(|e| anyhow!("{node}: unexpected DUMP reply: {e}"))
+}
+
+/// Deletes `key` on `node` only while its value is still `payload` (one script, so no
+/// write in between is lost); whether it was deleted.
+fn drop_if_unchanged(b: &mut dyn Backend, node: &Addr, key: &[u8], payload: &[u8]) -> Result<bool> {
+    const SCRIPT: &[u8] =
+        b"if redis.call('DUMP', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+    b.execute(node, &args(&[b"ASKING"]))?;
+    let v = b.execute(node, &args(&[b"EVAL", SCRIPT, b"1", key, payload]))?;
+    let n: i64 =
+        redis::from_redis_value(v).map_err(|e| anyhow!("{node}: unexpected EVAL reply: {e}"))?;
+    Ok(n > 0)
 }
 
 #[cfg(test)]
@@ -230,6 +544,28 @@ mod tests {
                 slot: 5,
                 node: id('b'),
                 owner: id('a')
+            }]
+        );
+    }
+
+    #[test]
+    fn clears_a_marker_toward_a_replica_instead_of_refusing() {
+        // a migrates slot 5 to b, which has become a replica of a since.
+        let replica = format!(
+            "{} 127.0.0.1:7001@17001 slave {} 0 0 1 connected",
+            id('b'),
+            id('a')
+        );
+        let t = topo(&[
+            line('a', 7000, &format!("0-16383 [5->-{}]", id('b'))),
+            replica,
+        ]);
+        assert_eq!(
+            plan_repairs(&t).unwrap(),
+            vec![Repair::Dangling {
+                slot: 5,
+                node: id('a'),
+                peer: id('b')
             }]
         );
     }

@@ -2,7 +2,9 @@
 //! its share of slots chosen by a [`Balancer`].
 
 use super::rejoin::with_short_node_timeout;
-use super::{ensure_healthy, free_node, live_addrs, meet_every_member, run_moves, step, topology};
+use super::{
+    ensure_healthy_warn, free_node, live_addrs, meet_every_member, run_moves, step, topology,
+};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, validate_plan, Holder, Move};
@@ -50,7 +52,7 @@ pub fn join_no_load(b: &mut dyn Backend, cluster: &Addr, new: &Addr) -> Result<T
 
 /// Preconditions of both joins: a healthy cluster and a free node not already in it.
 fn check_join(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) -> Result<View> {
-    ensure_healthy(topo, "add a node")?;
+    ensure_healthy_warn(b, topo, "add a node")?;
     let nv = free_node(b, new)?;
     if topo.node(&nv.myself().node_id).is_some() {
         bail!("{new} is already a member of the cluster of {cluster}");

@@ -6,7 +6,9 @@
 mod backup;
 mod check;
 mod create;
+mod failover;
 mod fix;
+mod forget;
 mod import;
 mod join;
 mod migrate;
@@ -22,7 +24,9 @@ mod timeout;
 pub use backup::backup;
 pub use check::{check, info, CheckReport, ClusterInfo};
 pub use create::{create, plan_create, CreatePlan};
-pub use fix::fix;
+pub use failover::{failover, FailoverDone};
+pub use fix::{fix, Repair};
+pub use forget::{find_node, forget, name_of};
 pub use import::import;
 pub use join::{holders, join, join_no_load, Balancer, DefaultBalancer};
 pub use migrate::migrate_slots;
@@ -102,25 +106,37 @@ pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
     Ok(Topology::assemble(entry, others))
 }
 
-/// Refuses to work on a cluster that is not healthy: unreachable or failing nodes,
-/// open slots, uncovered slots.
-pub fn ensure_healthy(topo: &Topology, doing: &str) -> Result<()> {
-    if let Some((id, why)) = topo.unreachable.iter().next() {
-        bail!(
-            "cannot {doing}: node {} is unreachable ({why})",
-            topo.describe(id)
-        );
-    }
-    if let Some(n) = topo
-        .nodes
-        .iter()
-        .find(|n| n.is_failed() || n.is_suspected())
-    {
-        bail!(
-            "cannot {doing}: node {} is flagged {}",
-            topo.describe(&n.node_id),
-            n.flags.join(",")
-        );
+/// Refuses to work on a cluster that is not healthy: a failing or unreachable master
+/// that owns slots, open slots, uncovered slots. A dead replica, or a dead master
+/// without slots, does not block: it comes back as a warning (the returned lines; see
+/// [`ensure_healthy_warn`]), since the operation can go on without it.
+pub fn ensure_healthy(topo: &Topology, doing: &str) -> Result<Vec<String>> {
+    let mut warnings = Vec::new();
+    for n in &topo.nodes {
+        let why = topo.unreachable.get(&n.node_id);
+        if why.is_none() && !n.is_failed() && !n.is_suspected() {
+            continue;
+        }
+        let state = match why {
+            Some(why) if !n.is_failed() && !n.is_suspected() => format!("unreachable ({why})"),
+            _ => format!("flagged {}", n.flags.join(",")),
+        };
+        if n.is_master() && !n.assigned_slots.is_empty() {
+            bail!(
+                "cannot {doing}: master {} owns slots {} and is {state}; wait until a replica takes over (`redis-trib check` shows the failover state), or run `redis-trib rescue` to give its slots to a free node",
+                topo.describe(&n.node_id),
+                format_ranges(&n.assigned_slots)
+            );
+        }
+        let what = if n.is_master() {
+            "master without slots"
+        } else {
+            "replica"
+        };
+        warnings.push(format!(
+            "{what} {} is {state}; going on without it (`redis-trib forget` removes it from the cluster)",
+            topo.describe(&n.node_id)
+        ));
     }
     ensure_no_open_slots(topo, doing)?;
     let uncovered = topo.uncovered_slots();
@@ -129,6 +145,14 @@ pub fn ensure_healthy(topo: &Topology, doing: &str) -> Result<()> {
             "cannot {doing}: slots {} are not served by any node; run `redis-trib rescue` first",
             format_ranges(&uncovered)
         );
+    }
+    Ok(warnings)
+}
+
+/// [`ensure_healthy`], announcing what does not block as warnings.
+pub fn ensure_healthy_warn(b: &mut dyn Backend, topo: &Topology, doing: &str) -> Result<()> {
+    for w in ensure_healthy(topo, doing)? {
+        b.emit(Event::Warning(w));
     }
     Ok(())
 }
@@ -185,7 +209,12 @@ pub fn run_moves(
     topo: &Topology,
     moves: &[(String, String, Vec<u16>)],
 ) -> Result<u64> {
-    let masters: Vec<Node> = topo.masters().cloned().collect();
+    // Masters that must learn the new owners: not the dead ones.
+    let masters: Vec<Node> = topo
+        .masters()
+        .filter(|m| !topo.unreachable.contains_key(&m.node_id))
+        .cloned()
+        .collect();
     let mut jobs = Vec::new();
     for (src, dst, slots) in moves {
         let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {

@@ -1,7 +1,7 @@
 //! `quit`: a node leaves its cluster. A master's slots (with their keys) go to the
 //! other masters first, then every node forgets it, then it is reset.
 
-use super::{ensure_healthy, live_addrs, run_moves, step, topology};
+use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, Holder};
@@ -16,7 +16,7 @@ pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
     if topo.nodes.len() == 1 {
         bail!("{addr} is the last node of its cluster; use `shutdown` to dissolve the cluster");
     }
-    ensure_healthy(&topo, &format!("remove {addr}"))?;
+    ensure_healthy_warn(b, &topo, &format!("remove {addr}"))?;
     let replicas: Vec<String> = topo
         .replicas_of(&me.node_id)
         .map(|n| n.addr().to_string())

@@ -1,7 +1,7 @@
 //! `rebalance` and `reshard`, with redis-cli's semantics but exact plans: every slot
 //! is accounted for (redis-cli's reshard table loses slots to rounding).
 
-use super::{ensure_healthy, live_addrs, run_moves, step, topology};
+use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, targets, validate_plan, Holder, Move};
@@ -94,7 +94,7 @@ pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>
 /// Rebalances the cluster `addr` belongs to; returns the moves made.
 pub fn rebalance(b: &mut dyn Backend, addr: &Addr, opts: &RebalanceOpts) -> Result<Vec<Move>> {
     let topo = topology(b, addr)?;
-    ensure_healthy(&topo, "rebalance")?;
+    ensure_healthy_warn(b, &topo, "rebalance")?;
     let moves = rebalance_plan(&topo, opts)?;
     if moves.is_empty() {
         step(
@@ -178,7 +178,7 @@ pub fn reshard(
     count: usize,
 ) -> Result<Vec<Move>> {
     let topo = topology(b, addr)?;
-    ensure_healthy(&topo, "reshard")?;
+    ensure_healthy_warn(b, &topo, "reshard")?;
     let moves = reshard_plan(&topo, from, to, count)?;
     execute_moves(b, &topo, &moves)?;
     Ok(moves)

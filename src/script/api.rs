@@ -215,6 +215,8 @@ impl Host {
             .map_err(|_| err("the operation panicked"))?
             .map_err(|e| self.failed(e))?;
         match failed {
+            // exit(n) / fail(msg) in the callback end the script as anywhere else.
+            Some(e) if super::report::ending(&e).is_some() => Err(e),
             Some(e) => Err(err(format!("the on_progress callback failed: {e}"))),
             None => Ok(value),
         }
@@ -452,6 +454,46 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     move |ctx: NativeCallContext, addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (a, f) = (h.addr("rescue_cluster", &addr)?, h.addr("rescue_cluster", &free)?);
         h.run(&ctx, |b| ops::rescue(b, &a, &f))
+    });
+    let h = host.clone();
+    api!(reg, "forget_node", ["cluster: String", "node: String"] -> "()", "Remove a dead or unwanted node (id, id prefix, address or node value) from every live node's table (as `forget`).",
+    move |ctx: NativeCallContext, cluster: Dynamic, node: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let c = h.addr("forget_node", &cluster)?;
+        let spec = match node.clone().try_cast::<Node>() {
+            Some(n) => n.node_id,
+            None => node
+                .into_immutable_string()
+                .map_err(|t| err(format!("forget_node: expected a node id, an address or a node, got {t}")))?
+                .to_string(),
+        };
+        h.run(&ctx, |b| ops::forget(b, &c, &spec).map(|_| ()))
+    });
+    let h = host.clone();
+    api!(reg, "failover", ["replica: String"] -> "()", "A replica takes over its master's slots (CLUSTER FAILOVER, coordinated with the live master); returns once every node agrees.",
+    move |ctx: NativeCallContext, replica: Dynamic| -> Result<(), Box<EvalAltResult>> {
+        let r = h.addr("failover", &replica)?;
+        h.run(&ctx, |b| ops::failover(b, &r, crate::backend::FailoverMode::Default).map(|_| ()))
+    });
+    let h = host.clone();
+    api!(reg, "failover", ["replica: String", "options: Map"] -> "()", "As failover with #{ force: bool, takeover: bool } (as `failover --force` / `--takeover`).",
+    move |ctx: NativeCallContext, replica: Dynamic, opts: Map| -> Result<(), Box<EvalAltResult>> {
+        let r = h.addr("failover", &replica)?;
+        check_keys(&opts, &["force", "takeover"], "failover")?;
+        let flag = |key: &str| -> Result<bool, Box<EvalAltResult>> {
+            match opts.get(key) {
+                None => Ok(false),
+                Some(v) => v
+                    .as_bool()
+                    .map_err(|_| err(format!("failover: {key} must be true or false, got {v}"))),
+            }
+        };
+        let mode = match (flag("force")?, flag("takeover")?) {
+            (true, true) => return Err(err("failover: give force or takeover, not both")),
+            (_, true) => crate::backend::FailoverMode::Takeover,
+            (true, false) => crate::backend::FailoverMode::Force,
+            (false, false) => crate::backend::FailoverMode::Default,
+        };
+        h.run(&ctx, |b| ops::failover(b, &r, mode).map(|_| ()))
     });
     let h = host.clone();
     api!(reg, "create_cluster", ["addrs: Array", "options: Map"] -> "()", "Free nodes become a cluster; options: #{ replicas: N, max_slots: N } (as `create`).",

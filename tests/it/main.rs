@@ -7,6 +7,7 @@ mod errors;
 mod keyspace;
 mod lab;
 mod ops;
+mod recovery;
 mod repl;
 mod sandbox;
 mod script;
