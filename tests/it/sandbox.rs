@@ -142,6 +142,21 @@ fn the_time_limit_stops_an_operation_between_batches() {
         out.stderr
     );
     lab.run(&["check", &lab.at(0)]).ok();
+
+    // fail(msg) from a progress callback ends the script as anywhere else: one line.
+    let (_d, path) = script(
+        "callback.rhai",
+        "on_progress(|e| if e.kind == \"moving\" { fail(\"seen a move\") });\nmigrate_slots(ARGS[0], ARGS[1], ARGS[2]);\n",
+    );
+    let last = slots[slots.len() - 1].to_string();
+    let out = lab.run(&["run", path.to_str().unwrap(), &lab.at(0), &lab.at(1), &last]);
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr.trim_end().lines().last(),
+        Some("error: seen a move"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
