@@ -217,8 +217,6 @@ impl Host {
         match failed {
             // exit(n) / fail(msg) in the callback end the script as anywhere else.
             Some(e) if super::report::ending(&e).is_some() => Err(e),
-            // exit(n) / fail(msg) in the callback end the script as anywhere else.
-            Some(e) if super::report::ending(&e).is_some() => Err(e),
             Some(e) => Err(err(format!("the on_progress callback failed: {e}"))),
             None => Ok(value),
         }
@@ -456,6 +454,8 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     move |ctx: NativeCallContext, addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (a, f) = (h.addr("rescue_cluster", &addr)?, h.addr("rescue_cluster", &free)?);
         h.run(&ctx, |b| ops::rescue(b, &a, &f))
+    });
+    let h = host.clone();
     api!(reg, "forget_node", ["cluster: String", "node: String"] -> "()", "Remove a dead or unwanted node (id, id prefix, address or node value) from every live node's table (as `forget`).",
     move |ctx: NativeCallContext, cluster: Dynamic, node: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let c = h.addr("forget_node", &cluster)?;
@@ -494,8 +494,6 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
             (false, false) => crate::backend::FailoverMode::Default,
         };
         h.run(&ctx, |b| ops::failover(b, &r, mode).map(|_| ()))
-    });
-    let h = host.clone();
     });
     let h = host.clone();
     api!(reg, "create_cluster", ["addrs: Array", "options: Map"] -> "()", "Free nodes become a cluster; options: #{ replicas: N, max_slots: N } (as `create`).",
