@@ -106,6 +106,14 @@ fn wall_clock_time_is_bounded_by_max_seconds() {
             start.elapsed()
         );
     }
+    // In the shell the limit is per input, when one is given.
+    let out = crate::repl::repl(&["--max-seconds", "1"], "sleep(100)\nsleep(3600000)\n");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("<stdin>:2:") && out.stderr.contains("--max-seconds 1"),
+        "{}",
+        out.stderr
+    );
     // `run` has a default limit; 0 lifts it (a short script still ends on its own).
     let (_d, path) = script("short.rhai", "sleep(10); print(\"done\");\n");
     assert_eq!(run(&path, &["--max-seconds", "0"]).ok().trim(), "done");
