@@ -83,6 +83,11 @@ pub fn report(err: &EvalAltResult, name: &str, text: &str) -> String {
         (Some(line), None) => format!("{name}:{line}: {message}"),
         _ => format!("{name}: {message}"),
     };
+    // A sandbox limit (memory, time) or Ctrl-C stops wherever the script happened to
+    // be: the line says where, an excerpt would suggest that line is at fault.
+    if matches!(inner, EvalAltResult::ErrorTerminated(..)) {
+        return out;
+    }
     if let Some(line) = pos.line() {
         if let Some(src) = text.lines().nth(line - 1) {
             out.push_str(&format!("\n  {line:>4} | {src}"));

@@ -65,6 +65,7 @@ print(keep.len());
     );
     let out = run(&path, &[]);
     out.fails_with("--max-memory 512 MiB");
+    assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
     assert!(!out.stdout.contains("400"), "{}", out.stdout);
     // Curried arguments count too, under a smaller budget.
     let (_d, path) = script(
@@ -100,6 +101,7 @@ fn wall_clock_time_is_bounded_by_max_seconds() {
         let start = Instant::now();
         let out = run(&path, &["--max-seconds", "1", "--max-operations", "0"]);
         out.fails_with("ran longer than --max-seconds 1");
+        assert_eq!(out.stderr.lines().count(), 1, "one line: {}", out.stderr);
         assert!(
             start.elapsed() < Duration::from_secs(20),
             "{name} took {:?}",
