@@ -91,6 +91,9 @@ pub struct Global {
     /// Slots whose key batches share one round trip while draining keys
     #[arg(long, global = true, default_value_t = MigrateOpts::default().slots_in_flight, value_name = "N")]
     pub slots_in_flight: usize,
+    /// Wait up to SECONDS for another operation's lease on the cluster instead of refusing at once
+    #[arg(long, global = true, default_value_t = 0.0, value_name = "SECONDS")]
+    pub wait_lease: f64,
 }
 
 /// The commands.
@@ -421,6 +424,23 @@ pub struct LabDir {
 }
 
 impl Global {
+    /// A live backend with every connection, migration and lease option of the flags
+    /// (`replace`: MIGRATE ... REPLACE).
+    pub fn live(&self, replace: bool, out: &Output) -> Result<Live> {
+        let migrate = MigrateOpts {
+            replace,
+            parallel: self.parallel.max(1),
+            batch_slots: self.batch_slots.max(1),
+            keys_per_migrate: self.keys_per_migrate.max(1),
+            slots_in_flight: self.slots_in_flight.max(1),
+            ..MigrateOpts::default()
+        };
+        let wait = Duration::try_from_secs_f64(self.wait_lease).map_err(|_| {
+            anyhow::anyhow!("--wait-lease must be a number of seconds, 0 or more")
+        })?;
+        Ok(Live::new(self.conn_opts()?, migrate, out.sink()).with_lease_wait(wait))
+    }
+
     /// Connection options from the flags.
     pub fn conn_opts(&self) -> Result<ConnOpts> {
         // Bounded so that deadlines (now + timeout) stay representable.
@@ -456,17 +476,7 @@ impl Global {
 pub fn run(cli: Cli) -> Result<()> {
     let g = scripting::secure(cli.global)?;
     let out = Output::new(&g);
-    let live = |replace: bool| -> Result<Live> {
-        let migrate = MigrateOpts {
-            replace,
-            parallel: g.parallel.max(1),
-            batch_slots: g.batch_slots.max(1),
-            keys_per_migrate: g.keys_per_migrate.max(1),
-            slots_in_flight: g.slots_in_flight.max(1),
-            ..MigrateOpts::default()
-        };
-        Ok(Live::new(g.conn_opts()?, migrate, out.sink()))
-    };
+    let live = |replace: bool| g.live(replace, &out);
     // Classic commands act on live nodes, or on a simulated copy with --dry-run.
     let target = |replace: bool| -> Result<Target> {
         Ok(if g.dry_run {

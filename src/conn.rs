@@ -108,6 +108,8 @@ pub struct NodeConn {
     conn: redis::Connection,
     /// What the node runs, read on first need (see [`NodeConn::server`]).
     server: Option<Server>,
+    /// The bound on each reply.
+    timeout: Duration,
 }
 
 /// The server software a node runs, from `INFO server`. Valkey reports
@@ -205,6 +207,7 @@ impl NodeConn {
             addr: addr.clone(),
             conn,
             server: None,
+            timeout: opts.timeout,
         })
     }
 
@@ -245,14 +248,23 @@ impl NodeConn {
         if pipe.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = pipe.clone();
-        let replies: Vec<Value> = pipe.ignore_errors().query(&mut self.conn).map_err(|e| {
-            anyhow!(
-                "{}: pipeline of {} commands failed: {e}",
-                self.addr,
-                pipe.len()
-            )
-        })?;
+        // Read reply by reply, stopping at the first I/O error: the redis crate's own
+        // pipeline reading goes on after a timed-out reply and waits the read timeout
+        // once per remaining command (a stalled node held a pipeline of 2048
+        // SETSLOTs for hours).
+        let count = pipe.cmd_iter().count();
+        let mut replies = Vec::with_capacity(count);
+        let mut sent = self.conn.send_packed_command(&pipe.get_packed_pipeline());
+        while sent.is_ok() && replies.len() < count {
+            sent = self.conn.recv_response().map(|v| replies.push(v));
+        }
+        if let Err(e) = sent {
+            return Err(if e.is_timeout() {
+                self.timed_out(&format!("{count} pipelined commands"))
+            } else {
+                anyhow!("{}: pipeline of {count} commands failed: {e}", self.addr)
+            });
+        }
         if let Some(err) = replies
             .iter()
             .filter_map(server_error)
@@ -318,6 +330,17 @@ impl NodeConn {
         })
     }
 
+    /// The node gave no reply to `what` within the read timeout (`--timeout`).
+    fn timed_out(&self, what: &str) -> anyhow::Error {
+        crate::error::error(crate::error::Kind::TimedOut {
+            node: self.addr.to_string(),
+            message: format!(
+                "{} timed out: no reply to {what} within {:.1?} (--timeout); the node stopped answering",
+                self.addr, self.timeout
+            ),
+        })
+    }
+
     fn command_error(&self, cmd: &redis::Cmd, e: &redis::RedisError) -> anyhow::Error {
         // The command word, plus the subcommand of container commands (CLUSTER SETSLOT).
         let words: Vec<String> = cmd
@@ -340,6 +363,9 @@ impl NodeConn {
             1
         };
         let name: Vec<String> = words.into_iter().take(keep).collect();
+        if e.is_timeout() {
+            return self.timed_out(&name.join(" "));
+        }
         if is_auth_error(&e.to_string()) {
             return anyhow!(
                 "{}: authentication failed ({e}); check --password / --user",
@@ -380,7 +406,12 @@ fn connect_error(addr: &Addr, e: &redis::RedisError, tls: bool) -> anyhow::Error
         return anyhow!("{addr}: authentication failed ({text}); check --password / --user");
     }
     if e.is_timeout() {
-        return anyhow!("cannot connect to {addr}: timed out");
+        return crate::error::error(crate::error::Kind::TimedOut {
+            node: addr.to_string(),
+            message: format!(
+                "cannot connect to {addr}: timed out (--timeout); the node does not answer"
+            ),
+        });
     }
     let reason = if e.is_connection_refusal() {
         "connection refused (is redis-server running there?)".to_string()

@@ -76,6 +76,48 @@ impl fmt::Display for Kind {
 
 impl std::error::Error for Kind {}
 
+impl Kind {
+    /// The same kind with another message (for a kind that carries one).
+    pub fn with_message(self, text: String) -> Kind {
+        match self {
+            Kind::Interrupted(_) => Kind::Interrupted(text),
+            Kind::MoveStopped(_) => Kind::MoveStopped(text),
+            Kind::Unhealthy(_) => Kind::Unhealthy(text),
+            Kind::NotClusterEnabled(_) => Kind::NotClusterEnabled(text),
+            Kind::Auth(_) => Kind::Auth(text),
+            Kind::LeaseLost(_) => Kind::LeaseLost(text),
+            Kind::Conflict(_) => Kind::Conflict(text),
+            Kind::ScriptFailed(_) => Kind::ScriptFailed(text),
+            Kind::ScriptExit(code) => Kind::ScriptExit(code),
+            Kind::BusyKey {
+                slot, key, node, ..
+            } => Kind::BusyKey {
+                slot,
+                key,
+                node,
+                message: text,
+            },
+            Kind::TimedOut { node, .. } => Kind::TimedOut {
+                node,
+                message: text,
+            },
+            Kind::LeaseHeld { holder, .. } => Kind::LeaseHeld {
+                holder,
+                message: text,
+            },
+        }
+    }
+}
+
+/// `e`'s whole message followed by `detail`, keeping the kind `e` carries.
+pub fn with_detail(e: anyhow::Error, detail: &str) -> anyhow::Error {
+    let text = format!("{e:#}{detail}");
+    match kind_of(&e).cloned() {
+        Some(k) => error(k.with_message(text)),
+        None => anyhow::anyhow!(text),
+    }
+}
+
 /// The kind an error carries, if any (looked for through its whole chain).
 pub fn kind_of(e: &anyhow::Error) -> Option<&Kind> {
     e.chain().find_map(|c| c.downcast_ref::<Kind>())

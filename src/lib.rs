@@ -17,6 +17,7 @@ pub mod error;
 pub mod import;
 pub mod interrupt;
 pub mod keyspace;
+pub mod lease;
 pub mod lab;
 pub mod labcerts;
 pub mod migrate;

@@ -13,6 +13,7 @@ use crate::addr::Addr;
 use crate::backend::pool::Pool;
 use crate::backend::{Event, MoveProgress, MoveStats};
 use crate::conn::{server_error, ConnOpts, NodeConn};
+use crate::error::{error, kind_of, with_detail, Kind};
 use crate::interrupt;
 use crate::slots::format_ranges;
 use crate::topology::Node;
@@ -20,7 +21,7 @@ use anyhow::{anyhow, bail, Result};
 use redis::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Tuning of the engine.
 #[derive(Clone, Debug)]
@@ -63,16 +64,43 @@ pub struct Job {
     pub slots: Vec<u16>,
 }
 
+/// What stops a move between two batches: another move of the same operation
+/// failed (`stop`), or a lease the operation holds was lost. Ctrl-C
+/// ([`interrupt::requested`]) is checked too.
+pub struct Guard<'a> {
+    /// Set when another parallel move failed.
+    pub stop: &'a AtomicBool,
+    /// Flags of the leases held, each true once that lease is lost.
+    pub leases: &'a [Arc<AtomicBool>],
+}
+
+impl Guard<'_> {
+    /// Why the move must stop before its next batch, if it must.
+    fn reason(&self) -> Option<fn(String) -> Kind> {
+        if interrupt::requested() {
+            Some(Kind::Interrupted)
+        } else if self.leases.iter().any(|l| l.load(Ordering::SeqCst)) {
+            Some(Kind::LeaseLost)
+        } else if self.stop.load(Ordering::SeqCst) {
+            Some(Kind::MoveStopped)
+        } else {
+            None
+        }
+    }
+}
+
 /// Moves a job's slots in batches; `masters` are all masters of the cluster (the
-/// pair included or not: they are skipped). Stops between batches when an
-/// interrupt is requested or `stop` is set (another parallel move failed).
+/// pair included or not: they are skipped). Stops between batches when `guard` says
+/// so. Before each batch, checks that its slots are still stable and owned by the
+/// source (another tool or a person may have opened them meanwhile): if not, stops
+/// there, touching nothing of that batch.
 pub fn move_slots(
     pool: &mut Pool,
     job: &Job,
     masters: &[Node],
     opts: &MigrateOpts,
     events: &mut dyn FnMut(Event),
-    stop: &AtomicBool,
+    guard: &Guard,
 ) -> Result<MoveStats> {
     let Job { src, dst, slots } = job;
     let mut stats = MoveStats::default();
@@ -83,21 +111,37 @@ pub fn move_slots(
         slots_total: slots.len(),
         keys_moved: stats.keys,
     };
+    let so_far = |stats: &MoveStats| {
+        format!(
+            "after moving {} of {} slots ({} keys) from {} to {}",
+            stats.slots,
+            slots.len(),
+            stats.keys,
+            src.addr(),
+            dst.addr()
+        )
+    };
     events(Event::Progress(report(&stats)));
     for batch in slots.chunks(opts.batch_slots.max(1)) {
-        if interrupt::requested() || stop.load(Ordering::SeqCst) {
-            let why = if interrupt::requested() {
-                "interrupted"
-            } else {
-                "stopped because another move failed"
+        if let Some(kind) = guard.reason() {
+            let why = match kind(String::new()) {
+                Kind::Interrupted(_) => "interrupted",
+                Kind::LeaseLost(_) => "stopped: this operation lost its lease on the cluster (its connections to the nodes were closed or killed)",
+                _ => "stopped because another move failed",
             };
-            bail!(
-                "{why} after moving {} of {} slots from {} to {}; no slot is left open",
-                stats.slots,
-                slots.len(),
-                src.addr(),
-                dst.addr()
-            );
+            return Err(error(kind(format!(
+                "{why} {}; no slot is left open",
+                so_far(&stats)
+            ))));
+        }
+        if let Err(e) = still_ours(pool, src, dst, batch) {
+            return Err(match kind_of(&e) {
+                Some(Kind::Conflict(found)) => error(Kind::Conflict(format!(
+                    "{found}; stopped {} without touching those slots; no slot is left open by this move",
+                    so_far(&stats)
+                ))),
+                _ => e.context(format!("stopped {}", so_far(&stats))),
+            });
         }
         let keys = move_batch(pool, src, dst, batch, masters, opts, events)?;
         stats.slots += batch.len();
@@ -105,6 +149,66 @@ pub fn move_slots(
         events(Event::Progress(report(&stats)));
     }
     Ok(stats)
+}
+
+/// Checks, right before a batch opens its slots, that they are still what the move
+/// was planned on: the source a master owning every slot, neither node marking any of
+/// them migrating or importing. Anything else means someone else is at work.
+fn still_ours(pool: &mut Pool, src: &Node, dst: &Node, batch: &[u16]) -> Result<()> {
+    let sv = pool.with(&src.addr(), |c| c.view())?;
+    let dv = pool.with(&dst.addr(), |c| c.view())?;
+    let (s, d) = (sv.myself(), dv.myself());
+    let conflict = |what: String| Err(error(Kind::Conflict(what)));
+    if s.node_id != src.node_id || d.node_id != dst.node_id {
+        return conflict(format!(
+            "{} or {} is no longer the node the move was planned with (it was reset or replaced)",
+            src.addr(),
+            dst.addr()
+        ));
+    }
+    if !s.is_master() || !d.is_master() {
+        let which = if s.is_master() { dst } else { src };
+        return conflict(format!("{} is no longer a master", which.addr()));
+    }
+    let wanted: std::collections::BTreeSet<u16> = batch.iter().copied().collect();
+    let owned: std::collections::BTreeSet<u16> = s.assigned_slots.iter().copied().collect();
+    if let Some(slot) = wanted.iter().find(|x| !owned.contains(x)) {
+        return conflict(format!(
+            "slot {slot} is no longer served by {} (someone moved it meanwhile)",
+            src.addr()
+        ));
+    }
+    let marked = |node: &Node, addr: Addr| {
+        let open = node
+            .slots_migrating
+            .iter()
+            .map(|(slot, peer)| (slot, "migrating to", peer))
+            .chain(
+                node.slots_importing
+                    .iter()
+                    .map(|(slot, peer)| (slot, "importing from", peer)),
+            )
+            // A marker of this very move (src migrating to dst, dst importing from
+            // src) is one that `fix` finishes: not someone else's.
+            .find(|(slot, dir, peer)| {
+                let ours = if *dir == "migrating to" {
+                    *peer == &dst.node_id
+                } else {
+                    *peer == &src.node_id
+                };
+                wanted.contains(slot) && !ours
+            });
+        open.map(|(slot, dir, peer)| {
+            format!(
+                "slot {slot} is already open on {addr} ({dir} {}), opened by another tool or person",
+                peer.chars().take(8).collect::<String>()
+            )
+        })
+    };
+    if let Some(found) = marked(s, src.addr()).or_else(|| marked(d, dst.addr())) {
+        return conflict(found);
+    }
+    Ok(())
 }
 
 /// Runs several jobs, up to `opts.parallel` at once and never two from one source
@@ -116,6 +220,7 @@ pub fn move_many(
     jobs: &[Job],
     masters: &[Node],
     opts: &MigrateOpts,
+    leases: &[Arc<AtomicBool>],
     events: &mut (dyn FnMut(Event) + Send),
 ) -> Result<MoveStats> {
     let mut by_source: Vec<Vec<&Job>> = Vec::new();
@@ -153,7 +258,8 @@ pub fn move_many(
                         if stop.load(Ordering::SeqCst) {
                             return;
                         }
-                        match move_slots(&mut pool, job, masters, opts, &mut emit, stop) {
+                        let guard = Guard { stop, leases };
+                        match move_slots(&mut pool, job, masters, opts, &mut emit, &guard) {
                             Ok(s) => {
                                 let mut t = total.lock().expect("total");
                                 t.slots += s.slots;
@@ -179,7 +285,7 @@ pub fn move_many(
         return Ok(total.into_inner().expect("total"));
     }
     // The real failure first; moves it stopped come after.
-    errors.sort_by_key(|e| e.to_string().contains("another move failed"));
+    errors.sort_by_key(|e| matches!(kind_of(e), Some(Kind::MoveStopped(_))));
     let first = errors.remove(0);
     if errors.is_empty() {
         Err(first)
@@ -200,14 +306,21 @@ fn move_batch(
 ) -> Result<u64> {
     let (src_addr, dst_addr) = (src.addr(), dst.addr());
     // 1. IMPORTING on the destination.
-    let replies = pool.with(&dst_addr, |c| {
-        c.pipeline(&setslot_pipe(batch, "IMPORTING", Some(&src.node_id)))
-    })?;
+    let replies = pool
+        .with(&dst_addr, |c| {
+            c.pipeline(&setslot_pipe(batch, "IMPORTING", Some(&src.node_id)))
+        })
+        .map_err(|e| {
+            e.context(format!(
+                "marking slots {} importing on {dst_addr} failed; nothing was moved, but {dst_addr} may mark them importing: run `redis-trib fix` once it answers",
+                format_ranges(batch)
+            ))
+        })?;
     if let Some((slot, err)) = first_error(batch, &replies) {
-        let _ = pool.with(&dst_addr, |c| {
-            c.pipeline(&setslot_pipe(batch, "STABLE", None))
-        });
-        bail!("{dst_addr}: cannot import slot {slot} from {src_addr}: {err}; nothing was moved");
+        let left = rollback(pool, &[&dst_addr], batch);
+        bail!(
+            "{dst_addr}: cannot import slot {slot} from {src_addr}: {err}; nothing was moved{left}"
+        );
     }
     // 2. MIGRATING on the source, and in the same round trip the key count of each
     //    slot (empty slots then cost nothing more).
@@ -215,16 +328,22 @@ fn move_batch(
     for &s in batch {
         pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
     }
-    let mut replies = pool.with(&src_addr, |c| c.pipeline(&pipe))?;
+    let mut replies = match pool.with(&src_addr, |c| c.pipeline(&pipe)) {
+        Ok(r) => r,
+        Err(e) => {
+            let left = rollback(pool, &[&dst_addr], batch);
+            return Err(e.context(format!(
+                "marking slots {} migrating on {src_addr} failed; nothing was moved{left}; {src_addr} may mark them migrating: run `redis-trib fix` once it answers",
+                format_ranges(batch)
+            )));
+        }
+    };
     let counts = replies.split_off(batch.len());
     if let Some((slot, err)) = first_error(batch, &replies) {
-        let _ = pool.with(&src_addr, |c| {
-            c.pipeline(&setslot_pipe(batch, "STABLE", None))
-        });
-        let _ = pool.with(&dst_addr, |c| {
-            c.pipeline(&setslot_pipe(batch, "STABLE", None))
-        });
-        bail!("{src_addr}: cannot migrate slot {slot} to {dst_addr}: {err}; nothing was moved");
+        let left = rollback(pool, &[&src_addr, &dst_addr], batch);
+        bail!(
+            "{src_addr}: cannot migrate slot {slot} to {dst_addr}: {err}; nothing was moved{left}"
+        );
     }
     // 3. Keys.
     let auth = pool.opts().clone();
@@ -234,18 +353,68 @@ fn move_batch(
         .filter(|(_, c)| !matches!(c, Value::Int(0)))
         .map(|(s, _)| *s)
         .collect();
-    let drained = pool.with(&src_addr, |c| drain(c, dst, &non_empty, opts, &auth));
+    let mut touched = Vec::new();
+    let drained = pool.with(&src_addr, |c| {
+        drain(c, dst, &non_empty, opts, &auth, &mut touched)
+    });
     let keys = match drained {
         Ok(keys) => keys,
         Err(e) => {
             return Err(settle_after_failure(
-                pool, src, dst, batch, masters, e, events,
+                pool, src, dst, batch, &touched, masters, e, events,
             ))
         }
     };
     // 4. Ownership: destination, source, then every other master.
     assign(pool, src, dst, batch, masters, events)?;
     Ok(keys)
+}
+
+/// Makes `slots` stable again on `nodes` after a batch was refused before any key
+/// moved. Returns what could not be undone, as a clause for the error (empty when
+/// all went well).
+fn rollback(pool: &mut Pool, nodes: &[&Addr], slots: &[u16]) -> String {
+    let stable = setslot_pipe(slots, "STABLE", None);
+    let failed: Vec<String> = nodes
+        .iter()
+        .filter_map(|&node| {
+            let undone = pool.with(node, |c| c.pipeline(&stable)).and_then(|r| {
+                match first_error(slots, &r) {
+                    Some((slot, e)) => bail!("SETSLOT {slot} STABLE: {e}"),
+                    None => Ok(()),
+                }
+            });
+            undone.err().map(|e| format!("{node} ({e:#})"))
+        })
+        .collect();
+    if failed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", but slots {} could not be made stable again on {}: run `redis-trib fix` once it answers",
+            format_ranges(slots),
+            failed.join(", ")
+        )
+    }
+}
+
+/// How many `MIGRATE`s may wait on the destination at once, and each one's own
+/// timeout (ms), so that a destination that stops answering holds the source for at
+/// most `--timeout` in all: the source runs a pipeline's MIGRATEs one after another,
+/// each waiting out its timeout. A MIGRATE's timeout bounds idle time, not the
+/// transfer, so a big key that keeps flowing is not cut.
+fn migrate_budget(opts: &MigrateOpts, timeout: std::time::Duration) -> (usize, u64) {
+    let total_ms = u64::try_from(timeout.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let by_time = usize::try_from(total_ms / 1000)
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let in_flight = opts.slots_in_flight.clamp(1, by_time);
+    let per_migrate = (total_ms / in_flight as u64)
+        .min(opts.migrate_timeout_ms.max(1))
+        .max(1);
+    (in_flight, per_migrate)
 }
 
 /// Moves every key `src` holds in `slot` to `dst`, leaving slot states as they are.
@@ -257,24 +426,33 @@ pub fn move_keys(
     opts: &MigrateOpts,
 ) -> Result<u64> {
     let auth = pool.opts().clone();
-    pool.with(&src.addr(), |c| drain(c, dst, &[slot], opts, &auth))
+    let mut touched = Vec::new();
+    pool.with(&src.addr(), |c| {
+        drain(c, dst, &[slot], opts, &auth, &mut touched)
+    })
 }
 
-/// Drains the keys of `slots` (which may hold keys) from the connection's node to `dst`.
+/// Drains the keys of `slots` (which may hold keys) from the connection's node to
+/// `dst`. Every slot a MIGRATE was sent for is pushed to `touched` (on failure, those
+/// may have keys on both sides).
 fn drain(
     src: &mut NodeConn,
     dst: &Node,
     slots: &[u16],
     opts: &MigrateOpts,
     auth: &ConnOpts,
+    touched: &mut Vec<u16>,
 ) -> Result<u64> {
     let mut pending: VecDeque<u16> = slots.iter().copied().collect();
     let mut moved = 0u64;
     let per_call = opts.keys_per_migrate.max(1);
+    let (in_flight, migrate_ms) = migrate_budget(opts, auth.timeout);
+    let flags = MigrateFlags {
+        timeout_ms: migrate_ms,
+        ..flags(opts)
+    };
     while !pending.is_empty() {
-        let round: Vec<u16> = pending
-            .drain(..pending.len().min(opts.slots_in_flight.max(1)))
-            .collect();
+        let round: Vec<u16> = pending.drain(..pending.len().min(in_flight)).collect();
         let mut list = redis::pipe();
         for &s in &round {
             list.cmd("CLUSTER")
@@ -294,13 +472,16 @@ fn drain(
             if keys.is_empty() {
                 continue;
             }
-            migrate.add_command(migrate_cmd(&dst.addr(), &keys, &flags(opts), auth));
+            migrate.add_command(migrate_cmd(&dst.addr(), &keys, &flags, auth));
+            if !touched.contains(&slot) {
+                touched.push(slot);
+            }
             batches.push((slot, keys));
         }
         let replies = src.pipeline(&migrate)?;
         for ((slot, keys), reply) in batches.into_iter().zip(replies) {
             if let Some(err) = server_error(&reply) {
-                return Err(migrate_error(src, dst, slot, &keys, &err, opts, auth));
+                return Err(migrate_error(src, dst, slot, &keys, &err, &flags, auth));
             }
             moved += keys.len() as u64;
             if keys.len() == per_call {
@@ -366,44 +547,72 @@ pub(crate) fn migrate_cmd(
 }
 
 /// Turns a failed `MIGRATE` into an error naming the slot and, for `BUSYKEY`, the key
-/// (found by moving the batch's keys one at a time: those that can move, do).
+/// (found by moving the batch's keys one at a time: those that can move, do). An
+/// `IOERR` means the destination stopped answering within the MIGRATE's timeout: the
+/// error names the destination, not the source that reported it.
 fn migrate_error(
     src: &mut NodeConn,
     dst: &Node,
     slot: u16,
     keys: &[Vec<u8>],
     err: &str,
-    opts: &MigrateOpts,
+    flags: &MigrateFlags,
     auth: &ConnOpts,
 ) -> anyhow::Error {
     let (from, to) = (src.addr().clone(), dst.addr());
-    if err.contains("BUSYKEY") {
-        for key in keys {
-            let reply = src.pipeline(&single(migrate_cmd(
-                &dst.addr(),
-                std::slice::from_ref(key),
-                &flags(opts),
-                auth,
-            )));
-            if let Ok(replies) = reply {
-                if replies
-                    .first()
-                    .and_then(server_error)
-                    .is_some_and(|e| e.contains("BUSYKEY"))
-                {
-                    return anyhow!(
-                        "slot {slot}: key '{}' already exists on {to} (BUSYKEY); to overwrite it use --replace (`redis-trib fix --replace` finishes an open slot), or delete it there",
-                        String::from_utf8_lossy(key)
-                    );
+    match error_code(err) {
+        "IOERR" => {
+            return error(Kind::TimedOut {
+                node: to.to_string(),
+                message: format!(
+                    "{to} timed out: it stopped answering {from}'s MIGRATE of slot {slot} for {} ms ({err})",
+                    flags.timeout_ms
+                ),
+            })
+        }
+        "BUSYKEY" => {
+            for key in keys {
+                let reply = src.pipeline(&single(migrate_cmd(
+                    &to,
+                    std::slice::from_ref(key),
+                    flags,
+                    auth,
+                )));
+                if let Ok(replies) = reply {
+                    if replies
+                        .first()
+                        .and_then(server_error)
+                        .is_some_and(|e| error_code(&e) == "BUSYKEY")
+                    {
+                        let key = String::from_utf8_lossy(key).into_owned();
+                        return error(Kind::BusyKey {
+                            message: format!(
+                                "slot {slot}: key '{key}' already exists on {to} (BUSYKEY); to overwrite it use --replace (`redis-trib fix --replace` finishes an open slot), or delete it there"
+                            ),
+                            slot,
+                            key,
+                            node: to.to_string(),
+                        });
+                    }
                 }
             }
         }
+        _ => {}
     }
     anyhow!(
         "slot {slot}: MIGRATE of {} keys (first '{}') from {from} to {to} failed: {err}",
         keys.len(),
         String::from_utf8_lossy(&keys[0])
     )
+}
+
+/// The error code of a server error reply: its first word (`BUSYKEY`, `IOERR`), as
+/// the server sent it or as the redis crate prints it (`"IOERR": ...`).
+pub fn error_code(err: &str) -> &str {
+    err.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(|c| c == '"' || c == ':')
 }
 
 /// A pipeline of one command (so a server error comes back as a value).
@@ -500,13 +709,17 @@ fn assign(
 
 /// After a failure while draining keys: slots already empty on the source are
 /// assigned to the destination, slots with no key on the destination are made stable
-/// on both sides, and only slots with keys on both sides stay open. Returns the error
-/// to report, naming what stays open.
+/// on both sides, and only slots with keys on both sides stay open. When the
+/// destination does not answer, the source alone is settled: slots no MIGRATE was
+/// sent for (`touched` lists the others) are made stable on it. Returns the error to
+/// report, naming what stays open.
+#[allow(clippy::too_many_arguments)]
 fn settle_after_failure(
     pool: &mut Pool,
     src: &Node,
     dst: &Node,
     batch: &[u16],
+    touched: &[u16],
     masters: &[Node],
     cause: anyhow::Error,
     events: &mut dyn FnMut(Event),
@@ -518,16 +731,56 @@ fn settle_after_failure(
         }
         pool.with(&node.addr(), |c| c.pipeline(&p))
     };
-    let (on_src, on_dst) = match (counts(pool, src), counts(pool, dst)) {
-        (Ok(a), Ok(b)) => (a, b),
-        _ => {
-            return anyhow!(
-                "{cause:#}; slots {} may be left open between {} and {}: run `redis-trib fix {}`",
-                format_ranges(batch),
-                src.addr(),
-                dst.addr(),
-                src.addr()
+    let (src_addr, dst_addr) = (src.addr(), dst.addr());
+    let on_src = match counts(pool, src) {
+        Ok(c) => c,
+        Err(e) => {
+            return with_detail(
+                cause,
+                &format!(
+                    "; slots {} may be left open between {src_addr} and {dst_addr} ({src_addr} does not answer either: {e:#}): run `redis-trib fix {src_addr}` once it answers",
+                    format_ranges(batch)
+                ),
             )
+        }
+    };
+    let on_dst = match counts(pool, dst) {
+        Ok(c) => c,
+        Err(_) => {
+            let untouched: Vec<u16> = batch
+                .iter()
+                .copied()
+                .filter(|s| !touched.contains(s))
+                .collect();
+            let left = rollback(pool, &[&src_addr], &untouched);
+            let open: Vec<u16> = batch
+                .iter()
+                .copied()
+                .filter(|s| touched.contains(s))
+                .collect();
+            let settled = if untouched.is_empty() || !left.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; slots {} never sent a key and are stable again on {src_addr}",
+                    format_ranges(&untouched)
+                )
+            };
+            let open = if open.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; slots {} stay open (keys may be on both sides)",
+                    format_ranges(&open)
+                )
+            };
+            return with_detail(
+                cause,
+                &format!(
+                    "{settled}{left}{open}; {dst_addr} may still mark slots {} importing: run `redis-trib fix {src_addr}` once {dst_addr} answers again",
+                    format_ranges(batch)
+                ),
+            );
         }
     };
     let (mut done, mut untouched, mut split) = (Vec::new(), Vec::new(), Vec::new());
@@ -538,25 +791,30 @@ fn settle_after_failure(
             _ => split.push(slot),
         }
     }
-    if !untouched.is_empty() {
-        let stable = setslot_pipe(&untouched, "STABLE", None);
-        let _ = pool.with(&src.addr(), |c| c.pipeline(&stable));
-        let _ = pool.with(&dst.addr(), |c| c.pipeline(&stable));
-    }
+    let left = if untouched.is_empty() {
+        String::new()
+    } else {
+        rollback(pool, &[&src_addr, &dst_addr], &untouched)
+    };
     if !done.is_empty() {
         if let Err(e) = assign(pool, src, dst, &done, masters, events) {
-            return anyhow!("{cause:#}; then finishing the emptied slots failed: {e:#}");
+            return with_detail(
+                cause,
+                &format!("{left}; then finishing the emptied slots failed: {e:#}"),
+            );
         }
     }
-    if split.is_empty() {
-        anyhow!("{cause:#}; no slot is left open")
+    if split.is_empty() && left.is_empty() {
+        with_detail(cause, "; no slot is left open")
+    } else if split.is_empty() {
+        with_detail(cause, &left)
     } else {
-        anyhow!(
-            "{cause:#}; slots {} are left open with keys on both {} and {}: fix the cause, then run `redis-trib fix {}`",
-            format_ranges(&split),
-            src.addr(),
-            dst.addr(),
-            src.addr()
+        with_detail(
+            cause,
+            &format!(
+                "{left}; slots {} are left open with keys on both {src_addr} and {dst_addr}: fix the cause, then run `redis-trib fix {src_addr}`",
+                format_ranges(&split),
+            ),
         )
     }
 }
@@ -766,6 +1024,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 replies for 2"), "{e}");
+    }
+
+    #[test]
+    fn error_codes_are_read_from_either_spelling() {
+        assert_eq!(
+            error_code("BUSYKEY Target key name already exists."),
+            "BUSYKEY"
+        );
+        assert_eq!(
+            error_code("\"IOERR\": error or timeout reading to target instance"),
+            "IOERR"
+        );
+        assert_eq!(error_code(""), "");
+    }
+
+    #[test]
+    fn the_migrate_budget_keeps_a_stalled_pipeline_within_the_timeout() {
+        let opts = MigrateOpts::default();
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(migrate_budget(&opts, secs(30)), (16, 1875));
+        assert_eq!(migrate_budget(&opts, secs(3)), (3, 1000));
+        let (n, ms) = migrate_budget(&opts, std::time::Duration::from_millis(500));
+        assert_eq!((n, ms), (1, 500));
+        for t in [1, 2, 5, 7, 30, 600] {
+            let (n, ms) = migrate_budget(&opts, secs(t));
+            assert!(n as u64 * ms <= t * 1000, "{t} s: {n} x {ms} ms");
+        }
     }
 
     #[test]

@@ -6,11 +6,14 @@ use crate::addr::Addr;
 use crate::backup::Written;
 use crate::conn::ConnOpts;
 use crate::import::ImportOpts;
+use crate::lease::Lease;
 use crate::migrate::{self, MigrateOpts};
 use crate::topology::{Node, View};
 use anyhow::{bail, Result};
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Receives the events of an operation (the binary prints them; scripts may log them).
@@ -21,6 +24,8 @@ pub struct Live {
     pool: Pool,
     migrate: MigrateOpts,
     sink: Sinks,
+    leases: Vec<Lease>,
+    lease_wait: Duration,
 }
 
 /// Where events go: the sink given at construction, and a tap while one is set.
@@ -48,7 +53,22 @@ impl Live {
                 out: sink,
                 tap: None,
             },
+            leases: Vec::new(),
+            lease_wait: Duration::ZERO,
         }
+    }
+
+    /// How long to wait for another operation's lease before giving up
+    /// (`--wait-lease`; zero: refuse at once).
+    pub fn with_lease_wait(mut self, wait: Duration) -> Live {
+        self.lease_wait = wait;
+        self
+    }
+
+    /// Flags that turn true when a held lease is lost (the engine stops between
+    /// batches then).
+    fn lease_flags(&self) -> Vec<Arc<AtomicBool>> {
+        self.leases.iter().map(Lease::lost_flag).collect()
     }
 
     /// Also sends every event to `tap` (until set to `None`): how a script hears an
@@ -94,6 +114,28 @@ impl Backend for Live {
         self.sink.send(event)
     }
 
+    fn takes_leases(&self) -> bool {
+        true
+    }
+
+    fn lease(&mut self, op: &str, nodes: &[Addr]) -> Result<()> {
+        self.leases.retain(|l| !l.is_lost());
+        if self.leases.iter().any(|l| l.covers(nodes)) {
+            return Ok(());
+        }
+        let lease = Lease::acquire(self.pool.opts(), op, nodes, self.lease_wait)?;
+        self.sink.send(Event::Step(format!(
+            "took the cluster's operation lease ({} nodes)",
+            nodes.len()
+        )));
+        self.leases.push(lease);
+        Ok(())
+    }
+
+    fn release_leases(&mut self) {
+        self.leases.clear();
+    }
+
     fn add_slots(&mut self, node: &Addr, slots: &[u16], chunk: usize) -> Result<()> {
         for part in slots.chunks(chunk.max(1)) {
             let mut cmd = redis::cmd("CLUSTER");
@@ -127,20 +169,30 @@ impl Backend for Live {
             pool,
             migrate,
             sink,
+            leases,
+            ..
         } = self;
         let job = migrate::Job {
             src: src.clone(),
             dst: dst.clone(),
             slots: slots.to_vec(),
         };
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        migrate::move_slots(pool, &job, masters, migrate, &mut |e| sink.send(e), &stop)
+        let stop = AtomicBool::new(false);
+        let leases = leases.iter().map(Lease::lost_flag).collect::<Vec<_>>();
+        let guard = migrate::Guard {
+            stop: &stop,
+            leases: &leases,
+        };
+        migrate::move_slots(pool, &job, masters, migrate, &mut |e| sink.send(e), &guard)
     }
 
     fn move_many(&mut self, jobs: &[migrate::Job], masters: &[Node]) -> Result<MoveStats> {
         let opts = self.pool.opts().clone();
+        let leases = self.lease_flags();
         let sink = &mut self.sink;
-        migrate::move_many(&opts, jobs, masters, &self.migrate, &mut |e| sink.send(e))
+        migrate::move_many(&opts, jobs, masters, &self.migrate, &leases, &mut |e| {
+            sink.send(e)
+        })
     }
 
     fn move_keys(&mut self, src: &Node, dst: &Node, slot: u16) -> Result<u64> {

@@ -88,6 +88,20 @@ pub trait Backend {
     fn poll_interval(&self) -> Duration;
     /// Reports progress to whoever is watching.
     fn emit(&mut self, event: Event);
+    /// Whether this backend takes operation leases (live nodes do; a simulation
+    /// changes nothing, so dry runs take none).
+    fn takes_leases(&self) -> bool {
+        false
+    }
+    /// Takes the lease for `op` on the cluster whose live nodes are `nodes` (see
+    /// [`crate::lease`]), unless this backend already holds one covering them (a
+    /// script's operations are one workflow). Another holder makes it fail naming the
+    /// holder, or wait as long as the backend was told to.
+    fn lease(&mut self, _op: &str, _nodes: &[Addr]) -> Result<()> {
+        Ok(())
+    }
+    /// Releases every lease this backend holds (the shell does after each statement).
+    fn release_leases(&mut self) {}
     /// `CLUSTER ADDSLOTS`, `chunk` slots per command.
     fn add_slots(&mut self, node: &Addr, slots: &[u16], chunk: usize) -> Result<()>;
     /// `CLUSTER SET-CONFIG-EPOCH`.

@@ -88,6 +88,9 @@ pub fn create(
     }
     // A layout that cannot work is refused before any node is contacted.
     plan_create(&vec![String::new(); addrs.len()], replicas)?;
+    if let Some((first, rest)) = addrs.split_first() {
+        super::take_lease(b, "create", first, rest)?;
+    }
     let mut nodes: Vec<(Addr, String, u64)> = Vec::new();
     for a in addrs {
         let v = free_node(b, a)?;

@@ -26,6 +26,7 @@ pub struct FailoverDone {
 /// Makes `replica` the master of its master's slots and waits until every reachable
 /// node agrees.
 pub fn failover(b: &mut dyn Backend, replica: &Addr, mode: FailoverMode) -> Result<FailoverDone> {
+    super::take_lease(b, "failover", replica, &[])?;
     let view = member(b, replica)?;
     let me = view.myself().clone();
     if me.is_master() {

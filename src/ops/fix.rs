@@ -192,6 +192,7 @@ pub fn plan_repairs(topo: &Topology) -> Result<Vec<Repair>> {
 /// Repairs every open slot of the cluster `addr` belongs to, then node timeouts that
 /// differ from the cluster's; returns the repairs done.
 pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
+    super::take_lease(b, "fix", addr, &[])?;
     let topo = topology(b, addr)?;
     let planned = plan_repairs(&topo)?;
     // Masters that learn new owners: not the dead ones.

@@ -22,6 +22,7 @@ use anyhow::{bail, Result};
 /// Removes the node `spec` (node id, id prefix of 4+ characters, or `HOST:PORT`)
 /// from every live node of `cluster`'s cluster; returns the node as it was known.
 pub fn forget(b: &mut dyn Backend, cluster: &Addr, spec: &str) -> Result<Node> {
+    super::take_lease(b, "forget", cluster, &[])?;
     let topo = topology(b, cluster)?;
     let node = find_node(&topo, spec)?.clone();
     let name = name_of(&topo, &node);

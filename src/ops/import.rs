@@ -16,6 +16,7 @@ pub fn import(
     source: &Addr,
     opts: &ImportOpts,
 ) -> Result<u64> {
+    super::take_lease(b, "import", cluster, &[])?;
     let topo = topology(b, cluster)?;
     ensure_healthy(&topo, "import")?;
     if let Some(n) = topo.nodes.iter().find(|n| n.addr() == *source) {

@@ -45,6 +45,7 @@ pub fn holders(masters: &[Node], weights: &[f64]) -> Vec<Holder> {
 
 /// Adds `new` to the cluster of `cluster` with no slots; returns the topology after.
 pub fn join_no_load(b: &mut dyn Backend, cluster: &Addr, new: &Addr) -> Result<Topology> {
+    super::take_lease(b, "join_no_load", cluster, std::slice::from_ref(new))?;
     let topo = topology(b, cluster)?;
     let nv = check_join(b, cluster, new, &topo)?;
     enter(b, cluster, new, &nv.myself().node_id, &topo)
@@ -92,6 +93,7 @@ pub fn join(
     new: &Addr,
     balancer: &mut dyn Balancer,
 ) -> Result<()> {
+    super::take_lease(b, "join", cluster, std::slice::from_ref(new))?;
     let before = topology(b, cluster)?;
     let nv = check_join(b, cluster, new, &before)?;
     // Ask the balancer before anything changes, so a bad plan refuses the join whole.

@@ -13,6 +13,7 @@ pub fn migrate_slots(b: &mut dyn Backend, src: &Addr, dst: &Addr, slots: &[u16])
     if slots.is_empty() {
         bail!("no slots to migrate");
     }
+    super::take_lease(b, "migrate_slots", src, std::slice::from_ref(dst))?;
     let sv = member(b, src)?;
     let dv = member(b, dst)?;
     let (sid, did) = (sv.myself().node_id.clone(), dv.myself().node_id.clone());

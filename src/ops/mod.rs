@@ -80,6 +80,36 @@ pub fn member(b: &mut dyn Backend, addr: &Addr) -> Result<View> {
     Ok(v)
 }
 
+/// Takes `op`'s lease (see [`crate::lease`]) on the cluster `entry` belongs to,
+/// covering `extra` nodes too (the free nodes an operation brings in), before the
+/// operation reads what it checks: so no other operation can change the cluster
+/// between its checks and its changes. A no-op in dry runs, and when this backend
+/// already holds the cluster's lease (a script's operations are one workflow).
+pub fn take_lease(b: &mut dyn Backend, op: &str, entry: &Addr, extra: &[Addr]) -> Result<()> {
+    if !b.takes_leases() {
+        return Ok(());
+    }
+    let v = b.view(entry)?;
+    let mut nodes: Vec<Addr> = v
+        .nodes
+        .iter()
+        .filter(|n| !n.is_failed() && !n.no_addr() && !n.in_handshake())
+        .map(|n| {
+            if n.is_myself() {
+                entry.clone()
+            } else {
+                n.addr()
+            }
+        })
+        .collect();
+    for a in extra {
+        if !nodes.contains(a) {
+            nodes.push(a.clone());
+        }
+    }
+    b.lease(op, &nodes)
+}
+
 /// Reads the whole cluster `entry` belongs to: the views of every node it knows
 /// (failed or address-less nodes are not contacted).
 pub fn topology(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 /// Removes the node at `addr` from its cluster, keeping every key.
 pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
+    super::take_lease(b, "quit", addr, &[])?;
     let topo = topology(b, addr)?;
     let me = topo.node(&topo.entry_id).expect("the entry node").clone();
     if topo.nodes.len() == 1 {

@@ -54,6 +54,11 @@ pub fn find_master<'a>(topo: &'a Topology, spec: &str) -> Result<&'a Node> {
     }
 }
 
+/// A master that is neither flagged failed nor unreachable: one slots can move to.
+fn is_live(topo: &Topology, m: &Node) -> bool {
+    !m.is_failed() && !m.is_suspected() && !topo.unreachable.contains_key(&m.node_id)
+}
+
 /// The moves `rebalance` would make (pure): empty when every participating master is
 /// within `threshold_pct` of its target.
 pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>> {
@@ -70,7 +75,7 @@ pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>
     }
     let holders: Vec<Holder> = topo
         .masters()
-        .filter(|m| !m.is_failed() && (opts.use_empty_masters || !m.assigned_slots.is_empty()))
+        .filter(|m| is_live(topo, m) && (opts.use_empty_masters || !m.assigned_slots.is_empty()))
         .map(|m| Holder {
             id: m.node_id.clone(),
             slots: m.assigned_slots.len(),
@@ -93,6 +98,7 @@ pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>
 
 /// Rebalances the cluster `addr` belongs to; returns the moves made.
 pub fn rebalance(b: &mut dyn Backend, addr: &Addr, opts: &RebalanceOpts) -> Result<Vec<Move>> {
+    super::take_lease(b, "rebalance", addr, &[])?;
     let topo = topology(b, addr)?;
     ensure_healthy_warn(b, &topo, "rebalance")?;
     let moves = rebalance_plan(&topo, opts)?;
@@ -114,10 +120,16 @@ pub fn rebalance(b: &mut dyn Backend, addr: &Addr, opts: &RebalanceOpts) -> Resu
 /// other masters with slots when empty) in proportion to what each holds, exactly.
 pub fn reshard_plan(topo: &Topology, from: &[String], to: &str, count: usize) -> Result<Vec<Move>> {
     let target = find_master(topo, to)?;
+    if !is_live(topo, target) {
+        bail!(
+            "the destination {} is failed or unreachable; give a live master",
+            topo.describe(&target.node_id)
+        );
+    }
     let sources: Vec<&Node> = if from.is_empty() {
         topo.masters()
             .filter(|m| {
-                m.node_id != target.node_id && !m.assigned_slots.is_empty() && !m.is_failed()
+                m.node_id != target.node_id && !m.assigned_slots.is_empty() && is_live(topo, m)
             })
             .collect()
     } else {
@@ -177,6 +189,7 @@ pub fn reshard(
     to: &str,
     count: usize,
 ) -> Result<Vec<Move>> {
+    super::take_lease(b, "reshard", addr, &[])?;
     let topo = topology(b, addr)?;
     ensure_healthy_warn(b, &topo, "reshard")?;
     let moves = reshard_plan(&topo, from, to, count)?;

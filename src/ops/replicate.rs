@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 
 /// Makes the free node `slave` a replica of `master`.
 pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()> {
+    super::take_lease(b, "replicate", master, std::slice::from_ref(slave))?;
     let topo = topology(b, master)?;
     let given = topo.node(&topo.entry_id).expect("the entry node").clone();
     let target = if given.is_master() {

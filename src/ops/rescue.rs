@@ -12,6 +12,7 @@ use anyhow::{bail, Result};
 
 /// Assigns the failed and uncovered slots of `cluster`'s cluster to `free`.
 pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
+    super::take_lease(b, "rescue", cluster, std::slice::from_ref(free))?;
     let entry = member(b, cluster)?;
     let topo = topology_from(b, &entry)?;
     let failed = topo.failed_slots();
@@ -86,5 +87,17 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
     // its rejoin delay is shortened (see `rejoin`).
     with_short_node_timeout(b, std::slice::from_ref(free), "it reports ok", |b| {
         wait::converged(b, &members)
-    })
+    })?;
+    // The failed masters stay in every node's table (flagged fail) until forgotten.
+    for n in topo.masters().filter(|n| n.is_failed()) {
+        step(
+            b,
+            format!(
+                "{} stays known, flagged fail: `redis-trib forget {cluster} {}` removes it",
+                super::name_of(&topo, n),
+                n.short_id()
+            ),
+        );
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 
 /// Resets the last node of a cluster, provided it holds no keys.
 pub fn shutdown(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
+    super::take_lease(b, "shutdown", addr, &[])?;
     let v = member(b, addr)?;
     if !v.is_alone() {
         bail!(

@@ -22,6 +22,7 @@ pub fn start_multi(b: &mut dyn Backend, addrs: &[Addr], max_slots: usize) -> Res
     if max_slots == 0 {
         bail!("--max-slots must be at least 1");
     }
+    super::take_lease(b, "start", &addrs[0], &addrs[1..])?;
     // Check every node before touching any.
     let mut nodes = Vec::new();
     for addr in addrs {

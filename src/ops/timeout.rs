@@ -12,6 +12,7 @@ pub fn set_timeout(b: &mut dyn Backend, addr: &Addr, ms: u64) -> Result<usize> {
     if ms < 100 {
         bail!("a cluster-node-timeout of {ms} ms is too small (at least 100 ms)");
     }
+    super::take_lease(b, "set_timeout", addr, &[])?;
     let topo = topology(b, addr)?;
     if let Some((id, why)) = topo.unreachable.iter().next() {
         bail!(

@@ -28,11 +28,9 @@ use crate::output::Output;
 use crate::replies::print_reply;
 use anyhow::Result;
 use redis_trib::addr::Addr;
-use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::error::{kind_of, Kind};
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
-use redis_trib::migrate::MigrateOpts;
 use redis_trib::script::cluster_handle::ClusterHandle;
 use redis_trib::script::resolver::{Resolver, STDLIB};
 use redis_trib::script::{report, ApiDoc, ScriptEngine, Target, NODE_FIELDS};
@@ -352,11 +350,7 @@ impl Session {
                 out.note("already a dry run; .plan shows the plan so far")
             }
             [".dry", "on"] => {
-                let live = Live::new(
-                    g.conn_opts().map_err(|e| format!("{e:#}"))?,
-                    MigrateOpts::default(),
-                    out.sink(),
-                );
+                let live = g.live(false, out).map_err(|e| format!("{e:#}"))?;
                 self.engine.set_target(Target::Sim(Sim::over(live)));
                 out.note(
                     "dry run: operations change an in-memory copy of the cluster; .plan shows them",
@@ -364,11 +358,7 @@ impl Session {
             }
             [".dry", "off"] if !self.engine.is_dry_run() => out.note("already live"),
             [".dry", "off"] => {
-                let live = Live::new(
-                    g.conn_opts().map_err(|e| format!("{e:#}"))?,
-                    MigrateOpts::default(),
-                    out.sink(),
-                );
+                let live = g.live(false, out).map_err(|e| format!("{e:#}"))?;
                 self.engine.set_target(Target::Live(live));
                 out.note("live: operations change the cluster again (the plan was dropped)");
             }
@@ -531,6 +521,8 @@ fn interactive(mut session: Session, node: Option<&Addr>, g: &Global, out: &Outp
         }
         redis_trib::interrupt::clear();
         let flow = session.run_text(TYPED, &input, g, out);
+        // A typed line is one workflow: its lease is not kept while the shell waits.
+        session.engine.release_leases();
         if let Some(h) = rl.helper_mut() {
             h.names = session.names();
         }

@@ -135,6 +135,14 @@ impl ScriptEngine {
             .resolve(&self.engine, None, name, rhai::Position::NONE)
     }
 
+    /// Releases the operation leases the target holds (the shell does after each
+    /// typed line; a script keeps its lease until it ends).
+    pub fn release_leases(&self) {
+        if let Ok(mut target) = self.host.target.try_lock() {
+            target.backend().release_leases();
+        }
+    }
+
     /// Replaces the target (the REPL's `.dry on|off`).
     pub fn set_target(&self, target: Target) {
         self.host.set_target(target);

@@ -6,6 +6,7 @@ mod engine;
 mod errors;
 mod keyspace;
 mod lab;
+mod lease;
 mod ops;
 mod recovery;
 mod repl;

@@ -1,0 +1,306 @@
+//! Running alongside others: the operation lease (one changing operation per cluster
+//! at a time), the engine's re-check before each batch, and a stalled destination
+//! bounded by --timeout. Real nodes, real processes.
+
+use crate::support::*;
+use redis_trib::addr::Addr;
+use redis_trib::backend::Backend;
+use redis_trib::error::{kind_of, Kind};
+use redis_trib::lease::{Lease, PREFIX};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+/// Names of the lease clients node `i` has.
+fn lease_clients(lab: &TestLab, i: usize) -> Vec<String> {
+    text(lab.cmd(i, &["CLIENT", "LIST"]).unwrap())
+        .lines()
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("name=")))
+        .filter(|n| n.starts_with(PREFIX))
+        .map(String::from)
+        .collect()
+}
+
+/// A `redis-trib run` of `script` in the background (it takes the lease with its
+/// first operation).
+fn background_script(lab: &TestLab, script: &str, args: &[String]) -> (Child, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("holder.rhai");
+    std::fs::write(&path, script).unwrap();
+    let mut cmd = bin();
+    cmd.arg("run").arg(&path).args(args).args(lab.tls_flags());
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, dir)
+}
+
+/// Polls until node `i` shows a held lease.
+fn wait_for_holder(lab: &TestLab, i: usize) {
+    poll(20, "a held lease", || {
+        lease_clients(lab, i).iter().any(|n| n.contains(":held:"))
+    });
+}
+
+#[test]
+fn two_contenders_never_both_hold_the_lease() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let lab = lab(3);
+    lab.cluster(3);
+    let nodes: Vec<Addr> = (0..3).map(|i| lab.addr(i)).collect();
+    let opts = lab.conn_opts();
+    let holding = AtomicUsize::new(0);
+    let (rounds, mut refused) = (100, 0);
+    for _ in 0..rounds {
+        let start = Arc::new(Barrier::new(2));
+        let results: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (start, nodes, opts, holding) = (start.clone(), &nodes, &opts, &holding);
+                    s.spawn(move || {
+                        start.wait();
+                        let Ok(lease) = Lease::acquire(opts, "race", nodes, Duration::ZERO) else {
+                            return false;
+                        };
+                        // Held for a while: a second holder would overlap.
+                        assert_eq!(
+                            holding.fetch_add(1, Ordering::SeqCst),
+                            0,
+                            "two contenders hold the lease at once"
+                        );
+                        std::thread::sleep(Duration::from_millis(30));
+                        holding.fetch_sub(1, Ordering::SeqCst);
+                        drop(lease);
+                        true
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        // Contenders that saw each other back off and retry: one wins, the other
+        // finds it held and is refused (or wins after it is released).
+        assert!(results.iter().any(|&w| w), "a round had no winner");
+        refused += results.iter().filter(|&&w| !w).count();
+    }
+    assert!(
+        refused > 0,
+        "no contender was ever refused: the race never happened"
+    );
+    // Released leases leave nothing behind.
+    poll(10, "lease clients gone", || {
+        (0..3).all(|i| lease_clients(&lab, i).is_empty())
+    });
+}
+
+#[test]
+fn a_held_lease_refuses_others_names_the_holder_and_lets_readers_and_dry_runs_through() {
+    let lab = lab(4);
+    let a = lab.cluster(3).to_string();
+    let d = lab.at(3);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let (mut holder, _dir) = background_script(
+        &lab,
+        "migrate_slots(ARGS[0], ARGS[1], [0]); sleep(60000);",
+        &[a.clone(), d.clone()],
+    );
+    wait_for_holder(&lab, 0);
+    let refused = lab.run(&["reshard", &a, "--to", &d, "--slots", "10"]);
+    refused.fails_with("the cluster is busy");
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&format!("pid {}", holder.id()))
+            && refused.stderr.contains("--wait-lease")
+            && refused.stderr.contains("migrate_slots"),
+        "{}",
+        refused.stderr
+    );
+    // Nothing was changed by the refused command.
+    assert_eq!(lab.slots_of(3), vec![0]);
+    // Readers and dry runs take no lease.
+    lab.run(&["check", &a]).ok();
+    lab.run(&["list", &a]).ok();
+    lab.run(&["--dry-run", "reshard", &a, "--to", &d, "--slots", "10"])
+        .ok();
+    // A SIGKILLed holder blocks nothing: the nodes drop its connections at once.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let started = Instant::now();
+    lab.run(&["fix", &a]).ok();
+    lab.run(&["reshard", &a, "--to", &d, "--slots", "10"]).ok();
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(lab.slots_of(3).len(), 11);
+    lab.assert_redis_cli_check(0);
+}
+
+#[test]
+fn wait_lease_waits_for_the_holder_to_finish() {
+    let lab = lab(4);
+    let a = lab.cluster(3).to_string();
+    let d = lab.at(3);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let (mut holder, _dir) = background_script(
+        &lab,
+        "migrate_slots(ARGS[0], ARGS[1], [0]); sleep(1500);",
+        &[a.clone(), d.clone()],
+    );
+    wait_for_holder(&lab, 0);
+    lab.run(&["--wait-lease", "30", "migrate_slots", &a, &d, "1"])
+        .ok();
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(lab.slots_of(3), vec![0, 1]);
+    lab.assert_redis_cli_check(0);
+}
+
+#[test]
+fn concurrent_migrations_of_the_same_slots_lose_no_key() {
+    let lab = lab(5);
+    let a = lab.cluster(3).to_string();
+    let (d, e) = (lab.at(3), lab.at(4));
+    lab.run(&["join_no_load", &a, &d]).ok();
+    lab.run(&["join_no_load", &a, &e]).ok();
+    let kv = lab.write_keys(0, "race", 6000);
+    // Slots 0-2999 are node 0's: both commands ask for the same ones, at once.
+    let spawn = |to: &str| {
+        let mut cmd = bin();
+        cmd.args(["migrate_slots", &a, to, "0-2999"]);
+        cmd.stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (one, two) = (spawn(&d), spawn(&e));
+    let runs: Vec<Run> = [one, two]
+        .into_iter()
+        .map(|c| Run::from(c.wait_with_output().unwrap()))
+        .collect();
+    let ok = runs.iter().filter(|r| r.code == 0).count();
+    assert_eq!(
+        ok,
+        1,
+        "exactly one must move the slots: {:?}",
+        runs.iter().map(|r| &r.stderr).collect::<Vec<_>>()
+    );
+    let refused = runs.iter().find(|r| r.code != 0).unwrap();
+    assert!(
+        refused.stderr.contains("the cluster is busy")
+            || refused.stderr.contains("does not serve")
+            || refused.stderr.contains("does not hold"),
+        "{}",
+        refused.stderr
+    );
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+}
+
+#[test]
+fn a_slot_opened_by_someone_else_mid_move_stops_the_move_cleanly() {
+    let lab = lab(5);
+    let a = lab.cluster(3);
+    let (d, e) = (lab.addr(3), lab.addr(4));
+    lab.run(&["join_no_load", &a.to_string(), &d.to_string()])
+        .ok();
+    lab.run(&["join_no_load", &a.to_string(), &e.to_string()])
+        .ok();
+    let kv = lab.write_keys(0, "other", 2000);
+    let nodes = lab.nodes(0);
+    let find = |addr: &Addr| nodes.iter().find(|n| &n.addr() == addr).unwrap().clone();
+    let (src, dst) = (find(&a), find(&d));
+    let masters: Vec<_> = nodes.iter().filter(|n| n.is_master()).cloned().collect();
+    // Someone else (redis-cli, a person) opens slot 300 toward node 4.
+    let e_id = lab.id(4);
+    let a_id = lab.id(0);
+    lab.cmd(4, &["CLUSTER", "SETSLOT", "300", "IMPORTING", &a_id])
+        .unwrap();
+    lab.cmd(0, &["CLUSTER", "SETSLOT", "300", "MIGRATING", &e_id])
+        .unwrap();
+    let mut b = redis_trib::backend::live::Live::new(
+        lab.conn_opts(),
+        redis_trib::migrate::MigrateOpts {
+            batch_slots: 256,
+            ..Default::default()
+        },
+        Box::new(|_| {}),
+    );
+    let slots: Vec<u16> = (0..600).collect();
+    let err = b.move_slots(&src, &dst, &slots, &masters).unwrap_err();
+    assert!(matches!(kind_of(&err), Some(Kind::Conflict(_))), "{err:#}");
+    let text = format!("{err:#}");
+    assert!(
+        text.contains("slot 300") && text.contains("256 of 600"),
+        "{text}"
+    );
+    // The first batch moved, the rest was not touched, only the other tool's marks
+    // are open.
+    assert_eq!(lab.slots_of(3), (0..256).collect::<Vec<u16>>());
+    let me = lab.nodes(0).into_iter().find(|n| n.is_myself()).unwrap();
+    assert_eq!(me.slots_migrating, vec![(300, e_id.clone())]);
+    assert!(lab
+        .nodes(3)
+        .into_iter()
+        .find(|n| n.is_myself())
+        .unwrap()
+        .slots_importing
+        .is_empty());
+    // The other tool's half-done migration is `fix`'s to finish.
+    lab.run(&["fix", &a.to_string()]).ok();
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+}
+
+#[test]
+fn a_destination_that_stops_answering_mid_migration_is_bounded_by_timeout() {
+    let lab = lab(4);
+    let a = lab.cluster(3).to_string();
+    let d = lab.at(3);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let kv = lab.write_keys(0, "stall", 20000);
+    let d_pid = lab.lab.nodes[3].pid;
+    // Freeze the destination as soon as the source starts migrating.
+    let watcher = {
+        let src = lab.addr(0);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(30) {
+                let nodes = text(raw(&src, None, &["CLUSTER", "NODES"]).unwrap());
+                if nodes.contains("->-") {
+                    unsafe { libc::kill(d_pid as i32, libc::SIGSTOP) };
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            false
+        })
+    };
+    let started = Instant::now();
+    let run = lab.run(&[
+        "--timeout",
+        "3",
+        "--batch-slots",
+        "2048",
+        "migrate_slots",
+        &a,
+        &d,
+        "0-4095",
+    ]);
+    let took = started.elapsed();
+    let frozen = watcher.join().unwrap();
+    unsafe { libc::kill(d_pid as i32, libc::SIGCONT) };
+    assert!(frozen, "the migration never started");
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("timed out") && run.stderr.contains(&format!("{d} timed out")),
+        "the error must name the node that stopped answering: {}",
+        run.stderr
+    );
+    // Bounded: a handful of --timeout waits, not minutes.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // Once the node answers again, fix finishes the job and nothing is lost.
+    poll(20, "the destination to answer", || {
+        lab.cmd(3, &["PING"]).is_ok()
+    });
+    lab.run(&["fix", &a]).ok();
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+}
