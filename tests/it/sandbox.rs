@@ -457,40 +457,15 @@ fn passwords_stay_out_of_ps_and_the_history() {
     let home = tempfile::tempdir().unwrap();
     let history = home.path().join("history");
     let shell = format!("{} repl {node}", env!("CARGO_BIN_EXE_redis-trib"));
-    let mut child = std::process::Command::new("script")
-        .args(["-q", "-e", "-c", &shell, "/dev/null"])
-        .env("NO_COLOR", "1")
-        .env("REDISCLI_AUTH", "s3cret")
-        .env("HOME", home.path())
-        .env("REDIS_TRIB_HISTORY", &history)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("script(1) from util-linux");
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let shown = screen.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
-            if n == 0 {
-                break;
-            }
-            shown
-                .lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    // The line editor drops what is typed ahead of its prompt: one line per prompt
-    // (each prompt turns bracketed paste on once; redraws of the line do not).
-    let prompts = |n: usize| {
-        poll(30, "the shell's prompt", || {
-            screen.lock().unwrap().matches("\x1b[?2004h").count() >= n
-        })
-    };
+    let (home_dir, history_file) = (home.path().to_str().unwrap(), history.to_str().unwrap());
+    let mut term = Terminal::open(
+        &shell,
+        &[
+            ("REDISCLI_AUTH", "s3cret"),
+            ("HOME", home_dir),
+            ("REDIS_TRIB_HISTORY", history_file),
+        ],
+    );
     let lines = [
         "> AUTH s3cret",
         "> CONFIG SET requirepass s3cret",
@@ -501,14 +476,10 @@ fn passwords_stay_out_of_ps_and_the_history() {
         ".quit",
     ];
     for (i, line) in lines.iter().enumerate() {
-        prompts(i + 1);
-        // Enter on a terminal is a carriage return.
-        write!(stdin, "{line}\r").unwrap();
+        term.wait_for_prompts(i + 1);
+        term.type_line(line);
     }
-    drop(stdin);
-    child.wait().unwrap();
-    reader.join().unwrap();
-    let screen = screen.lock().unwrap().clone();
+    let (_, screen) = term.finish();
     assert!(screen.contains("value 42"), "{screen}");
     let kept = std::fs::read_to_string(&history).unwrap();
     assert!(kept.contains("let kept = 40 + 2"), "{kept}");
@@ -569,4 +540,140 @@ fn every_rhai_example_of_the_readme_compiles_and_runs() {
     // The weighted join gave the new node twice the share of the others.
     let n = lab.slots_of(3).len();
     assert!((6553..=6554).contains(&n), "the new node has {n} slots");
+}
+
+/// A command on a pseudo-terminal (util-linux `script`): what it shows, as it shows it.
+struct Terminal {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    screen: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminal {
+    fn open(command: &str, env: &[(&str, &str)]) -> Terminal {
+        let mut child = std::process::Command::new("script")
+            .args(["-q", "-e", "-c", command, "/dev/null"])
+            .env("NO_COLOR", "1")
+            .env_remove("REDISCLI_AUTH")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script(1) from util-linux");
+        let mut stdout = child.stdout.take().unwrap();
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let shown = screen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                shown.lock().unwrap().push_str(&text);
+            }
+        });
+        Terminal {
+            stdin: child.stdin.take(),
+            child,
+            screen,
+            reader: Some(reader),
+        }
+    }
+
+    fn wait_for(&self, text: &str) {
+        poll(30, text, || self.screen.lock().unwrap().contains(text));
+    }
+
+    /// Waits for the line editor's `n`th prompt: it drops what is typed ahead of its
+    /// prompt, so a line is typed per prompt (each prompt turns bracketed paste on
+    /// once; redraws of the line do not).
+    fn wait_for_prompts(&self, n: usize) {
+        poll(30, "the shell's prompt", || {
+            self.screen.lock().unwrap().matches("\x1b[?2004h").count() >= n
+        });
+    }
+
+    /// Types `line` and Enter (a carriage return on a terminal).
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        write!(stdin, "{line}\r").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the command to end: its exit code and everything it showed.
+    fn finish(mut self) -> (i32, String) {
+        let status = self.child.wait().unwrap();
+        drop(self.stdin.take());
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let screen = self.screen.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), screen)
+    }
+}
+
+#[test]
+fn askpass_reads_the_terminal_without_echo() {
+    let lab = lab_with(
+        1,
+        LabOpts {
+            password: Some("t0psecret".into()),
+            ..LabOpts::default()
+        },
+    );
+    lab.cluster(1);
+    let cmd = format!(
+        "{} --askpass check {}",
+        env!("CARGO_BIN_EXE_redis-trib"),
+        lab.at(0)
+    );
+    let mut term = Terminal::open(&cmd, &[]);
+    term.wait_for("password: ");
+    term.type_line("t0psecret");
+    let (code, screen) = term.finish();
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("[OK]"), "{screen}");
+    assert!(!screen.contains("t0psecret"), "echoed: {screen}");
+}
+
+#[test]
+fn import_takes_the_source_password_from_the_environment() {
+    let cluster = lab(1);
+    cluster.cluster(1);
+    let source = lab_with(
+        1,
+        LabOpts {
+            password: Some("src-pw".into()),
+            extra_args: vec!["--cluster-enabled".into(), "no".into()],
+            ..LabOpts::default()
+        },
+    );
+    for i in 0..20 {
+        raw(
+            &source.addr(0),
+            Some("src-pw"),
+            &["SET", &format!("env:{i}"), "v"],
+        )
+        .unwrap();
+    }
+    let from = source.at(0);
+    // Without it the source refuses; with it (and no password on the command line,
+    // so no warning) every key moves.
+    cluster
+        .run(&["import", &cluster.at(0), "--from", &from])
+        .fails_with("");
+    let out = Run::from(
+        bin()
+            .args(["import", &cluster.at(0), "--from", &from])
+            .env("REDIS_TRIB_FROM_PASSWORD", "src-pw")
+            .output()
+            .unwrap(),
+    );
+    out.ok();
+    assert!(!out.stderr.contains("Warning"), "{}", out.stderr);
+    let keys = raw(&cluster.addr(0), None, &["DBSIZE"]).unwrap();
+    assert_eq!(redis::from_redis_value::<i64>(keys).unwrap(), 20);
 }
