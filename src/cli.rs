@@ -435,9 +435,8 @@ impl Global {
             slots_in_flight: self.slots_in_flight.max(1),
             ..MigrateOpts::default()
         };
-        let wait = Duration::try_from_secs_f64(self.wait_lease).map_err(|_| {
-            anyhow::anyhow!("--wait-lease must be a number of seconds, 0 or more")
-        })?;
+        let wait = Duration::try_from_secs_f64(self.wait_lease)
+            .map_err(|_| anyhow::anyhow!("--wait-lease must be a number of seconds, 0 or more"))?;
         Ok(Live::new(self.conn_opts()?, migrate, out.sink()).with_lease_wait(wait))
     }
 

@@ -114,7 +114,9 @@ pub fn run(
     let mut done = 0u64;
     loop {
         if interrupt::requested() {
-            bail!("interrupted (Ctrl-C) after {done} keys; the rest are still on {source}, run the import again to finish");
+            return Err(crate::error::error(crate::error::Kind::Interrupted(format!(
+                "interrupted (Ctrl-C) after {done} keys; the rest are still on {source}, run the import again to finish"
+            ))));
         }
         let mut scan = redis::cmd("SCAN");
         scan.arg(cursor.as_slice())

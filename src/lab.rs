@@ -365,14 +365,19 @@ fn detach_or_tie(cmd: &mut Command, owned: bool) {
     use std::os::unix::process::CommandExt;
     // Own process group: Ctrl-C in the terminal does not reach the nodes.
     cmd.process_group(0);
-    if owned {
-        // SAFETY: prctl is async-signal-safe; it only sets the parent-death signal.
-        unsafe {
-            cmd.pre_exec(|| {
+    // SAFETY: sigemptyset, pthread_sigmask and prctl are async-signal-safe; they
+    // only unblock the signals the binary blocks for itself (a child inherits the
+    // mask) and set the parent-death signal.
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut set);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            if owned {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
 }
 

@@ -607,8 +607,15 @@ fn migrate_error(
 }
 
 /// The error code of a server error reply: its first word (`BUSYKEY`, `IOERR`), as
-/// the server sent it or as the redis crate prints it (`"IOERR": ...`).
+/// the server sent it or as the redis crate prints it (`"IOERR": ...`). A `MIGRATE`
+/// passes the target's own error on inside an `ERR` ("Target instance replied with
+/// error: BUSYKEY ..."): then the target's code is the one that counts.
 pub fn error_code(err: &str) -> &str {
+    const RELAYED: &str = "Target instance replied with error: ";
+    let err = match err.find(RELAYED) {
+        Some(at) => &err[at + RELAYED.len()..],
+        None => err,
+    };
     err.split_whitespace()
         .next()
         .unwrap_or("")
@@ -1037,6 +1044,10 @@ mod tests {
             "IOERR"
         );
         assert_eq!(error_code(""), "");
+        assert_eq!(
+            error_code("ResponseError: Target instance replied with error: BUSYKEY Target key name already exists."),
+            "BUSYKEY"
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub fn until(
             Some(reason) => reason,
         };
         if interrupt::requested() {
-            bail!("interrupted while waiting for {what}: {reason}");
+            return Err(crate::error::error(crate::error::Kind::Interrupted(
+                format!("interrupted while waiting for {what}: {reason}"),
+            )));
         }
         if start.elapsed() >= timeout {
             bail!(

@@ -124,10 +124,6 @@ impl Backend for Live {
             return Ok(());
         }
         let lease = Lease::acquire(self.pool.opts(), op, nodes, self.lease_wait)?;
-        self.sink.send(Event::Step(format!(
-            "took the cluster's operation lease ({} nodes)",
-            nodes.len()
-        )));
         self.leases.push(lease);
         Ok(())
     }

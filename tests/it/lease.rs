@@ -304,3 +304,54 @@ fn a_destination_that_stops_answering_mid_migration_is_bounded_by_timeout() {
     lab.assert_keys(0, &kv);
     lab.assert_redis_cli_check(0);
 }
+
+#[test]
+fn ctrl_c_mid_migration_stops_between_batches_with_nothing_left_open() {
+    let lab = lab(4);
+    let a = lab.cluster(3).to_string();
+    let d = lab.at(3);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let kv = lab.write_keys(0, "sigint", 20000);
+    let mut cmd = bin();
+    cmd.args([
+        "--batch-slots",
+        "16",
+        "--keys-per-migrate",
+        "10",
+        "migrate_slots",
+        &a,
+        &d,
+        "0-5000",
+    ]);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    poll(30, "the migration to start", || !lab.slots_of(3).is_empty());
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted") && !run.stderr.contains("os error 4"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no slot is left open"),
+        "{}",
+        run.stderr
+    );
+    for i in 0..4 {
+        let me = lab.nodes(i).into_iter().find(|n| n.is_myself()).unwrap();
+        assert!(
+            me.slots_migrating.is_empty() && me.slots_importing.is_empty(),
+            "node {i} has an open slot"
+        );
+    }
+    let moved = lab.slots_of(3).len();
+    assert!(moved > 0 && moved < 5001, "moved {moved}");
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+}
