@@ -153,43 +153,75 @@ fn wait_lease_waits_for_the_holder_to_finish() {
     lab.assert_redis_cli_check(0);
 }
 
-#[test]
-fn concurrent_migrations_of_the_same_slots_lose_no_key() {
-    let lab = lab(5);
-    let a = lab.cluster(3).to_string();
-    let (d, e) = (lab.at(3), lab.at(4));
-    lab.run(&["join_no_load", &a, &d]).ok();
-    lab.run(&["join_no_load", &a, &e]).ok();
-    let kv = lab.write_keys(0, "race", 6000);
-    // Slots 0-2999 are node 0's: both commands ask for the same ones, at once.
-    let spawn = |to: &str| {
+/// Starts both commands at once; returns their runs.
+fn race(one: &[&str], two: &[&str]) -> Vec<Run> {
+    let spawn = |args: &[&str]| {
         let mut cmd = bin();
-        cmd.args(["migrate_slots", &a, to, "0-2999"]);
+        cmd.args(args);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     };
-    let (one, two) = (spawn(&d), spawn(&e));
-    let runs: Vec<Run> = [one, two]
+    let (a, b) = (spawn(one), spawn(two));
+    [a, b]
         .into_iter()
         .map(|c| Run::from(c.wait_with_output().unwrap()))
-        .collect();
-    let ok = runs.iter().filter(|r| r.code == 0).count();
+        .collect()
+}
+
+/// At least one of two racing commands succeeded, and the other either succeeded
+/// after it or was refused for one of `reasons` (never half-way).
+fn one_won(runs: &[Run], reasons: &[&str]) {
+    let texts: Vec<&str> = runs.iter().map(|r| r.stderr.as_str()).collect();
+    assert!(runs.iter().any(|r| r.code == 0), "neither succeeded: {texts:?}");
+    for r in runs.iter().filter(|r| r.code != 0) {
+        assert!(
+            reasons.iter().any(|why| r.stderr.contains(why)),
+            "refused for another reason: {texts:?}"
+        );
+        if r.stderr.contains("the cluster is busy") {
+            assert_eq!(r.code, 4, "{}", r.stderr);
+            assert!(r.stderr.contains("pid "), "the holder is named: {}", r.stderr);
+        }
+    }
+}
+
+#[test]
+fn concurrent_changes_to_one_cluster_lose_no_key() {
+    let lab = lab(7);
+    let a = lab.cluster(3).to_string();
+    let b = lab.at(1);
+    let (d, e, f1, f2) = (lab.at(3), lab.at(4), lab.at(5), lab.at(6));
+    lab.run(&["join_no_load", &a, &d]).ok();
+    lab.run(&["join_no_load", &a, &e]).ok();
+    let kv = lab.write_keys(0, "race", 6000);
+    // The same slots to two destinations at once (slots 0-2999 are node 0's).
+    let runs = race(
+        &["migrate_slots", &a, &d, "0-2999"],
+        &["migrate_slots", &a, &e, "0-2999"],
+    );
+    let busy = "the cluster is busy";
+    one_won(&runs, &[busy, "does not serve", "does not hold"]);
     assert_eq!(
-        ok,
+        runs.iter().filter(|r| r.code == 0).count(),
         1,
-        "exactly one must move the slots: {:?}",
-        runs.iter().map(|r| &r.stderr).collect::<Vec<_>>()
+        "the slots can only move once"
     );
-    let refused = runs.iter().find(|r| r.code != 0).unwrap();
-    assert!(
-        refused.stderr.contains("the cluster is busy")
-            || refused.stderr.contains("does not serve")
-            || refused.stderr.contains("does not hold"),
-        "{}",
-        refused.stderr
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+    // Two joins through two different entry nodes.
+    let runs = race(&["join", &a, &f1], &["join", &b, &f2]);
+    one_won(&runs, &[busy]);
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+    // Two reshards from the same source to two destinations.
+    let from = lab.id(0);
+    let runs = race(
+        &["reshard", &a, "--from", &from, "--to", &d, "--slots", "500"],
+        &["reshard", &a, "--from", &from, "--to", &e, "--slots", "500"],
     );
+    one_won(&runs, &[busy, "hold"]);
     lab.assert_keys(0, &kv);
     lab.assert_redis_cli_check(0);
 }
