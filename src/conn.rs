@@ -223,6 +223,14 @@ impl NodeConn {
             .ok_or_else(|| anyhow!("{}: server kind unknown", self.addr))
     }
 
+    /// Changes the bound on each reply (and each write) of this connection.
+    pub fn set_timeout(&mut self, timeout: Duration) -> Result<()> {
+        self.conn.set_read_timeout(Some(timeout))?;
+        self.conn.set_write_timeout(Some(timeout))?;
+        self.timeout = timeout;
+        Ok(())
+    }
+
     /// The address this connection was opened to.
     pub fn addr(&self) -> &Addr {
         &self.addr

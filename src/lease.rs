@@ -310,6 +310,10 @@ impl Drop for Lease {
 /// lease lost once at most half the connections still answer as ours.
 fn heartbeat(mut conns: Vec<NodeConn>, name: &str, stop: &mpsc::Receiver<()>, lost: &AtomicBool) {
     let total = conns.len();
+    // One stalled node must not hold up the pings of the others (their clients
+    // would look idle, and stale, to a contender): it gets a short bound and, when
+    // it does not answer in time, drops out of the lease.
+    conns.retain_mut(|c| c.set_timeout(HEARTBEAT * 2).is_ok());
     let mut ping = redis::cmd("CLIENT");
     ping.arg("GETNAME");
     loop {
@@ -331,31 +335,79 @@ enum Attempt {
     Lost(Holder),
 }
 
+/// Nodes registered at once while taking a lease (one thread each).
+const REGISTER_IN_PARALLEL: usize = 32;
+
+/// One node's part of an attempt: our named connection and the other lease clients
+/// it showed.
+struct Registered {
+    conn: NodeConn,
+    seen: Seen,
+}
+
+/// Names a connection on `node` and lists the node's clients, in one round trip:
+/// the node runs the pipeline in order, so the list comes after our name, which is
+/// all the exclusion argument needs (see the module doc). Stale lease clients are
+/// killed.
+fn register(opts: &ConnOpts, node: &Addr, name: &str) -> Result<Registered> {
+    let mut conn = NodeConn::open(node, opts)?;
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLIENT").arg("SETNAME").arg(name);
+    pipe.cmd("CLIENT").arg("ID");
+    pipe.cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal");
+    let replies = conn.pipeline(&pipe)?;
+    if let Some(e) = replies.iter().find_map(crate::conn::server_error) {
+        bail!("{node}: cannot take the lease ({e}); the user needs CLIENT SETNAME, CLIENT LIST and CLIENT KILL");
+    }
+    let id: u64 = redis::from_redis_value_ref(&replies[1])
+        .map_err(|e| anyhow!("{node}: unexpected CLIENT ID reply: {e}"))?;
+    let list: String = redis::from_redis_value_ref(&replies[2])
+        .map_err(|e| anyhow!("{node}: unexpected CLIENT LIST reply: {e}"))?;
+    let seen = others(&parse_client_list(&list), id);
+    for (stale, _) in &seen.stale {
+        // Its holder stopped its heartbeat long ago: dead, or frozen. Kill the client
+        // so a frozen holder, should it wake, finds its lease gone.
+        let _ = conn.run(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(*stale));
+    }
+    Ok(Registered { conn, seen })
+}
+
 fn attempt(opts: &ConnOpts, me: &Holder, nodes: &[Addr]) -> Result<Attempt> {
     let name = me.client_name();
-    let mut conns = Vec::new();
-    let mut my_ids = Vec::new();
-    let mut failures = Vec::new();
-    for a in nodes {
-        let registered = NodeConn::open(a, opts).and_then(|mut c| {
-            let mut pipe = redis::pipe();
-            pipe.cmd("CLIENT").arg("SETNAME").arg(&name);
-            pipe.cmd("CLIENT").arg("ID");
-            let replies = c.pipeline(&pipe)?;
-            if let Some(e) = replies.iter().find_map(crate::conn::server_error) {
-                bail!("{a}: cannot name the lease connection: {e}");
+    let mut results: Vec<Result<Registered>> = Vec::with_capacity(nodes.len());
+    for chunk in nodes.chunks(REGISTER_IN_PARALLEL) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|node| scope.spawn(|| register(opts, node, &name)))
+                .collect();
+            for h in handles {
+                results.push(
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a lease thread panicked"))),
+                );
             }
-            let id: u64 = redis::from_redis_value_ref(&replies[1])
-                .map_err(|e| anyhow!("{a}: unexpected CLIENT ID reply: {e}"))?;
-            Ok((c, id))
         });
-        match registered {
-            Ok((c, id)) => {
-                conns.push(c);
-                my_ids.push(id);
+    }
+    let mut conns = Vec::new();
+    let mut failures = Vec::new();
+    let mut found: Option<Holder> = None;
+    for r in results {
+        match r {
+            Ok(Registered { conn, seen }) => {
+                conns.push(conn);
+                if let Some(h) = seen.live.into_iter().min_by_key(|h| h.state != "held") {
+                    if found.as_ref().is_none_or(|f| f.state != "held") {
+                        found = Some(h);
+                    }
+                }
             }
             Err(e) => failures.push(format!("{e:#}")),
         }
+    }
+    if let Some(other) = found {
+        // Closing our connections withdraws our candidacy.
+        return Ok(Attempt::Lost(other));
     }
     if conns.len() * 2 <= nodes.len() {
         bail!(
@@ -364,25 +416,6 @@ fn attempt(opts: &ConnOpts, me: &Holder, nodes: &[Addr]) -> Result<Attempt> {
             nodes.len(),
             failures.join("; ")
         );
-    }
-    let mut found: Option<Holder> = None;
-    for (c, &my_id) in conns.iter_mut().zip(&my_ids) {
-        let text: String = c.query(redis::cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal"))?;
-        let seen = others(&parse_client_list(&text), my_id);
-        for (id, _) in &seen.stale {
-            // Its holder stopped its heartbeat long ago: dead, or frozen. Kill the
-            // client so a frozen holder, should it wake, finds its lease gone.
-            let _ = c.run(redis::cmd("CLIENT").arg("KILL").arg("ID").arg(*id));
-        }
-        if let Some(h) = seen.live.into_iter().min_by_key(|h| h.state != "held") {
-            if found.as_ref().is_none_or(|f| f.state != "held") {
-                found = Some(h);
-            }
-        }
-    }
-    if let Some(other) = found {
-        // Closing our connections withdraws our candidacy.
-        return Ok(Attempt::Lost(other));
     }
     let held = Holder {
         state: "held".into(),
