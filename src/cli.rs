@@ -196,6 +196,14 @@ pub enum Command {
         #[arg(long)]
         takeover: bool,
     },
+    /// Make a replica of the cluster replicate another master (CLUSTER REPLICATE), waiting until every node agrees and its link is up
+    #[command(name = "move_replica", visible_alias = "move-replica")]
+    MoveReplica {
+        /// The replica to move (or a master with no slots and no keys)
+        replica: Addr,
+        /// Its new master (or a replica of it)
+        new_master: Addr,
+    },
     /// Make free nodes a cluster with N replicas per master (as redis-cli --cluster create)
     Create {
         /// HOST:PORT of each free node (masters first across hosts, then replicas)
@@ -589,6 +597,21 @@ pub fn run(cli: Cli) -> Result<()> {
                 redis_trib::slots::format_ranges(&done.slots),
                 done.old_master
             )
+        }
+        Command::MoveReplica {
+            replica,
+            new_master,
+        } => {
+            let moved = ops::move_replica(b, &replica, &new_master)?;
+            if moved.changed {
+                format!(
+                    "{replica} now replicates {} (was {}); every node agrees and its link is up",
+                    moved.new_master,
+                    moved.old_master.as_deref().unwrap_or("a master without slots")
+                )
+            } else {
+                format!("{replica} already replicates {}", moved.new_master)
+            }
         }
         Command::Import {
             node,

@@ -496,6 +496,13 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         h.run(&ctx, |b| ops::failover(b, &r, mode).map(|_| ()))
     });
     let h = host.clone();
+    api!(reg, "move_replica", ["replica: String", "new_master: String"] -> "bool",
+        "A replica of the cluster (or an empty master) replicates another master (CLUSTER REPLICATE), returning once every node agrees and its link is up; false when it already did.",
+    move |ctx: NativeCallContext, replica: Dynamic, new_master: Dynamic| -> Result<bool, Box<EvalAltResult>> {
+        let (r, m) = (h.addr("move_replica", &replica)?, h.addr("move_replica", &new_master)?);
+        h.run(&ctx, |b| ops::move_replica(b, &r, &m)).map(|d| d.changed)
+    });
+    let h = host.clone();
     api!(reg, "create_cluster", ["addrs: Array", "options: Map"] -> "()", "Free nodes become a cluster; options: #{ replicas: N, max_slots: N } (as `create`).",
     move |ctx: NativeCallContext, addrs: Array, opts: Map| -> Result<(), Box<EvalAltResult>> {
         let a = h.addrs("create_cluster", &addrs)?;

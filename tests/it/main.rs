@@ -16,3 +16,4 @@ mod scripts;
 mod servers;
 mod support;
 mod tls;
+mod workflows;
