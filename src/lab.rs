@@ -254,6 +254,9 @@ impl Lab {
     /// Kills node `i` (SIGKILL, as a crash) and waits for it to be gone.
     pub fn kill(&mut self, i: usize) -> Result<()> {
         let node = &self.nodes[i];
+        if !node.is_running() {
+            return Ok(());
+        }
         signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(10))?;
         if let Some(pos) = self.children.iter().position(|c| c.id() == node.pid) {
             let mut c = self.children.remove(pos);
@@ -265,7 +268,9 @@ impl Lab {
     /// Stops every node (SIGTERM, then SIGKILL if it lingers) and waits for each.
     pub fn stop(&mut self) -> Result<()> {
         let mut first_error = None;
-        for node in &self.nodes {
+        // A recorded pid that is no longer this lab's node (it exited and the pid was
+        // reused, or lab.json was edited) is never signalled.
+        for node in self.nodes.iter().filter(|n| n.is_running()) {
             if let Err(e) = signal_and_wait(node.pid, libc::SIGTERM, Duration::from_secs(5))
                 .or_else(|_| signal_and_wait(node.pid, libc::SIGKILL, Duration::from_secs(5)))
             {
@@ -300,9 +305,10 @@ impl Lab {
             .with_context(|| format!("{} is not a lab state file", path.display()))
     }
 
-    /// Whether the node's process is alive.
+    /// Whether the node's process is alive (and is this node's, see
+    /// [`LabNode::is_running`]).
     pub fn is_running(node: &LabNode) -> bool {
-        process_alive(node.pid)
+        node.is_running()
     }
 }
 
@@ -397,6 +403,33 @@ fn process_alive(pid: u32) -> bool {
             .unwrap_or(true)
 }
 
+impl LabNode {
+    /// Whether this node's server still runs under its recorded pid: the process
+    /// exists and works in the node's directory (a server chdirs to its `--dir`), or
+    /// names the node's port in its title. A pid of 0, or one reused by another
+    /// process, is not this node.
+    pub fn is_running(&self) -> bool {
+        if self.pid == 0 || !process_alive(self.pid) {
+            return false;
+        }
+        let proc_dir = format!("/proc/{}", self.pid);
+        let in_dir = match (
+            std::fs::read_link(format!("{proc_dir}/cwd")),
+            self.dir.canonicalize(),
+        ) {
+            (Ok(cwd), Ok(dir)) => cwd == dir,
+            _ => false,
+        };
+        in_dir
+            || std::fs::read(format!("{proc_dir}/cmdline"))
+                .map(|c| {
+                    let title = String::from_utf8_lossy(&c).replace('\0', " ");
+                    title.contains("-server") && title.contains(&format!(":{}", self.port))
+                })
+                .unwrap_or(false)
+    }
+}
+
 fn signal_and_wait(pid: u32, signal: i32, within: Duration) -> Result<()> {
     if !process_alive(pid) {
         return Ok(());
@@ -419,6 +452,20 @@ fn signal_and_wait(pid: u32, signal: i32, within: Duration) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pid_that_is_not_the_nodes_is_never_taken_for_it() {
+        let dir = std::env::temp_dir();
+        let node = |pid: u32| LabNode {
+            port: 7000,
+            pid,
+            dir: dir.join("no-such-lab-node"),
+        };
+        // pid 0 would signal our own process group; pid 1 is init; ours is the test.
+        assert!(!node(0).is_running());
+        assert!(!node(1).is_running());
+        assert!(!node(std::process::id()).is_running());
+    }
 
     #[test]
     fn consecutive_ports_stop_where_bus_ports_end() {
