@@ -212,6 +212,9 @@ impl Sim {
                     assigned_slots: Vec::new(),
                     slots_migrating: Vec::new(),
                     slots_importing: Vec::new(),
+                    used_memory: None,
+                    maxmemory: None,
+                    keys: None,
                 };
                 self.nodes.insert(
                     id.clone(),

@@ -60,6 +60,16 @@ pub struct Node {
     pub slots_migrating: Vec<(u16, String)>,
     /// Slots this node is importing: (slot, source node id).
     pub slots_importing: Vec<(u16, String)>,
+    /// Bytes of memory in use (`INFO memory` `used_memory`), when read (`list --json`,
+    /// script node values); absent from `CLUSTER NODES` and older snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub used_memory: Option<u64>,
+    /// The node's `maxmemory` in bytes (0: no limit), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxmemory: Option<u64>,
+    /// Keys in database 0 (`DBSIZE`), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
 }
 
 impl Node {
@@ -208,6 +218,9 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
         assigned_slots: Vec::new(),
         slots_migrating: Vec::new(),
         slots_importing: Vec::new(),
+        used_memory: None,
+        maxmemory: None,
+        keys: None,
     };
     // Redis lists ranges in order; only an out-of-order reply needs sorting.
     let mut in_order = true;
