@@ -91,6 +91,9 @@ pub struct Global {
     /// Slots whose key batches share one round trip while draining keys
     #[arg(long, global = true, default_value_t = MigrateOpts::default().slots_in_flight, value_name = "N")]
     pub slots_in_flight: usize,
+    /// Slot-migration engine: atomic (CLUSTER MIGRATESLOTS, Valkey 9.0+) where both nodes of a move support it, keys (SETSLOT + MIGRATE), or auto (atomic where supported, falling back to keys)
+    #[arg(long, global = true, value_enum, default_value_t = redis_trib::migrate_atomic::Engine::Auto, value_name = "ENGINE")]
+    pub engine: redis_trib::migrate_atomic::Engine,
     /// Wait up to SECONDS for another operation's lease on the cluster instead of refusing at once
     #[arg(long, global = true, default_value_t = 0.0, value_name = "SECONDS")]
     pub wait_lease: f64,
@@ -441,6 +444,7 @@ impl Global {
             batch_slots: self.batch_slots.max(1),
             keys_per_migrate: self.keys_per_migrate.max(1),
             slots_in_flight: self.slots_in_flight.max(1),
+            engine: self.engine,
             ..MigrateOpts::default()
         };
         let wait = Duration::try_from_secs_f64(self.wait_lease)

@@ -21,6 +21,7 @@ pub mod lease;
 pub mod lab;
 pub mod labcerts;
 pub mod migrate;
+pub mod migrate_atomic;
 pub mod ops;
 pub mod render;
 pub mod script;

@@ -38,6 +38,8 @@ pub struct MigrateOpts {
     pub replace: bool,
     /// `MIGRATE` timeout in milliseconds.
     pub migrate_timeout_ms: u64,
+    /// Which engine moves slots (`--engine`; see [`crate::migrate_atomic`]).
+    pub engine: crate::migrate_atomic::Engine,
 }
 
 impl Default for MigrateOpts {
@@ -49,6 +51,7 @@ impl Default for MigrateOpts {
             parallel: 4,
             replace: false,
             migrate_timeout_ms: 10_000,
+            engine: crate::migrate_atomic::Engine::default(),
         }
     }
 }
@@ -76,7 +79,7 @@ pub struct Guard<'a> {
 
 impl Guard<'_> {
     /// Why the move must stop before its next batch, if it must.
-    fn reason(&self) -> Option<fn(String) -> Kind> {
+    pub(crate) fn reason(&self) -> Option<fn(String) -> Kind> {
         if interrupt::requested() {
             Some(Kind::Interrupted)
         } else if self.leases.iter().any(|l| l.load(Ordering::SeqCst)) {
@@ -102,6 +105,10 @@ pub fn move_slots(
     events: &mut dyn FnMut(Event),
     guard: &Guard,
 ) -> Result<MoveStats> {
+    // The engine of this move: atomic (done here) or key by key (below).
+    if let Some(stats) = crate::migrate_atomic::dispatch(pool, job, opts, events, guard)? {
+        return Ok(stats);
+    }
     let Job { src, dst, slots } = job;
     let mut stats = MoveStats::default();
     let report = |stats: &MoveStats| MoveProgress {

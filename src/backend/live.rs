@@ -92,6 +92,23 @@ impl Live {
         &mut self.pool
     }
 
+    /// The engine a move from `src` to `dst` would use (`atomic` or `keys`), asking
+    /// both nodes whether they support atomic migration (dry runs show it per move).
+    /// Fails as the move would with `--engine atomic` on a node without it.
+    pub fn engine_for(&mut self, src: &Node, dst: &Node) -> Result<&'static str> {
+        let job = migrate::Job {
+            src: src.clone(),
+            dst: dst.clone(),
+            slots: Vec::new(),
+        };
+        Ok(
+            match crate::migrate_atomic::choose(&mut self.pool, &job, self.migrate.engine)? {
+                crate::migrate_atomic::Chosen::Atomic => "atomic",
+                crate::migrate_atomic::Chosen::Keys => "keys",
+            },
+        )
+    }
+
     fn simple(&mut self, node: &Addr, cmd: redis::Cmd) -> Result<()> {
         self.pool.with(node, |c| c.run(&cmd).map(|_| ()))
     }

@@ -389,6 +389,11 @@ impl Backend for Sim {
                 src.addr()
             );
         }
+        // The engine the live run would use, asked of the real nodes (none offline).
+        let engine = match self.source.as_mut() {
+            Some(live) => format!(", engine {}", live.engine_for(src, dst)?),
+            None => String::new(),
+        };
         // Keys are not known per slot here: the source's keys move in proportion.
         let keys = match self.nodes.get(&src.node_id) {
             Some(s) if !held.is_empty() => {
@@ -411,7 +416,7 @@ impl Backend for Sim {
             "move_slots",
             &src.addr(),
             format!(
-                "move {} slots to {} ({})",
+                "move {} slots to {} ({}){engine}",
                 slots.len(),
                 dst.addr(),
                 dst.short_id()

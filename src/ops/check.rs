@@ -50,6 +50,12 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     problems.extend(topology_problems(&topology));
     problems.extend(failover_problems(&topology, &entry));
     problems.extend(node_timeout_problems(b, &views));
+    let masters: Vec<crate::topology::Node> = topology.masters().cloned().collect();
+    problems.extend(
+        crate::migrate_atomic::job_issues(b, &masters)
+            .iter()
+            .map(|i| format!("{i}: `redis-trib fix` resumes it")),
+    );
     let notes = notes(&topology);
     Ok(CheckReport {
         problems,

@@ -214,8 +214,10 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
             Err(e) => return Err(e),
         }
     }
+    // Atomic slot migrations (Valkey 9+) left unfinished, failed or cancelled.
+    let jobs = crate::migrate_atomic::fix_jobs(b, &masters)?;
     let live = live_addrs(&topo);
-    if done.iter().any(Repair::is_slot) {
+    if !jobs.is_empty() || done.iter().any(Repair::is_slot) {
         if let Err(e) = wait::converged(b, &live) {
             return Err(if interrupt::requested() {
                 interrupted(&done, &[])

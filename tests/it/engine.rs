@@ -169,6 +169,9 @@ print(events.len() > 0);
         &lab.at(1),
         "--batch-slots",
         "500",
+        // Batches of 500 are the key engine's (an atomic move is one job).
+        "--engine",
+        "keys",
     ]);
     let out = run.ok().to_string();
     let lines: Vec<&str> = out.lines().collect();

@@ -1,6 +1,7 @@
 //! Integration tests against real redis-server processes (see `support`).
 
 mod admin;
+mod atomic;
 mod data;
 mod engine;
 mod errors;
