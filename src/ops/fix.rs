@@ -346,12 +346,12 @@ fn repair(b: &mut dyn Backend, topo: &Topology, masters: &[Node], r: &Repair) ->
     }
 }
 
-/// Runs `move_keys` (a move of `slot`'s keys from `src` to `dst`). When it fails,
-/// the keys of the slot are looked for on both nodes (what `BUSYKEY` means: the
-/// source's `MIGRATE` reports the destination's `BUSYKEY` inside its own `ERR`, so the
-/// nodes' contents decide, not the error): keys on both sides with the same value
-/// lose their source copy and the move is tried again (a few times: each round
-/// settles every duplicate in the slot). With none, the move's own error stands.
+/// Runs `move_keys` (a move of `slot`'s keys from `src` to `dst`). When it stops on
+/// `BUSYKEY` (the destination's error code, which the source's `MIGRATE` relays; the
+/// engine reports it as [`Kind::BusyKey`]), every key of the slot found on both
+/// nodes with the same value loses its source copy and the move is tried again (a
+/// few times: each round settles every duplicate in the slot). Any other error, or a
+/// `BUSYKEY` with no duplicate left to settle, stands.
 fn with_duplicates_settled(
     b: &mut dyn Backend,
     src: &Node,
@@ -360,19 +360,13 @@ fn with_duplicates_settled(
     mut move_keys: impl FnMut(&mut dyn Backend) -> Result<()>,
 ) -> Result<()> {
     for _ in 0..3 {
-        let e = match move_keys(b) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        if interrupt::requested() {
-            return Err(e);
-        }
-        match settle_duplicates(b, src, dst, slot) {
-            Ok(0) => return Err(e),
-            Ok(_) => {}
-            // Values that differ: that error names the key and both nodes.
-            Err(d) if matches!(kind_of(&d), Some(Kind::BusyKey { .. })) => return Err(d),
-            Err(_) => return Err(e),
+        match move_keys(b) {
+            Err(e) if matches!(kind_of(&e), Some(Kind::BusyKey { .. })) => {
+                if interrupt::requested() || settle_duplicates(b, src, dst, slot)? == 0 {
+                    return Err(e);
+                }
+            }
+            other => return other,
         }
     }
     move_keys(b)
