@@ -67,6 +67,15 @@ fn forget_after_rescue_makes_the_cluster_whole_again() {
     assert_ne!(red.code, 0);
     assert!(red.stdout.contains("redis-trib forget"), "{}", red.stdout);
 
+    // A dead master without slots does not block other work: a warning.
+    let moved = lab.run(&["reshard", &lab.at(0), "--to", &lab.at(1), "--slots", "10"]);
+    moved.ok();
+    assert!(
+        moved.stderr.contains("warning: master without slots"),
+        "{}",
+        moved.stderr
+    );
+
     let out = lab.run(&["forget", &lab.at(0), &dead[..10]]);
     out.ok();
     for i in [0, 1, 3] {
@@ -102,6 +111,13 @@ fn a_dead_replica_does_not_block_quit_and_join() {
         out.stderr
     );
     lab.run(&["join", &lab.at(1), &lab.at(4)]).ok();
+    let moved = lab.run(&["reshard", &lab.at(1), "--to", &lab.at(4), "--slots", "10"]);
+    moved.ok();
+    assert!(
+        moved.stderr.contains("warning: replica"),
+        "{}",
+        moved.stderr
+    );
     lab.assert_keys(0, &kv);
     // A forgotten dead replica leaves a clean cluster.
     lab.run(&["forget", &lab.at(0), &dead]).ok();
