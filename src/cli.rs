@@ -15,7 +15,7 @@ use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::RebalanceOpts;
 use redis_trib::ops::{self, DefaultBalancer};
-use redis_trib::render::{backup_text, check_text, info_text, plan_text, topology_text};
+use redis_trib::render::{backup_text, check_text, info_text, plan_text, topology_text_all};
 use redis_trib::script::Target;
 use redis_trib::script::{reference_markdown, ScriptEngine};
 use redis_trib::slots::parse_slot_list;
@@ -242,6 +242,9 @@ pub enum Command {
         /// Give slots to masters that have none
         #[arg(long)]
         use_empty_masters: bool,
+        /// What to even out: slots, keys (per-slot key counts) or memory (used_memory per key)
+        #[arg(long, default_value = "slots", value_name = "slots|keys|memory")]
+        by: String,
     },
     /// Move exactly N slots to one master, from some masters or all
     Reshard {
@@ -332,6 +335,9 @@ pub enum Command {
         /// Masters only
         #[arg(long)]
         masters: bool,
+        /// Every slot range (long lists are otherwise summarised: `5002 slots in 1431 ranges`)
+        #[arg(long)]
+        all_slots: bool,
     },
     /// Run a Rhai script (a workflow or a balance plan)
     Run {
@@ -611,7 +617,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 format!(
                     "{replica} now replicates {} (was {}); every node agrees and its link is up",
                     moved.new_master,
-                    moved.old_master.as_deref().unwrap_or("a master without slots")
+                    moved
+                        .old_master
+                        .as_deref()
+                        .unwrap_or("a master without slots")
                 )
             } else {
                 format!("{replica} already replicates {}", moved.new_master)
@@ -669,7 +678,9 @@ pub fn run(cli: Cli) -> Result<()> {
             weight,
             threshold,
             use_empty_masters,
+            by,
         } => {
+            let by: ops::BalanceBy = by.parse()?;
             let opts = RebalanceOpts {
                 weights: weight
                     .iter()
@@ -678,7 +689,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 threshold_pct: threshold,
                 use_empty_masters,
             };
-            let moves = ops::rebalance(b, &node, &opts)?;
+            let moves = ops::rebalance_by(b, &node, &opts, by)?;
             let slots: usize = moves.iter().map(|m| m.count).sum();
             format!("rebalanced: {slots} slots moved in {} moves", moves.len())
         }
@@ -703,12 +714,18 @@ pub fn run(cli: Cli) -> Result<()> {
                 moves.len()
             )
         }
-        Command::List { node, masters } => {
-            let topo = ops::topology(b, &node)?;
+        Command::List {
+            node,
+            masters,
+            all_slots,
+        } => {
+            let mut topo = ops::topology(b, &node)?;
             if g.json {
+                // Snapshots carry each node's keys and memory (memory-aware plans offline).
+                ops::fill_metrics(b, &mut topo);
                 out.data(&serde_json::to_string_pretty(&topo)?);
             } else {
-                out.data(topology_text(&topo, masters, out.painter()).trim_end());
+                out.data(topology_text_all(&topo, masters, all_slots, out.painter()).trim_end());
             }
             return Ok(());
         }

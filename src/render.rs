@@ -56,8 +56,47 @@ impl Painter {
     }
 }
 
-/// The `list` table: masters with slot counts and keys, replicas under their master.
+/// Ranges shown before a long slot list is summarised.
+pub const SHOWN_RANGES: usize = 8;
+
+/// Slot ranges as `0-5460,5462`: all of them when `all` or when there are at most
+/// [`SHOWN_RANGES`], else the first ones and a count (`0-3,7,... (5002 slots in 1431
+/// ranges)`).
+pub fn ranges_text(ranges: &str, all: bool) -> String {
+    let parts: Vec<&str> = ranges.split(',').filter(|r| !r.is_empty()).collect();
+    if all || parts.len() <= SHOWN_RANGES {
+        return ranges.to_string();
+    }
+    let count: usize = parts
+        .iter()
+        .map(|r| {
+            let (a, b) = r.split_once('-').unwrap_or((r, r));
+            match (a.trim().parse::<usize>(), b.trim().parse::<usize>()) {
+                (Ok(a), Ok(b)) if b >= a => b - a + 1,
+                _ => 1,
+            }
+        })
+        .sum();
+    format!(
+        "{},... ({count} slots in {} ranges)",
+        parts[..SHOWN_RANGES].join(","),
+        parts.len()
+    )
+}
+
+/// The `list` table: masters with slot counts and keys, replicas under their master;
+/// long slot lists summarised (see [`topology_text_all`]).
 pub fn topology_text(topo: &Topology, masters_only: bool, p: Painter) -> String {
+    topology_text_all(topo, masters_only, false, p)
+}
+
+/// [`topology_text`], with every slot range when `all_slots`.
+pub fn topology_text_all(
+    topo: &Topology,
+    masters_only: bool,
+    all_slots: bool,
+    p: Painter,
+) -> String {
     let mut out = String::new();
     let masters: Vec<&Node> = topo.masters().collect();
     for m in &masters {
@@ -73,7 +112,7 @@ pub fn topology_text(topo: &Topology, masters_only: bool, p: Painter) -> String 
             p.dim(m.short_id()),
             m.assigned_slots.len(),
             keys,
-            format_ranges(&m.assigned_slots),
+            ranges_text(&format_ranges(&m.assigned_slots), all_slots),
             flags_note(m, topo, p),
         );
         if masters_only {
@@ -152,13 +191,25 @@ pub fn event_line(e: &Event, p: Painter) -> String {
     }
 }
 
-/// A dry run's plan as a numbered list.
+/// A dry run's plan as a numbered list; long slot lists summarised (see
+/// [`plan_text_all`]).
 pub fn plan_text(steps: &[PlanStep]) -> String {
+    plan_text_all(steps, false)
+}
+
+/// [`plan_text`], with every slot range when `all_slots`.
+pub fn plan_text_all(steps: &[PlanStep], all_slots: bool) -> String {
     let mut out = format!("Plan ({} steps, nothing was changed):\n", steps.len());
     for (i, s) in steps.iter().enumerate() {
-        let _ = write!(out, "{:>4}. {:<21} {}", i + 1, s.node, s.detail);
+        let short = ranges_text(&s.slots, all_slots);
+        let detail = if s.slots.is_empty() {
+            s.detail.clone()
+        } else {
+            s.detail.replace(&s.slots, &short)
+        };
+        let _ = write!(out, "{:>4}. {:<21} {}", i + 1, s.node, detail);
         if !s.slots.is_empty() && !s.detail.contains(&s.slots) {
-            let _ = write!(out, " [{}]", s.slots);
+            let _ = write!(out, " [{short}]");
         }
         out.push('\n');
     }
@@ -334,6 +385,18 @@ pub fn reply_json(v: &redis::Value) -> serde_json::Value {
 mod tests {
     use super::*;
     use redis::Value as V;
+
+    #[test]
+    fn long_slot_lists_are_summarised_unless_all_are_asked_for() {
+        let many: Vec<String> = (0..20).map(|i| (i * 3).to_string()).collect();
+        let text = many.join(",");
+        assert_eq!(
+            ranges_text(&text, false),
+            "0,3,6,9,12,15,18,21,... (20 slots in 20 ranges)"
+        );
+        assert_eq!(ranges_text(&text, true), text);
+        assert_eq!(ranges_text("0-5460,5462", false), "0-5460,5462");
+    }
 
     #[test]
     fn replies_look_like_redis_cli() {

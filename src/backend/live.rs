@@ -326,4 +326,72 @@ impl Backend for Live {
         }
         self.simple(replica, cmd)
     }
+
+    fn slot_key_counts(&mut self, node: &Addr, slots: &[u16]) -> Result<Vec<u64>> {
+        let (Some(&lo), Some(&hi)) = (slots.iter().min(), slots.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let mut stats = redis::cmd("CLUSTER");
+        stats.arg("SLOT-STATS").arg("SLOTSRANGE").arg(lo).arg(hi);
+        let reply = self.pool.with(node, |c| c.run(&stats));
+        if let Ok(redis::Value::Array(items)) = reply {
+            let mut counts = std::collections::HashMap::new();
+            for item in items {
+                if let Some((slot, keys)) = slot_stats_entry(item) {
+                    counts.insert(slot, keys);
+                }
+            }
+            return Ok(slots
+                .iter()
+                .map(|s| counts.get(s).copied().unwrap_or(0))
+                .collect());
+        }
+        // No SLOT-STATS (Redis before 8.2, Valkey 7): one COUNTKEYSINSLOT per slot,
+        // pipelined by the thousand.
+        let mut counts = Vec::with_capacity(slots.len());
+        for chunk in slots.chunks(1024) {
+            let mut pipe = redis::pipe();
+            for s in chunk {
+                pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(*s);
+            }
+            let replies = self.pool.with(node, |c| c.pipeline(&pipe))?;
+            for (s, r) in chunk.iter().zip(replies) {
+                match r {
+                    redis::Value::Int(n) => counts.push(u64::try_from(n).unwrap_or(0)),
+                    other => bail!("{node}: CLUSTER COUNTKEYSINSLOT {s} answered {other:?}"),
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// One `CLUSTER SLOT-STATS` entry: `[slot, [key-count, n, ...]]` (a map in RESP3).
+fn slot_stats_entry(item: redis::Value) -> Option<(u16, u64)> {
+    use redis::Value as V;
+    let V::Array(pair) = item else { return None };
+    let mut pair = pair.into_iter();
+    let slot = match pair.next()? {
+        V::Int(s) => u16::try_from(s).ok()?,
+        _ => return None,
+    };
+    let fields: Vec<(V, V)> = match pair.next()? {
+        V::Map(m) => m,
+        V::Array(flat) => {
+            let mut it = flat.into_iter();
+            std::iter::from_fn(|| Some((it.next()?, it.next()?))).collect()
+        }
+        _ => return None,
+    };
+    fields.into_iter().find_map(|(k, v)| {
+        let name = match k {
+            V::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            V::SimpleString(s) => s,
+            _ => return None,
+        };
+        match (name.as_str(), v) {
+            ("key-count", V::Int(n)) => Some((slot, u64::try_from(n).ok()?)),
+            _ => None,
+        }
+    })
 }

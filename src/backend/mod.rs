@@ -165,6 +165,11 @@ pub trait Backend {
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` sent to `replica`: it starts taking over its
     /// master's slots (the caller waits for the cluster to agree).
     fn failover(&mut self, replica: &Addr, mode: FailoverMode) -> Result<()>;
+    /// Keys `node` holds in each of `slots`, in the order of `slots`: `CLUSTER
+    /// SLOT-STATS` where the server has it (Valkey 8+, Redis 8.2+), `CLUSTER
+    /// COUNTKEYSINSLOT` pipelined otherwise. A simulation answers from its source, or
+    /// offline spreads the node's keys evenly over its slots.
+    fn slot_key_counts(&mut self, node: &Addr, slots: &[u16]) -> Result<Vec<u64>>;
 }
 
 /// How a replica takes over its master (`CLUSTER FAILOVER`'s option).

@@ -644,4 +644,22 @@ impl Backend for Sim {
         );
         Ok(())
     }
+
+    fn slot_key_counts(&mut self, node: &Addr, slots: &[u16]) -> Result<Vec<u64>> {
+        if let Some(live) = self.source.as_mut() {
+            return live.slot_key_counts(node, slots);
+        }
+        // Offline: the snapshot knows keys per node only; spread them evenly.
+        let id = self.id_at(node)?;
+        let s = &self.nodes[&id];
+        let held = s.node.assigned_slots.len().max(1) as u64;
+        let (each, extra) = (s.keys / held, s.keys % held);
+        Ok(slots
+            .iter()
+            .map(|x| match s.node.assigned_slots.binary_search(x) {
+                Ok(i) => each + u64::from((i as u64) < extra),
+                Err(_) => 0,
+            })
+            .collect())
+    }
 }

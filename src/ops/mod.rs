@@ -11,6 +11,7 @@ mod fix;
 mod forget;
 mod import;
 mod join;
+mod metrics;
 mod migrate;
 mod move_replica;
 mod quit;
@@ -30,10 +31,17 @@ pub use fix::{fix, Repair};
 pub use forget::{find_node, forget, name_of};
 pub use import::import;
 pub use join::{holders, join, join_no_load, Balancer, DefaultBalancer};
+pub use metrics::{
+    fill as fill_metrics, memory_of, node_info, parse_info, slot_stats, topology_with_metrics,
+    InfoValue,
+};
 pub use migrate::migrate_slots;
 pub use move_replica::{move_replica, ReplicaMoved};
 pub use quit::quit;
-pub use rebalance::{find_master, rebalance, rebalance_plan, reshard, reshard_plan, RebalanceOpts};
+pub use rebalance::{
+    find_master, load_plan, rebalance, rebalance_by, rebalance_plan, reshard, reshard_plan,
+    BalanceBy, RebalanceOpts,
+};
 pub use replicate::replicate;
 pub use rescue::rescue;
 pub use shutdown::shutdown;

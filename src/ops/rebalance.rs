@@ -10,6 +10,43 @@ use crate::wait;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
+/// What `rebalance` evens out among the masters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BalanceBy {
+    /// Slot counts (redis-cli's rebalance).
+    #[default]
+    Slots,
+    /// Keys: slots move by their key counts (`CLUSTER SLOT-STATS` or
+    /// `COUNTKEYSINSLOT`).
+    Keys,
+    /// Memory: each slot weighs its keys times its master's `used_memory` per key.
+    Memory,
+}
+
+impl std::str::FromStr for BalanceBy {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<BalanceBy> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "slots" => Ok(BalanceBy::Slots),
+            "keys" => Ok(BalanceBy::Keys),
+            "memory" => Ok(BalanceBy::Memory),
+            other => bail!("rebalance by '{other}': give slots, keys or memory"),
+        }
+    }
+}
+
+impl BalanceBy {
+    /// The word, as `--by` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BalanceBy::Slots => "slots",
+            BalanceBy::Keys => "keys",
+            BalanceBy::Memory => "memory",
+        }
+    }
+}
+
 /// Options of `rebalance`.
 #[derive(Clone, Debug)]
 pub struct RebalanceOpts {
@@ -59,9 +96,8 @@ fn is_live(topo: &Topology, m: &Node) -> bool {
     !m.is_failed() && !m.is_suspected() && !topo.unreachable.contains_key(&m.node_id)
 }
 
-/// The moves `rebalance` would make (pure): empty when every participating master is
-/// within `threshold_pct` of its target.
-pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>> {
+/// Each named master's weight (unnamed: 1).
+fn weights_of(topo: &Topology, opts: &RebalanceOpts) -> Result<BTreeMap<String, f64>> {
     let mut weight_of: BTreeMap<String, f64> = BTreeMap::new();
     for (spec, w) in &opts.weights {
         let m = find_master(topo, spec)?;
@@ -73,6 +109,13 @@ pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>
         }
         weight_of.insert(m.node_id.clone(), *w);
     }
+    Ok(weight_of)
+}
+
+/// The moves `rebalance` would make (pure): empty when every participating master is
+/// within `threshold_pct` of its target.
+pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>> {
+    let weight_of = weights_of(topo, opts)?;
     let holders: Vec<Holder> = topo
         .masters()
         .filter(|m| is_live(topo, m) && (opts.use_empty_masters || !m.assigned_slots.is_empty()))
@@ -96,11 +139,186 @@ pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>
     base_balance_plan(&holders)
 }
 
-/// Rebalances the cluster `addr` belongs to; returns the moves made.
+/// The concrete moves (source id, destination id, slots) that even out `loads`
+/// (per master id: each slot it serves and that slot's load, keys or bytes) by
+/// weight (pure). Empty when every participating master is within `threshold_pct`
+/// of its target. Heaviest slots go first, each to the master furthest below its
+/// target, as long as a move brings the two closer to their targets; a master of
+/// weight 0 gives every slot away.
+pub fn load_plan(
+    topo: &Topology,
+    opts: &RebalanceOpts,
+    loads: &BTreeMap<String, Vec<(u16, f64)>>,
+) -> Result<Vec<(String, String, Vec<u16>)>> {
+    let weight_of = weights_of(topo, opts)?;
+    let ids: Vec<String> = topo
+        .masters()
+        .filter(|m| is_live(topo, m) && (opts.use_empty_masters || !m.assigned_slots.is_empty()))
+        .map(|m| m.node_id.clone())
+        .collect();
+    let weight: Vec<f64> = ids
+        .iter()
+        .map(|id| weight_of.get(id).copied().unwrap_or(1.0))
+        .collect();
+    let total_weight: f64 = weight.iter().sum();
+    if total_weight <= 0.0 {
+        bail!("every master weighs 0: nothing could hold the slots");
+    }
+    let slots_of = |id: &String| loads.get(id).cloned().unwrap_or_default();
+    let mut cur: Vec<f64> = ids
+        .iter()
+        .map(|id| slots_of(id).iter().map(|(_, l)| l).sum())
+        .collect();
+    let total: f64 = cur.iter().sum();
+    let target: Vec<f64> = weight.iter().map(|w| total * w / total_weight).collect();
+    let off = |i: usize, cur: &[f64]| {
+        if target[i] <= 0.0 {
+            if cur[i] > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            }
+        } else {
+            (cur[i] - target[i]).abs() / target[i] * 100.0
+        }
+    };
+    let draining = |i: usize| weight[i] <= 0.0;
+    let must_drain = (0..ids.len()).any(|i| draining(i) && !slots_of(&ids[i]).is_empty());
+    if !must_drain && (0..ids.len()).all(|i| off(i, &cur) <= opts.threshold_pct) {
+        return Ok(Vec::new());
+    }
+    let slack = |i: usize| target[i] * opts.threshold_pct / 200.0;
+    let mut moves: BTreeMap<(usize, usize), Vec<u16>> = BTreeMap::new();
+    let mut donors: Vec<usize> = (0..ids.len())
+        .filter(|&i| cur[i] > target[i] || draining(i))
+        .collect();
+    donors.sort_by(|&a, &b| (cur[b] - target[b]).total_cmp(&(cur[a] - target[a])));
+    for d in donors {
+        let mut slots = slots_of(&ids[d]);
+        slots.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (slot, l) in slots {
+            let receiver = (0..ids.len())
+                .filter(|&r| r != d && !draining(r))
+                .max_by(|&a, &b| (target[a] - cur[a]).total_cmp(&(target[b] - cur[b])));
+            let Some(r) = receiver else {
+                bail!("no master can take the slots of {}", topo.describe(&ids[d]));
+            };
+            if !draining(d) {
+                let (excess, deficit) = (cur[d] - target[d], target[r] - cur[r]);
+                if excess <= slack(d) {
+                    break;
+                }
+                // Only moves that bring both closer to their targets.
+                if l <= 0.0 || l >= excess + deficit || deficit <= 0.0 {
+                    continue;
+                }
+            }
+            cur[d] -= l;
+            cur[r] += l;
+            moves.entry((d, r)).or_default().push(slot);
+        }
+    }
+    Ok(moves
+        .into_iter()
+        .map(|((d, r), mut slots)| {
+            slots.sort_unstable();
+            (ids[d].clone(), ids[r].clone(), slots)
+        })
+        .collect())
+}
+
+/// Each live master's load per slot for `by` (keys or estimated bytes).
+fn read_loads(
+    b: &mut dyn Backend,
+    topo: &Topology,
+    by: BalanceBy,
+) -> Result<BTreeMap<String, Vec<(u16, f64)>>> {
+    let mut loads = BTreeMap::new();
+    for m in topo.masters().filter(|m| is_live(topo, m)) {
+        let counts = b.slot_key_counts(&m.addr(), &m.assigned_slots)?;
+        let keys: u64 = counts.iter().sum();
+        let per_key = match by {
+            BalanceBy::Memory => match m.used_memory {
+                Some(_) if keys == 0 => 0.0,
+                Some(used) => used as f64 / keys as f64,
+                None => bail!(
+                    "{}: used_memory is unknown (an offline snapshot without metrics: take a new one with `redis-trib list HOST:PORT --json`)",
+                    m.addr()
+                ),
+            },
+            _ => 1.0,
+        };
+        let per_slot = m
+            .assigned_slots
+            .iter()
+            .zip(counts)
+            .map(|(&s, k)| (s, k as f64 * per_key))
+            .collect();
+        loads.insert(m.node_id.clone(), per_slot);
+    }
+    Ok(loads)
+}
+
+/// Rebalances the slot counts of the cluster `addr` belongs to; returns the moves
+/// made.
 pub fn rebalance(b: &mut dyn Backend, addr: &Addr, opts: &RebalanceOpts) -> Result<Vec<Move>> {
+    rebalance_by(b, addr, opts, BalanceBy::Slots)
+}
+
+/// Rebalances the cluster `addr` belongs to by slots, keys or memory; returns the
+/// moves made.
+pub fn rebalance_by(
+    b: &mut dyn Backend,
+    addr: &Addr,
+    opts: &RebalanceOpts,
+    by: BalanceBy,
+) -> Result<Vec<Move>> {
     super::take_lease(b, "rebalance", addr, &[])?;
-    let topo = topology(b, addr)?;
+    let mut topo = topology(b, addr)?;
     ensure_healthy_warn(b, &topo, "rebalance")?;
+    if by != BalanceBy::Slots {
+        super::metrics::fill(b, &mut topo);
+        let loads = read_loads(b, &topo, by)?;
+        let unit = if by == BalanceBy::Keys {
+            "keys"
+        } else {
+            "bytes (estimated)"
+        };
+        for (id, per_slot) in &loads {
+            let sum: f64 = per_slot.iter().map(|(_, l)| l).sum();
+            step(
+                b,
+                format!(
+                    "{}: {sum:.0} {unit} in {} slots",
+                    topo.describe(id),
+                    per_slot.len()
+                ),
+            );
+        }
+        let concrete = load_plan(&topo, opts, &loads)?;
+        if concrete.is_empty() {
+            step(
+                b,
+                format!(
+                    "every master is within {}% of its target {}: nothing to move",
+                    opts.threshold_pct,
+                    by.as_str()
+                ),
+            );
+            return Ok(Vec::new());
+        }
+        run_moves(b, &topo, &concrete)?;
+        step(b, "waiting for the cluster to agree on the new slot map");
+        wait::converged(b, &live_addrs(&topo))?;
+        return Ok(concrete
+            .into_iter()
+            .map(|(src, dst, slots)| Move {
+                src,
+                dst,
+                count: slots.len(),
+            })
+            .collect());
+    }
     let moves = rebalance_plan(&topo, opts)?;
     if moves.is_empty() {
         step(
@@ -309,6 +527,37 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no master"));
+    }
+
+    #[test]
+    fn load_plan_moves_heavy_slots_toward_the_targets() {
+        let t = topo(&[('a', 7000, "0-2"), ('b', 7001, "3-5")]);
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        let mut loads = BTreeMap::new();
+        loads.insert(a.clone(), vec![(0, 60.0), (1, 30.0), (2, 10.0)]);
+        loads.insert(b.clone(), vec![(3, 0.0), (4, 0.0), (5, 0.0)]);
+        let plan = load_plan(&t, &RebalanceOpts::default(), &loads).unwrap();
+        // 100 keys: 50 each is the target; slot 0 (60) alone overshoots less than
+        // it improves, so it goes; then a holds 40, within reach of 50.
+        assert_eq!(plan, vec![(a.clone(), b.clone(), vec![0])]);
+        // Balanced already: nothing.
+        loads.insert(b.clone(), vec![(3, 50.0), (4, 50.0), (5, 0.0)]);
+        assert!(load_plan(&t, &RebalanceOpts::default(), &loads)
+            .unwrap()
+            .is_empty());
+        // Weight 0 gives every slot away, empty ones too.
+        let opts = RebalanceOpts {
+            weights: vec![("aaaa".into(), 0.0)],
+            ..RebalanceOpts::default()
+        };
+        let plan = load_plan(&t, &opts, &loads).unwrap();
+        assert_eq!(plan, vec![(a, b, vec![0, 1, 2])]);
+        assert!("memory".parse::<BalanceBy>().is_ok());
+        assert!("bytes"
+            .parse::<BalanceBy>()
+            .unwrap_err()
+            .to_string()
+            .contains("slots, keys or memory"));
     }
 
     #[test]

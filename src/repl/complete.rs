@@ -37,7 +37,11 @@ impl Names {
             .collect();
         fns.push(("help".into(), "help() -> ()".into()));
         fns.push(("help".into(), "help(name: String) -> ()".into()));
-        for f in functions.iter_functions() {
+        // Closures are functions named `anon$…`: nothing to offer.
+        for f in functions
+            .iter_functions()
+            .filter(|f| !is_closure_name(f.name))
+        {
             fns.push((
                 f.name.to_string(),
                 format!("{}({})", f.name, f.params.join(", ")),
@@ -45,7 +49,7 @@ impl Names {
         }
         for (alias, m) in modules {
             for sig in m.gen_fn_signatures_with_mapper(|s| s.into()) {
-                if let Some((name, _)) = sig.split_once('(') {
+                if let Some((name, _)) = sig.split_once('(').filter(|(n, _)| !is_closure_name(n)) {
                     fns.push((format!("{alias}::{name}"), format!("{alias}::{sig}")));
                 }
             }
@@ -131,8 +135,9 @@ pub(super) fn complete(names: &Names, line: &str, pos: usize) -> (usize, Vec<Pai
     } else if is_command(this_line) || this_line.trim_start().starts_with('.') {
         if lead.len() == this_line.len() {
             match this_line.trim() {
-                "." => found.extend(["help", "dry", "plan", "quit", "exit"].map(plain)),
+                "." => found.extend(["help", "dry", "plan", "load", "quit", "exit"].map(plain)),
                 ".dry" => found.extend(["on", "off"].map(plain)),
+                ".plan" => found.push(plain("all")),
                 _ => {}
             }
         }

@@ -32,7 +32,7 @@ use redis_trib::backend::sim::Sim;
 use redis_trib::error::{kind_of, Kind};
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::script::cluster_handle::ClusterHandle;
-use redis_trib::script::resolver::{Resolver, STDLIB};
+use redis_trib::script::resolver::{is_closure_name, Resolver, STDLIB};
 use redis_trib::script::{report, ApiDoc, ScriptEngine, Target, NODE_FIELDS};
 use redis_trib::topology::Node;
 use rhai::{
@@ -106,7 +106,14 @@ const DOT_COMMANDS: &[(&str, &str)] = &[
         "operations change the cluster again (the plan is dropped)",
     ),
     (".dry", "whether operations are planned or applied"),
-    (".plan", "the plan recorded since `.dry on`"),
+    (
+        ".plan [all]",
+        "the plan recorded since `.dry on` (all: every slot range)",
+    ),
+    (
+        ".load FILE",
+        "run a script file in this session (its functions and variables stay)",
+    ),
     (".quit", "leave (also .exit, Ctrl-D)"),
     (
         "> CMD ARGS",
@@ -309,6 +316,12 @@ impl Session {
         if args.is_empty() {
             anyhow::bail!("a Redis command is expected after `>`");
         }
+        if self.engine.is_offline() {
+            anyhow::bail!(
+                "an offline shell (--topology) has no nodes to send {} to; start the shell on a cluster: redis-trib repl HOST:PORT",
+                String::from_utf8_lossy(&args[0])
+            );
+        }
         if self.engine.is_dry_run() {
             refuse_writes(&args).map_err(|e| anyhow::anyhow!("{e}; .dry off sends it"))?;
         }
@@ -365,7 +378,25 @@ impl Session {
             [".plan"] if self.engine.is_dry_run() => {
                 crate::scripting::print_plan(&self.engine, g, out)
             }
-            [".plan"] => out.note("no plan: operations are live (.dry on to plan)"),
+            [".plan", "all"] if self.engine.is_dry_run() => match self.engine.plan() {
+                Some(plan) if !plan.is_empty() && !g.json => {
+                    out.data(redis_trib::render::plan_text_all(&plan, true).trim_end())
+                }
+                _ => crate::scripting::print_plan(&self.engine, g, out),
+            },
+            [".plan"] | [".plan", "all"] => {
+                out.note("no plan: operations are live (.dry on to plan)")
+            }
+            [".load"] => return Err("give a file: .load FILE".into()),
+            [".load", ..] => {
+                let file = cmd.trim_start()[".load".len()..].trim();
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| format!(".load {file}: cannot read it ({e})"))?;
+                let text = redis_trib::script::strip_shebang(&text);
+                return self
+                    .run_text(file, &text, g, out)
+                    .map_err(|e| format!("{e:#}"));
+            }
             _ => return Err(format!("unknown shell command `{cmd}` (.help lists them)")),
         }
         Ok(Flow::Go)

@@ -107,6 +107,11 @@ impl Host {
         self.networked.store(networked, Ordering::SeqCst);
     }
 
+    /// Whether the target reaches real nodes (false for an offline run, `--topology`).
+    pub fn is_networked(&self) -> bool {
+        self.networked.load(Ordering::SeqCst)
+    }
+
     /// The address a script passed (`"host:port"` or a node), once the sandbox lets
     /// scripts reach it.
     pub fn addr(&self, what: &str, d: &Dynamic) -> Result<Addr, Box<EvalAltResult>> {
@@ -298,6 +303,9 @@ pub const NODE_FIELDS: &[&str] = &[
     "is_master",
     "config_epoch",
     "connected",
+    "used_memory",
+    "maxmemory",
+    "keys",
 ];
 
 /// The engine functions are registered into, and the docs recorded so far.
@@ -331,34 +339,68 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         docs: Vec::new(),
     };
     let h = host.clone();
-    api!(reg, "list_nodes", ["addr: String"] -> "Array", "Every node of the cluster `addr` belongs to, masters first (Node values).",
+    api!(reg, "list_nodes", ["addr: String"] -> "Array", "Every node of the cluster `addr` belongs to, masters first (Node values, with keys, used_memory and maxmemory).",
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("list_nodes", &addr)?;
-        let topo = h.with(|b| ops::topology(b, &a))?;
+        let topo = h.with(|b| ops::topology_with_metrics(b, &a))?;
         Ok(topo.nodes.into_iter().map(Dynamic::from).collect())
     });
     let h = host.clone();
     api!(reg, "list_masters", ["addr: String"] -> "Array", "The masters of the cluster `addr` belongs to.",
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("list_masters", &addr)?;
-        let topo = h.with(|b| ops::topology(b, &a))?;
+        let topo = h.with(|b| ops::topology_with_metrics(b, &a))?;
         Ok(topo.masters().cloned().map(Dynamic::from).collect())
     });
     let h = host.clone();
     api!(reg, "node", ["addr: String"] -> "Node", "The node at `addr`, as it describes itself.",
     move |addr: Dynamic| -> Result<Node, Box<EvalAltResult>> {
         let a = h.addr("node", &addr)?;
-        let v = h.with(|b| b.view(&a))?;
-        let mut me = v.myself().clone();
-        me.flags.retain(|f| f != "myself");
-        Ok(me)
+        h.with(|b| {
+            let v = b.view(&a)?;
+            let mut me = v.myself().clone();
+            me.flags.retain(|f| f != "myself");
+            me.keys = Some(v.keys);
+            if let Ok((used, max)) = ops::memory_of(b, &a) {
+                me.used_memory = Some(used);
+                me.maxmemory = Some(max);
+            }
+            Ok(me)
+        })
     });
     let h = host.clone();
     api!(reg, "topology", ["addr: String"] -> "Map", "The whole cluster as a map (the `list --json` document).",
     move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
         let a = h.addr("topology", &addr)?;
-        let topo = h.with(|b| ops::topology(b, &a))?;
+        let topo = h.with(|b| ops::topology_with_metrics(b, &a))?;
         rhai::serde::to_dynamic(&topo)
+    });
+    let h = host.clone();
+    api!(reg, "node_info", ["addr: String"] -> "Map", "One node's INFO as a map: numbers as numbers, db0/slave0 lines as maps (node_info(a).used_memory, node_info(a).db0.keys); offline, what the snapshot knows.",
+    move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+        let a = h.addr("node_info", &addr)?;
+        node_info(&h, &a, None)
+    });
+    let h = host.clone();
+    api!(reg, "node_info", ["addr: String", "section: String"] -> "Map", "One INFO section of one node as a map: node_info(a, \"memory\").maxmemory.",
+    move |addr: Dynamic, section: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+        let a = h.addr("node_info", &addr)?;
+        node_info(&h, &a, Some(section))
+    });
+    let h = host.clone();
+    api!(reg, "slot_stats", ["addr: String"] -> "Array", "Keys per slot of the slots a master serves: [#{ slot, keys }, ...] (CLUSTER SLOT-STATS where the server has it, COUNTKEYSINSLOT pipelined otherwise; offline, the snapshot's keys spread evenly).",
+    move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
+        let a = h.addr("slot_stats", &addr)?;
+        let stats = h.with(|b| ops::slot_stats(b, &a))?;
+        Ok(stats
+            .into_iter()
+            .map(|(slot, keys)| {
+                let mut m = Map::new();
+                m.insert("slot".into(), Dynamic::from_int(slot as INT));
+                m.insert("keys".into(), Dynamic::from_int(keys.min(INT::MAX as u64) as INT));
+                Dynamic::from_map(m)
+            })
+            .collect())
     });
     let h = host.clone();
     api!(reg, "start_cluster", ["addr: String"] -> "()", "One free node becomes a cluster owning all 16384 slots.",
@@ -538,10 +580,14 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     });
     let h = host.clone();
     api!(reg, "rebalance", ["addr: String", "options: Map"] -> "Array",
-    "Even out slots: #{ weights: #{ \"node\": w }, threshold: pct, use_empty_masters: bool }; returns the moves made.",
+    "Even out slots, keys or memory: #{ weights: #{ \"node\": w }, threshold: pct, use_empty_masters: bool, by: \"slots\"|\"keys\"|\"memory\" }; returns the moves made.",
     move |ctx: NativeCallContext, addr: Dynamic, opts: Map| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("rebalance", &addr)?;
-        check_keys(&opts, &["weights", "threshold", "use_empty_masters"], "rebalance")?;
+        check_keys(&opts, &["weights", "threshold", "use_empty_masters", "by"], "rebalance")?;
+        let by: ops::BalanceBy = match opts.get("by") {
+            None => ops::BalanceBy::Slots,
+            Some(v) => v.to_string().parse().map_err(rt)?,
+        };
         let mut o = ops::RebalanceOpts::default();
         if let Some(w) = opts.get("weights") {
             let w = w.clone().try_cast::<Map>().ok_or_else(|| err("rebalance: weights must be a map #{ \"node\": weight }"))?;
@@ -555,7 +601,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         if let Some(u) = opts.get("use_empty_masters") {
             o.use_empty_masters = u.as_bool().map_err(|_| err("rebalance: use_empty_masters must be true or false"))?;
         }
-        h.run(&ctx, |b| ops::rebalance(b, &a, &o)).map(|m| plan_to_array(&m))
+        h.run(&ctx, |b| ops::rebalance_by(b, &a, &o, by)).map(|m| plan_to_array(&m))
     });
     let h = host.clone();
     api!(reg, "reshard", ["addr: String", "options: Map"] -> "Array",
@@ -659,6 +705,30 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     super::data::register(&mut reg, host.clone());
     register_execute(&mut reg, host);
     reg.docs
+}
+
+/// `node_info`: INFO as a map; offline, the metrics the snapshot carries.
+fn node_info(h: &Host, a: &Addr, section: Option<&str>) -> Result<Dynamic, Box<EvalAltResult>> {
+    if h.networked.load(Ordering::SeqCst) {
+        let info = h.with(|b| ops::node_info(b, a, section))?;
+        return rhai::serde::to_dynamic(&info);
+    }
+    let me = h.with(|b| Ok(b.view(a)?.myself().clone()))?;
+    let mut m = Map::new();
+    let int = |v: u64| Dynamic::from_int(v.min(INT::MAX as u64) as INT);
+    if let Some(v) = me.used_memory {
+        m.insert("used_memory".into(), int(v));
+    }
+    if let Some(v) = me.maxmemory {
+        m.insert("maxmemory".into(), int(v));
+    }
+    if let Some(v) = me.keys {
+        let mut db = Map::new();
+        db.insert("keys".into(), int(v));
+        m.insert("db0".into(), db.into());
+    }
+    m.insert("role".into(), me.role_in_cluster.as_str().into());
+    Ok(m.into())
 }
 
 /// `execute(addr, "CMD", args...)` with up to 12 arguments.
@@ -865,10 +935,21 @@ fn register_node_type(engine: &mut Engine) {
         .register_get("is_master", |n: &mut Node| n.is_master())
         .register_get("config_epoch", |n: &mut Node| n.config_epoch as INT)
         .register_get("connected", |n: &mut Node| n.connected)
+        .register_get("used_memory", |n: &mut Node| opt_int(n.used_memory))
+        .register_get("maxmemory", |n: &mut Node| opt_int(n.maxmemory))
+        .register_get("keys", |n: &mut Node| opt_int(n.keys))
         .register_fn("to_string", |n: &mut Node| describe(n))
         .register_fn("to_debug", |n: &mut Node| describe(n))
         .register_fn("==", |a: &mut Node, b: Node| a.node_id == b.node_id)
         .register_fn("!=", |a: &mut Node, b: Node| a.node_id != b.node_id);
+}
+
+/// A metric that may be unknown: an integer, or `()`.
+fn opt_int(v: Option<u64>) -> Dynamic {
+    match v {
+        Some(v) => Dynamic::from_int(v.min(INT::MAX as u64) as INT),
+        None => Dynamic::UNIT,
+    }
 }
 
 fn marker(slot: u16, dir: &str, id: &str) -> Dynamic {

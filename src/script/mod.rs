@@ -109,6 +109,7 @@ impl ScriptEngine {
         paths.extend(resolver::Resolver::env_paths());
         engine.set_module_resolver(resolver::Resolver::new(paths));
         let docs = api::register(&mut engine, host.clone());
+        report::know_functions(docs.iter().map(|d| d.name.clone()));
         ScriptEngine { engine, host, docs }
     }
 
@@ -151,6 +152,12 @@ impl ScriptEngine {
     /// Whether operations are simulated.
     pub fn is_dry_run(&self) -> bool {
         self.host.dry.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether the engine runs offline, on a saved topology (`--topology`): no node
+    /// can be reached.
+    pub fn is_offline(&self) -> bool {
+        !self.host.is_networked()
     }
 
     /// The plan recorded so far by a simulated target.

@@ -76,8 +76,19 @@ pub fn report(err: &EvalAltResult, name: &str, text: &str) -> String {
             _ => break,
         }
     }
-    let message = message(inner);
-    let pos = err.position();
+    let mut message = message(inner);
+    if let Some(hint) = did_you_mean(inner, text) {
+        message.push_str(&hint);
+    }
+    let mut pos = err.position();
+    if pos.is_none() {
+        // Rhai raises some errors (a data race on a call's argument) without a
+        // position: find the call in the text.
+        if let Some((found, note)) = locate(inner, text) {
+            pos = found;
+            message.push_str(&note);
+        }
+    }
     let mut out = match (pos.line(), pos.position()) {
         (Some(line), Some(col)) => format!("{name}:{line}:{col}: {message}"),
         (Some(line), None) => format!("{name}:{line}: {message}"),
@@ -125,6 +136,162 @@ pub fn message(err: &EvalAltResult) -> String {
             }
         }
     }
+}
+
+/// Function names scripts can call besides their own (the API, recorded as the
+/// engine registers it, and Rhai's common built-ins), for "did you mean".
+static KNOWN_FUNCTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Records the API's function names (the first engine's registration does).
+pub fn know_functions(names: impl IntoIterator<Item = String>) {
+    let mut all: Vec<String> = names.into_iter().collect();
+    all.extend(
+        [
+            "print",
+            "debug",
+            "type_of",
+            "is_def_var",
+            "is_def_fn",
+            "len",
+            "push",
+            "filter",
+            "map",
+            "reduce",
+            "contains",
+            "keys",
+            "values",
+            "sort",
+            "reverse",
+            "split",
+            "trim",
+            "to_string",
+            "to_int",
+            "to_float",
+            "parse_int",
+            "parse_float",
+            "sub_string",
+        ]
+        .map(String::from),
+    );
+    all.sort();
+    all.dedup();
+    let _ = KNOWN_FUNCTIONS.set(all);
+}
+
+/// `" (did you mean list_nodes?)"` for an unknown function (among the API, built-ins
+/// and the functions `text` defines) or an unknown node field.
+fn did_you_mean(err: &EvalAltResult, text: &str) -> Option<String> {
+    let (wrong, candidates): (String, Vec<String>) = match err {
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => {
+            let name = sig.split([' ', '(']).next().unwrap_or(sig).to_string();
+            if super::resolver::is_closure_name(&name) || name.contains("::") {
+                return None;
+            }
+            let mut c: Vec<String> = KNOWN_FUNCTIONS.get().cloned().unwrap_or_default();
+            c.extend(defined_functions(text));
+            (name, c)
+        }
+        EvalAltResult::ErrorDotExpr(msg, _) if msg.contains("for type 'Node'") => {
+            let name = msg.split('\'').nth(1)?.to_string();
+            let c = super::NODE_FIELDS.iter().map(|f| f.to_string()).collect();
+            (name, c)
+        }
+        _ => return None,
+    };
+    let close = closest(&wrong, &candidates);
+    match close.as_slice() {
+        [] => None,
+        [one] => Some(format!(" (did you mean {one}?)")),
+        many => Some(format!(" (did you mean one of {}?)", many.join(", "))),
+    }
+}
+
+/// Names `fn NAME(` defines in `text`.
+fn defined_functions(text: &str) -> Vec<String> {
+    text.split("fn ")
+        .skip(1)
+        .filter_map(|rest| {
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
+}
+
+/// Up to three candidates within a small edit distance of `wrong` (closest first).
+fn closest(wrong: &str, candidates: &[String]) -> Vec<String> {
+    let limit = (wrong.chars().count() / 3).clamp(1, 3);
+    let mut scored: Vec<(usize, &String)> = candidates
+        .iter()
+        .filter(|c| c.as_str() != wrong)
+        .map(|c| (distance(wrong, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    scored.sort();
+    scored.dedup_by(|a, b| a.1 == b.1);
+    scored.into_iter().take(3).map(|(_, c)| c.clone()).collect()
+}
+
+/// Levenshtein distance (case-insensitive).
+fn distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.to_lowercase().chars().collect();
+    let b: Vec<char> = b.to_lowercase().chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Where an error Rhai raised without a position happened, found in `text` by the
+/// function it names (`Data race detected on argument #1 of function 'filter'`),
+/// and a note for the message (a hint, and which call when there are several).
+fn locate(err: &EvalAltResult, text: &str) -> Option<(Position, String)> {
+    let EvalAltResult::ErrorDataRace(what, _) = err else {
+        return None;
+    };
+    let name = what.split('\'').nth(1).filter(|n| !n.is_empty())?;
+    let calls = calls_of(text, name);
+    let &(line, col) = calls.first()?;
+    let mut note = format!(
+        " (a closure given to {name} uses a variable that is also an argument of the call, \
+         e.g. the array it is called on: work on a copy, `let copy = a;`)"
+    );
+    if calls.len() > 1 {
+        note.push_str(&format!(
+            "; the first of {} calls to {name} is shown",
+            calls.len()
+        ));
+    }
+    let pos = Position::new(u16::try_from(line).ok()?, u16::try_from(col).ok()?);
+    Some((pos, note))
+}
+
+/// (line, column) of each call of `name` in `text`: `name(` or `.name(`, not part
+/// of a longer identifier, outside `//` comments.
+fn calls_of(text: &str, name: &str) -> Vec<(usize, usize)> {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let mut found = Vec::new();
+    for (l, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        for (i, _) in code.match_indices(name) {
+            let before = code[..i].chars().next_back();
+            let after = code[i + name.len()..].trim_start();
+            if before.is_some_and(ident) || !after.starts_with('(') {
+                continue;
+            }
+            found.push((l + 1, code[..i].chars().count() + 1));
+        }
+    }
+    found
 }
 
 fn at(pos: &rhai::Position) -> String {

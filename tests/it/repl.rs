@@ -494,3 +494,98 @@ fn terminal_session_continues_completes_cancels_and_keeps_history() {
     sh.send("\x04");
     assert_eq!(sh.exit_code(), 0, "{}", sh.text());
 }
+
+/// A snapshot of two masters: A (10.0.0.1:7000) holds the even slots and B the odd
+/// ones (8192 ranges each), 100 keys each.
+fn striped_snapshot(dir: &Path) -> std::path::PathBuf {
+    let (a, b) = ("a".repeat(40), "b".repeat(40));
+    let slots = |odd: u16| -> Vec<String> {
+        (0..16384u16)
+            .filter(|s| s % 2 == odd)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let node = |id: &str, port: u16, odd: u16| {
+        serde_json::json!({
+            "node_id": id, "host": "10.0.0.1", "port": port, "cport": port + 10000,
+            "hostname": null, "flags": ["master"], "role_in_cluster": "master",
+            "master_id": null, "ping_sent": 0, "pong_recv": 0, "config_epoch": port - 6999,
+            "connected": true, "assigned_slots": slots(odd), "slots_migrating": [],
+            "slots_importing": [], "used_memory": 2_000_000, "maxmemory": 0, "keys": 100
+        })
+    };
+    let doc = serde_json::json!({
+        "entry_id": a,
+        "nodes": [node(&a, 7000, 0), node(&b, 7001, 1)],
+        "keys": { a.clone(): 100, b.clone(): 100 },
+        "states": {}, "unreachable": {}
+    });
+    let path = dir.join("striped.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn offline_shell_loads_files_suggests_names_and_summarises_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = striped_snapshot(dir.path());
+    std::fs::write(
+        dir.path().join("helpers.rhai"),
+        "fn masters_of(c) { list_masters(c) }\nlet loaded = 42;\n",
+    )
+    .unwrap();
+    let topo = snap.to_str().unwrap();
+    // .load keeps the file's functions and variables; `>` says there are no nodes.
+    let out = repl_in(
+        dir.path(),
+        &["--topology", topo],
+        ".load helpers.rhai\nloaded\nmasters_of(\"10.0.0.1:7000\").len()\n> DBSIZE\n",
+    );
+    out.fails_with("an offline shell (--topology) has no nodes to send DBSIZE to");
+    assert!(!out.stderr.contains("127.0.0.1"), "{}", out.stderr);
+    assert_eq!(lines(&out.stdout), vec!["42", "2"]);
+    // Unknown functions and node fields: did you mean.
+    repl_in(
+        dir.path(),
+        &["--topology", topo],
+        "lst_masters(\"10.0.0.1:7000\")\n",
+    )
+    .fails_with("(did you mean list_masters?)");
+    repl_in(
+        dir.path(),
+        &["--topology", topo],
+        "node(\"10.0.0.1:7000\").slot_cont\n",
+    )
+    .fails_with("(did you mean slot_count?)");
+    // Plans summarise long slot lists unless all are asked for.
+    let out = repl_in(
+        dir.path(),
+        &["--topology", topo],
+        "migrate_slots(\"10.0.0.1:7000\", \"10.0.0.1:7001\", parse_slots(\"0-99\").filter(|s| s % 2 == 0))\n.plan\n.plan all\n",
+    );
+    let text = out.ok();
+    assert!(text.contains("(50 slots in 50 ranges)"), "{text}");
+    assert!(text.contains("0,2,4,6,8,10,12,14,16,18,20"), "{text}");
+}
+
+#[test]
+fn list_summarises_long_slot_lists_unless_all_slots() {
+    let lab = lab(2);
+    lab.cluster(2);
+    // Every other slot of node 0's first 40 goes to node 1: node 0 holds 21 ranges.
+    let odd: Vec<String> = (0..40)
+        .filter(|s| s % 2 == 1)
+        .map(|s: u16| s.to_string())
+        .collect();
+    let mut args = vec!["migrate_slots".to_string(), lab.at(0), lab.at(1)];
+    args.extend(odd);
+    lab.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .ok();
+    let short = lab.run(&["list", &lab.at(0)]).ok().to_string();
+    assert!(short.contains("(8172 slots in 21 ranges)"), "{short}");
+    let all = lab
+        .run(&["list", &lab.at(0), "--all-slots"])
+        .ok()
+        .to_string();
+    assert!(all.contains("36,38,40-8191"), "{all}");
+}

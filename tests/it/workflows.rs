@@ -84,3 +84,144 @@ fn move_replica_is_planned_in_dry_runs_then_done_from_cli_and_script() {
     }
     lab.assert_redis_cli_check(0);
 }
+
+/// Writes `per` keys into each of `slots` through the cluster.
+fn fill_slots(lab: &TestLab, slots: &[u16], per: usize) {
+    for s in slots {
+        lab.write_keys(0, &format!("{{{}}}", tag_for_slot(*s)), per);
+    }
+}
+
+fn dbsize(lab: &TestLab, i: usize) -> i64 {
+    redis::from_redis_value(lab.cmd(i, &["DBSIZE"]).unwrap()).unwrap()
+}
+
+#[test]
+fn metrics_as_maps_node_fields_slot_stats_snapshots_and_rebalance_by_keys() {
+    let lab = lab(2);
+    lab.cluster(2);
+    // 200 keys in four slots of node 0, none on node 1.
+    let slots = [10u16, 20, 30, 40];
+    fill_slots(&lab, &slots, 50);
+    let (_d, path) = script(
+        "metrics.rhai",
+        r#"
+        let a = ARGS[0];
+        let i = node_info(a);
+        print(`used=${i.used_memory > 0} db0=${i.db0.keys} role=${i.role}`);
+        print(`max=${node_info(a, "memory").maxmemory} type=${type_of(node_info(a, "memory"))}`);
+        let m = list_masters(a).filter(|m| m.addr == a)[0];
+        print(`keys=${m.keys} mem=${m.used_memory > 0} maxmem=${m.maxmemory} node_keys=${node(a).keys}`);
+        let st = slot_stats(a);
+        let busy = st.filter(|s| s.keys > 0);
+        print(`stats=${st.len()} busy=${busy.len()} first=${busy[0].slot}:${busy[0].keys}`);
+        "#,
+    );
+    let out = lab.run(&["run", path.to_str().unwrap(), &lab.at(0)]);
+    let text = out.ok();
+    assert!(text.contains("used=true db0=200 role=master"), "{text}");
+    assert!(text.contains("max=0 type=map"), "{text}");
+    assert!(
+        text.contains("keys=200 mem=true maxmem=0 node_keys=200"),
+        "{text}"
+    );
+    assert!(text.contains("stats=8192 busy=4 first=10:50"), "{text}");
+
+    // Snapshots carry the metrics; offline scripts and plans read them.
+    let snap = lab.run(&["list", &lab.at(0), "--json"]).ok().to_string();
+    let doc: serde_json::Value = serde_json::from_str(&snap).unwrap();
+    for n in doc["nodes"].as_array().unwrap() {
+        assert!(n["used_memory"].as_u64().unwrap() > 0, "{n}");
+        assert!(n["keys"].is_u64() && n["maxmemory"].is_u64(), "{n}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let snap_path = dir.path().join("snap.json");
+    std::fs::write(&snap_path, &snap).unwrap();
+    let (_d2, off) = script(
+        "off.rhai",
+        r#"
+        let a = ARGS[0];
+        print(`off used=${node_info(a).used_memory > 0} keys=${node(a).keys}`);
+        let moves = rebalance(a, #{ by: "memory" });
+        print(`memory moves=${moves.len()}`);
+        "#,
+    );
+    let out = lab.run(&[
+        "run",
+        off.to_str().unwrap(),
+        &lab.at(0),
+        "--topology",
+        snap_path.to_str().unwrap(),
+    ]);
+    let text = out.ok();
+    assert!(text.contains("off used=true keys=200"), "{text}");
+    assert!(text.contains("memory moves=1"), "{text}");
+
+    // A dry run plans the key-balancing move; the real one evens the keys out.
+    let before = lab.snapshot();
+    let dry = lab.run(&["--dry-run", "rebalance", &lab.at(0), "--by", "keys"]);
+    let all = format!("{}{}", dry.ok(), dry.stderr);
+    assert!(all.contains("move 2 slots"), "{all}");
+    assert_eq!(lab.snapshot(), before);
+    lab.run(&["rebalance", &lab.at(0), "--by", "keys"]).ok();
+    assert_eq!((dbsize(&lab, 0), dbsize(&lab, 1)), (100, 100));
+    assert_eq!(lab.slots_of(0).len() + lab.slots_of(1).len(), 16384);
+    // Balanced: nothing more to do; bad choices are named.
+    let again = lab.run(&["rebalance", &lab.at(0), "--by", "keys"]);
+    again.ok();
+    assert!(again.stderr.contains("nothing to move"), "{}", again.stderr);
+    lab.run(&["rebalance", &lab.at(0), "--by", "bytes"])
+        .fails_with("slots, keys or memory");
+    lab.assert_redis_cli_check(0);
+}
+
+/// Runs a script with no cluster (REDIS_TRIB_PATH cleared).
+fn run_alone(path: &std::path::Path) -> Run {
+    Run::from(
+        bin()
+            .env_remove("REDIS_TRIB_PATH")
+            .args(["run", path.to_str().unwrap()])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn module_closures_are_callable_and_errors_say_where() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mk.rhai"),
+        "fn helper(x) { x * 10 }\nfn adder(n) { |x| helper(x) + n }\nfn keep_big(items) { items.filter(|i| i > 2) }\n",
+    )
+    .unwrap();
+    let main = dir.path().join("main.rhai");
+    std::fs::write(
+        &main,
+        "import \"mk\" as mk;\nlet f = mk::adder(3);\nprint(`call=${f.call(4)}`);\nprint(`in=${mk::keep_big([1, 2, 3, 4])}`);\nprint(`map=${[1, 2].map(mk::adder(1))}`);\n",
+    )
+    .unwrap();
+    let out = run_alone(&main);
+    let text = out.ok();
+    assert!(text.contains("call=43"), "{text}");
+    assert!(text.contains("in=[3, 4]"), "{text}");
+    assert!(text.contains("map=[11, 21]"), "{text}");
+
+    // A data race names its line and column, with a hint.
+    let race = dir.path().join("race.rhai");
+    std::fs::write(
+        &race,
+        "let a = [1, 2, 3];\n// filter here is only a comment\nlet b = a.filter(|x| { a.push(1); x > 1 });\n",
+    )
+    .unwrap();
+    let out = run_alone(&race);
+    out.fails_with("race.rhai:3:11: Data race detected on argument #1 of function 'filter'");
+    out.fails_with("work on a copy");
+
+    // A missing module says where it was looked for.
+    let missing = dir.path().join("missing.rhai");
+    std::fs::write(&missing, "import \"nosuch\" as n;\n").unwrap();
+    let out = run_alone(&missing);
+    out.fails_with("Module not found: nosuch (looked for ");
+    out.fails_with(&dir.path().join("nosuch.rhai").display().to_string());
+    out.fails_with("then the stdlib: balance, health, topology");
+}

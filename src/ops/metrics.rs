@@ -1,0 +1,153 @@
+//! Node metrics: `INFO` as a map, each node's memory and key count on its node
+//! value (so `list --json` snapshots carry them and memory-aware plans work
+//! offline), and per-slot key counts.
+
+use super::{member, topology};
+use crate::addr::Addr;
+use crate::backend::Backend;
+use crate::topology::Topology;
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// A value of an `INFO` field: an integer, a float, a nested map (`db0:keys=1,...`,
+/// `slave0:ip=...`) or text.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(untagged)]
+pub enum InfoValue {
+    /// A whole number.
+    Int(i64),
+    /// A decimal number.
+    Float(f64),
+    /// Comma-separated `name=value` pairs.
+    Map(BTreeMap<String, InfoValue>),
+    /// Anything else.
+    Text(String),
+}
+
+fn scalar(v: &str) -> InfoValue {
+    if let Ok(i) = v.parse::<i64>() {
+        return InfoValue::Int(i);
+    }
+    // "nan", "inf" and version strings stay text.
+    match v.parse::<f64>() {
+        Ok(f) if f.is_finite() && v.contains('.') => InfoValue::Float(f),
+        _ => InfoValue::Text(v.to_string()),
+    }
+}
+
+/// Parses an `INFO` reply into field → value (sections flattened: field names are
+/// unique across them). `db0:keys=3,expires=0` and `slave0:ip=...,port=...` become
+/// nested maps; numbers become numbers.
+pub fn parse_info(text: &str) -> BTreeMap<String, InfoValue> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let nested = v.contains('=')
+            && v.split(',').all(|p| {
+                p.split_once('=')
+                    .is_some_and(|(a, _)| !a.is_empty() && !a.contains(' '))
+            });
+        let value = if nested {
+            InfoValue::Map(
+                v.split(',')
+                    .filter_map(|p| p.split_once('='))
+                    .map(|(a, b)| (a.to_string(), scalar(b)))
+                    .collect(),
+            )
+        } else {
+            scalar(v)
+        };
+        out.insert(k.to_string(), value);
+    }
+    out
+}
+
+/// `INFO [section]` of one node as a map (see [`parse_info`]).
+pub fn node_info(
+    b: &mut dyn Backend,
+    addr: &Addr,
+    section: Option<&str>,
+) -> Result<BTreeMap<String, InfoValue>> {
+    let mut args = vec![b"INFO".to_vec()];
+    if let Some(s) = section {
+        args.push(s.as_bytes().to_vec());
+    }
+    match b.execute(addr, &args)? {
+        redis::Value::BulkString(t) => Ok(parse_info(&String::from_utf8_lossy(&t))),
+        redis::Value::VerbatimString { text, .. } => Ok(parse_info(&text)),
+        redis::Value::SimpleString(t) => Ok(parse_info(&t)),
+        other => bail!("{addr}: INFO answered {other:?}"),
+    }
+}
+
+/// `used_memory` and `maxmemory` of one node, from `INFO memory`.
+pub fn memory_of(b: &mut dyn Backend, addr: &Addr) -> Result<(u64, u64)> {
+    let info = node_info(b, addr, Some("memory"))?;
+    let get = |k: &str| match info.get(k) {
+        Some(InfoValue::Int(n)) => u64::try_from(*n).ok(),
+        _ => None,
+    };
+    match get("used_memory") {
+        Some(used) => Ok((used, get("maxmemory").unwrap_or(0))),
+        None => bail!("{addr}: INFO memory has no used_memory"),
+    }
+}
+
+/// Gives every reachable node of `topo` its key count and, where `INFO memory`
+/// answers, its `used_memory` and `maxmemory`. Where it does not (an offline
+/// simulation), values already there (from a snapshot) are kept.
+pub fn fill(b: &mut dyn Backend, topo: &mut Topology) {
+    for n in &mut topo.nodes {
+        if let Some(k) = topo.keys.get(&n.node_id) {
+            n.keys = Some(*k);
+        }
+        if topo.unreachable.contains_key(&n.node_id) || n.is_failed() || n.no_addr() {
+            continue;
+        }
+        if let Ok((used, max)) = memory_of(b, &n.addr()) {
+            n.used_memory = Some(used);
+            n.maxmemory = Some(max);
+        }
+    }
+}
+
+/// [`topology`] with every node's metrics (see [`fill`]).
+pub fn topology_with_metrics(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {
+    let mut topo = topology(b, entry)?;
+    fill(b, &mut topo);
+    Ok(topo)
+}
+
+/// Keys per slot of the slots `addr` serves, in slot order.
+pub fn slot_stats(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<(u16, u64)>> {
+    let view = member(b, addr)?;
+    let slots = view.myself().assigned_slots.clone();
+    let counts = b.slot_key_counts(addr, &slots)?;
+    Ok(slots.into_iter().zip(counts).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_becomes_a_typed_map() {
+        let m = parse_info(
+            "# Memory\r\nused_memory:1024\r\nused_memory_human:1.00K\r\nmem_fragmentation_ratio:1.5\r\n\
+             maxmemory_policy:noeviction\r\n# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=0\r\n",
+        );
+        assert_eq!(m["used_memory"], InfoValue::Int(1024));
+        assert_eq!(m["used_memory_human"], InfoValue::Text("1.00K".into()));
+        assert_eq!(m["mem_fragmentation_ratio"], InfoValue::Float(1.5));
+        let InfoValue::Map(db) = &m["db0"] else {
+            panic!("db0 is a map")
+        };
+        assert_eq!(db["keys"], InfoValue::Int(3));
+    }
+}
