@@ -3,7 +3,8 @@
 //!
 //! A lease is not a key (nothing is written into the user's keyspace): it is a set of
 //! open connections, one to each live node of the cluster, each named with
-//! `CLIENT SETNAME redis-trib-lease:<state>:<operation>:<host>:<pid>:<since>`. So it
+//! `CLIENT SETNAME redis-trib-lease:<state>:<operation>:<host>:<pid>:<since>:<token>`
+//! (the token tells one contender's connections from another's). So it
 //! disappears with its holder: when the process dies, even by SIGKILL, the kernel
 //! closes its sockets and the nodes free the named clients at once. A holder whose
 //! host vanished without closing them (a partition, a powered-off machine) stops
@@ -51,6 +52,9 @@ pub struct Holder {
     pub pid: u32,
     /// Unix time (seconds) the holder started contending.
     pub since: u64,
+    /// A random number of this contender: its own connections (two addresses of one
+    /// node, say) are not rivals.
+    pub token: u32,
 }
 
 impl Holder {
@@ -65,26 +69,28 @@ impl Holder {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
+            token: fastrand::u32(..),
         }
     }
 
     /// The client name (`CLIENT SETNAME` allows no spaces: every part is sanitized).
     pub fn client_name(&self) -> String {
         format!(
-            "{PREFIX}:{}:{}:{}:{}:{}",
+            "{PREFIX}:{}:{}:{}:{}:{}:{}",
             self.state,
             sanitize(&self.op),
             sanitize(&self.host),
             self.pid,
-            self.since
+            self.since,
+            self.token
         )
     }
 
     /// Reads a client name written by [`Holder::client_name`].
     pub fn parse(name: &str) -> Option<Holder> {
         let rest = name.strip_prefix(PREFIX)?.strip_prefix(':')?;
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let [state, op, host, pid, since] = parts.as_slice() else {
+        let parts: Vec<&str> = rest.splitn(6, ':').collect();
+        let [state, op, host, pid, since, token] = parts.as_slice() else {
             return None;
         };
         Some(Holder {
@@ -93,6 +99,7 @@ impl Holder {
             host: host.to_string(),
             pid: pid.parse().ok()?,
             since: since.parse().ok()?,
+            token: token.parse().ok()?,
         })
     }
 }
@@ -184,12 +191,15 @@ struct Seen {
     stale: Vec<(u64, Holder)>,
 }
 
-fn others(clients: &[Client], my_id: u64) -> Seen {
+fn others(clients: &[Client], me: Option<&Holder>) -> Seen {
     let mut seen = Seen::default();
-    for c in clients.iter().filter(|c| c.id != my_id) {
+    for c in clients {
         let Some(h) = Holder::parse(&c.name) else {
             continue;
         };
+        if me.is_some_and(|me| me.token == h.token && me.pid == h.pid) {
+            continue;
+        }
         if Duration::from_secs(c.idle) > STALE_AFTER {
             seen.stale.push((c.id, h));
         } else {
@@ -205,7 +215,7 @@ pub fn holder(opts: &ConnOpts, nodes: &[Addr]) -> Option<Holder> {
     nodes.iter().find_map(|a| {
         let mut c = NodeConn::open(a, opts).ok()?;
         let text: String = c.query(redis::cmd("CLIENT").arg("LIST")).ok()?;
-        let mut live = others(&parse_client_list(&text), u64::MAX).live;
+        let mut live = others(&parse_client_list(&text), None).live;
         live.sort_by_key(|h| h.state != "held");
         live.into_iter().next()
     })
@@ -349,21 +359,19 @@ struct Registered {
 /// the node runs the pipeline in order, so the list comes after our name, which is
 /// all the exclusion argument needs (see the module doc). Stale lease clients are
 /// killed.
-fn register(opts: &ConnOpts, node: &Addr, name: &str) -> Result<Registered> {
+fn register(opts: &ConnOpts, node: &Addr, me: &Holder) -> Result<Registered> {
+    let name = me.client_name();
     let mut conn = NodeConn::open(node, opts)?;
     let mut pipe = redis::pipe();
-    pipe.cmd("CLIENT").arg("SETNAME").arg(name);
-    pipe.cmd("CLIENT").arg("ID");
+    pipe.cmd("CLIENT").arg("SETNAME").arg(&name);
     pipe.cmd("CLIENT").arg("LIST").arg("TYPE").arg("normal");
     let replies = conn.pipeline(&pipe)?;
     if let Some(e) = replies.iter().find_map(crate::conn::server_error) {
         bail!("{node}: cannot take the lease ({e}); the user needs CLIENT SETNAME, CLIENT LIST and CLIENT KILL");
     }
-    let id: u64 = redis::from_redis_value_ref(&replies[1])
-        .map_err(|e| anyhow!("{node}: unexpected CLIENT ID reply: {e}"))?;
-    let list: String = redis::from_redis_value_ref(&replies[2])
+    let list: String = redis::from_redis_value_ref(&replies[1])
         .map_err(|e| anyhow!("{node}: unexpected CLIENT LIST reply: {e}"))?;
-    let seen = others(&parse_client_list(&list), id);
+    let seen = others(&parse_client_list(&list), Some(me));
     for (stale, _) in &seen.stale {
         // Its holder stopped its heartbeat long ago: dead, or frozen. Kill the client
         // so a frozen holder, should it wake, finds its lease gone.
@@ -373,13 +381,12 @@ fn register(opts: &ConnOpts, node: &Addr, name: &str) -> Result<Registered> {
 }
 
 fn attempt(opts: &ConnOpts, me: &Holder, nodes: &[Addr]) -> Result<Attempt> {
-    let name = me.client_name();
     let mut results: Vec<Result<Registered>> = Vec::with_capacity(nodes.len());
     for chunk in nodes.chunks(REGISTER_IN_PARALLEL) {
         std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|node| scope.spawn(|| register(opts, node, &name)))
+                .map(|node| scope.spawn(|| register(opts, node, me)))
                 .collect();
             for h in handles {
                 results.push(
@@ -440,6 +447,7 @@ mod tests {
             host: "db ops:1".into(),
             pid: 4242,
             since: 1_764_000_000,
+            token: 17,
         };
         let name = h.client_name();
         assert!(!name.contains(' '), "{name}");
@@ -447,6 +455,7 @@ mod tests {
         assert_eq!(back.op, "run_my_script.rhai");
         assert_eq!(back.host, "db_ops_1");
         assert_eq!((back.pid, back.since), (4242, 1_764_000_000));
+        assert_eq!(back.token, 17);
         assert!(Holder::parse("redis-trib-lease:held:x").is_none());
         assert!(Holder::parse("someone-else").is_none());
         assert!(back.to_string().contains("pid 4242"));
@@ -454,16 +463,29 @@ mod tests {
 
     #[test]
     fn other_lease_clients_are_found_and_stale_ones_set_apart() {
-        let me = Holder::me("join").client_name();
+        let me = Holder::me("join");
+        let mine = me.client_name();
+        // Our own connections (two addresses of one node) are not rivals; another
+        // contender of the same process (another token) is.
+        let sibling = Holder {
+            token: me.token.wrapping_add(1),
+            ..me.clone()
+        }
+        .client_name();
         let text = format!(
-            "id=3 addr=127.0.0.1:1 name={me} age=1 idle=0 flags=N\n\
+            "id=3 addr=127.0.0.1:1 name={mine} age=1 idle=0 flags=N\n\
+             id=7 addr=127.0.0.1:5 name={mine} age=1 idle=0 flags=N\n\
              id=4 addr=127.0.0.1:2 name= age=9 idle=0 flags=N\n\
-             id=5 addr=127.0.0.1:3 name=redis-trib-lease:held:fix:h:7:1 age=50 idle=40\n\
-             id=6 addr=127.0.0.1:4 name=redis-trib-lease:try:quit:h:8:2 age=1 idle=1\n"
+             id=5 addr=127.0.0.1:3 name=redis-trib-lease:held:fix:h:7:1:9 age=50 idle=40\n\
+             id=6 addr=127.0.0.1:4 name=redis-trib-lease:try:quit:h:8:2:9 age=1 idle=1\n\
+             id=8 addr=127.0.0.1:6 name={sibling} age=1 idle=0\n"
         );
         let clients = parse_client_list(&text);
-        assert_eq!(clients.len(), 4);
-        let seen = others(&clients, 3);
+        assert_eq!(clients.len(), 6);
+        let seen = others(&clients, Some(&me));
+        assert_eq!(seen.live.len(), 2);
+        assert_eq!(seen.live[1].token, me.token.wrapping_add(1));
+        let seen = others(&clients[..5], Some(&me));
         assert_eq!(seen.live.len(), 1);
         assert_eq!(seen.live[0].op, "quit");
         assert_eq!(seen.stale.len(), 1);
