@@ -1,7 +1,7 @@
 //! `import`: every key of a standalone Redis (database 0) into the cluster, moved
 //! (default) or copied, each straight to the master that owns its slot.
 
-use super::{ensure_healthy, step, topology};
+use super::{ensure_healthy_warn, step, topology};
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};
 use crate::import::{inspect, ImportOpts};
@@ -18,7 +18,7 @@ pub fn import(
 ) -> Result<u64> {
     super::take_lease(b, "import", cluster, &[])?;
     let topo = topology(b, cluster)?;
-    ensure_healthy(&topo, "import")?;
+    ensure_healthy_warn(b, &topo, "import")?;
     if let Some(n) = topo.nodes.iter().find(|n| n.addr() == *source) {
         bail!(
             "{source} is a node of this cluster ({}); import takes a standalone Redis",
