@@ -973,15 +973,9 @@ mod tests {
         Value::Okay
     }
 
-    fn err(text: &str) -> Value {
-        redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).expect("an error reply")
-    }
-
-    #[test]
-    fn the_claim_bumps_closes_all_but_the_last_import_then_claims_every_slot() {
-        let pipe = claim_pipe(&[5, 6, 7], "abc", true);
-        let cmds: Vec<String> = pipe
-            .cmd_iter()
+    /// A pipeline's commands, one string each.
+    fn commands(pipe: &redis::Pipeline) -> Vec<String> {
+        pipe.cmd_iter()
             .map(|c| {
                 c.args_iter()
                     .map(|a| match a {
@@ -991,7 +985,17 @@ mod tests {
                     .collect::<Vec<_>>()
                     .join(" ")
             })
-            .collect();
+            .collect()
+    }
+
+    fn err(text: &str) -> Value {
+        redis::parse_redis_value(format!("-{text}\r\n").as_bytes()).expect("an error reply")
+    }
+
+    #[test]
+    fn the_claim_bumps_closes_all_but_the_last_import_then_claims_every_slot() {
+        let pipe = claim_pipe(&[5, 6, 7], "abc", true);
+        let cmds = commands(&pipe);
         assert_eq!(
             cmds,
             [
@@ -1010,18 +1014,7 @@ mod tests {
     #[test]
     fn without_transactions_the_claim_is_one_setslot_node_per_slot() {
         let pipe = claim_pipe(&[5, 6], "abc", false);
-        let cmds: Vec<String> = pipe
-            .cmd_iter()
-            .map(|c| {
-                c.args_iter()
-                    .map(|a| match a {
-                        redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
-                        _ => "<cursor>".into(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
+        let cmds = commands(&pipe);
         assert_eq!(
             cmds,
             ["CLUSTER SETSLOT 5 NODE abc", "CLUSTER SETSLOT 6 NODE abc"]
