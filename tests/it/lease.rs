@@ -174,7 +174,10 @@ fn race(one: &[&str], two: &[&str]) -> Vec<Run> {
 /// after it or was refused for one of `reasons` (never half-way).
 fn one_won(runs: &[Run], reasons: &[&str]) {
     let texts: Vec<&str> = runs.iter().map(|r| r.stderr.as_str()).collect();
-    assert!(runs.iter().any(|r| r.code == 0), "neither succeeded: {texts:?}");
+    assert!(
+        runs.iter().any(|r| r.code == 0),
+        "neither succeeded: {texts:?}"
+    );
     for r in runs.iter().filter(|r| r.code != 0) {
         assert!(
             reasons.iter().any(|why| r.stderr.contains(why)),
@@ -182,7 +185,11 @@ fn one_won(runs: &[Run], reasons: &[&str]) {
         );
         if r.stderr.contains("the cluster is busy") {
             assert_eq!(r.code, 4, "{}", r.stderr);
-            assert!(r.stderr.contains("pid "), "the holder is named: {}", r.stderr);
+            assert!(
+                r.stderr.contains("pid "),
+                "the holder is named: {}",
+                r.stderr
+            );
         }
     }
 }
@@ -385,5 +392,53 @@ fn ctrl_c_mid_migration_stops_between_batches_with_nothing_left_open() {
     let moved = lab.slots_of(3).len();
     assert!(moved > 0 && moved < 5001, "moved {moved}");
     lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+}
+
+#[test]
+fn ctrl_c_mid_import_stops_between_batches_and_loses_no_key() {
+    let lab = lab(3);
+    let a = lab.cluster(3).to_string();
+    let source = standalone(None);
+    let total = 200_000usize;
+    let mut conn = redis::Client::open(format!("redis://{}/", source.at(0)))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for start in (0..total).step_by(10_000) {
+        let mut pipe = redis::pipe();
+        for i in start..start + 10_000 {
+            pipe.cmd("SET").arg(format!("imp:{i}")).arg(i).ignore();
+        }
+        let _: () = pipe.query(&mut conn).unwrap();
+    }
+    let mut cmd = bin();
+    cmd.args(["import", &a, "--from", &source.at(0)]);
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let dbsize = |lab: &TestLab| -> usize {
+        redis::from_redis_value::<usize>(lab.cmd(0, &["DBSIZE"]).unwrap()).unwrap()
+    };
+    poll(30, "the import to start", || dbsize(&source) < total);
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let run = Run::from(child.wait_with_output().unwrap());
+    assert_eq!(run.code, 130, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("interrupted") && !run.stderr.contains("os error 4"),
+        "{}",
+        run.stderr
+    );
+    // Every key is on one side or the other, none on both, none lost.
+    let left = dbsize(&source);
+    let moved = lab.total_keys(0) as usize;
+    assert!(left > 0, "the import finished before the interrupt");
+    assert_eq!(left + moved, total, "keys lost or duplicated");
+    // Running it again finishes the job.
+    lab.run(&["import", &a, "--from", &source.at(0)]).ok();
+    assert_eq!(lab.total_keys(0) as usize, total);
     lab.assert_redis_cli_check(0);
 }
