@@ -386,6 +386,9 @@ pub struct ScriptOpts {
     /// A host scripts may reach besides the clusters named on the command line; repeatable
     #[arg(long, value_name = "HOST[:PORT]")]
     pub allow_host: Vec<String>,
+    /// A file the script keeps state in between runs (save_state writes it, under an --allow-write DIR; load_state reads it)
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 impl Default for ScriptOpts {
@@ -398,6 +401,7 @@ impl Default for ScriptOpts {
             max_memory: 512,
             allow_write: Vec::new(),
             allow_host: Vec::new(),
+            state: None,
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn engine(
         max_seconds: opts.max_seconds.or(seconds).filter(|s| *s > 0),
         allow_write: opts.allow_write.clone(),
         allow_hosts,
+        state_file: opts.state.clone(),
         ..Limits::default()
     };
     let io = match printed {
@@ -66,7 +67,20 @@ pub fn engine(
         }
         None => io(out),
     };
-    Ok(ScriptEngine::new(target, io, paths, &limits))
+    let engine = ScriptEngine::new(target, io, paths, &limits);
+    if let Some(file) = opts.state.as_ref().filter(|f| !f.exists()) {
+        // A state file that does not exist yet is for this run to write: refused now,
+        // before anything changes, unless an --allow-write directory holds it.
+        let dir = match file.parent().map(|d| d.display().to_string()) {
+            Some(d) if !d.is_empty() => d,
+            _ => ".".to_string(),
+        };
+        engine
+            .sandbox()
+            .writable("--state", &dir)
+            .map_err(anyhow::Error::msg)?;
+    }
+    Ok(engine)
 }
 
 /// The lines a script printed, kept for the `run --json` document of a plan (so

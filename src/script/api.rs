@@ -73,6 +73,8 @@ pub struct Host {
     pub sandbox: Arc<Sandbox>,
     /// Whether the target reaches real nodes (false offline: nothing to guard).
     networked: AtomicBool,
+    /// The run's `--state FILE` (`save_state`, `load_state`).
+    state_file: Mutex<Option<std::path::PathBuf>>,
 }
 
 /// Where a script's output goes: `print` is its data (stdout for the binary);
@@ -95,7 +97,20 @@ impl Host {
             io,
             listener: Mutex::new(None),
             sandbox,
+            state_file: Mutex::new(None),
         }
+    }
+
+    /// Sets the run's `--state FILE`.
+    pub fn set_state_file(&self, file: Option<std::path::PathBuf>) {
+        if let Ok(mut f) = self.state_file.lock() {
+            *f = file;
+        }
+    }
+
+    /// The run's `--state FILE`, if any.
+    pub fn state_file(&self) -> Option<std::path::PathBuf> {
+        self.state_file.lock().ok().and_then(|f| f.clone())
     }
 
     /// Replaces the target.
@@ -703,6 +718,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     });
     super::cluster_handle::register(&mut reg, host.clone());
     super::data::register(&mut reg, host.clone());
+    super::state::register(&mut reg, host.clone());
     register_execute(&mut reg, host);
     reg.docs
 }

@@ -9,6 +9,7 @@ pub mod memory;
 pub mod report;
 pub mod resolver;
 pub mod sandbox;
+pub mod state;
 
 pub use api::{ApiDoc, Host, ScriptIo, Target, NODE_FIELDS};
 pub use sandbox::{HostRule, Sandbox};
@@ -41,6 +42,9 @@ pub struct Limits {
     pub allow_write: Vec<PathBuf>,
     /// Hosts scripts may reach besides the clusters named on the command line.
     pub allow_hosts: Vec<HostRule>,
+    /// The run's `--state FILE` (`save_state` writes it under an `--allow-write`
+    /// directory, `load_state` reads it).
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for Limits {
@@ -55,6 +59,7 @@ impl Default for Limits {
             max_seconds: None,
             allow_write: Vec::new(),
             allow_hosts: Vec::new(),
+            state_file: None,
         }
     }
 }
@@ -82,6 +87,7 @@ impl ScriptEngine {
             limits.allow_hosts.clone(),
         ));
         let host = Arc::new(Host::new(target, io.clone(), sandbox.clone()));
+        host.set_state_file(limits.state_file.clone());
         let mut engine = Engine::new();
         // Cluster functions must run when the script runs, never at compile time.
         engine.set_optimization_level(OptimizationLevel::Simple);

@@ -225,3 +225,75 @@ fn module_closures_are_callable_and_errors_say_where() {
     out.fails_with(&dir.path().join("nosuch.rhai").display().to_string());
     out.fails_with("then the stdlib: balance, health, topology");
 }
+
+fn shipped(name: &str) -> String {
+    format!("{}/scripts/{name}.rhai", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The restore token a drain printed.
+fn token_in(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("restore token: "))
+        .unwrap_or_else(|| panic!("no restore token in:\n{out}"))
+        .to_string()
+}
+
+#[test]
+fn drain_then_restore_with_a_token_or_a_state_file() {
+    let lab = lab(3);
+    lab.cluster(3);
+    let kv = lab.write_keys(0, "maint", 300);
+    let before = lab.slots_of(2);
+    let (drain, restore) = (shipped("drain_node"), shipped("restore_node"));
+    let out = lab.run(&["run", &drain, &lab.at(0), &lab.at(2)]);
+    let token = token_in(out.ok());
+    assert!(
+        token.len() < 100,
+        "a contiguous node's token is short: {token}"
+    );
+    assert!(lab.slots_of(2).is_empty());
+    // Planned first: nothing changes.
+    let snap = lab.snapshot();
+    let set = format!("token={token}");
+    lab.run(&["run", &restore, &lab.at(0), "--set", &set, "--dry-run"])
+        .ok();
+    assert_eq!(lab.snapshot(), snap);
+    let out = lab.run(&["run", &restore, &lab.at(0), "--set", &set]);
+    assert!(
+        out.ok().contains(&format!("holds {} slots", before.len())),
+        "{}",
+        out.ok()
+    );
+    assert!(lab.slots_of(2) == before, "the same slots are back");
+    lab.assert_keys(0, &kv);
+
+    // The same through --state FILE (written only under --allow-write).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("drain.json");
+    let f = file.to_str().unwrap();
+    lab.run(&["run", &drain, &lab.at(0), &lab.at(2), "--state", f])
+        .fails_with("--allow-write");
+    assert!(lab.slots_of(2) == before, "refused before anything moved");
+    let d = dir.path().to_str().unwrap();
+    lab.run(&[
+        "run",
+        &drain,
+        &lab.at(0),
+        &lab.at(2),
+        "--state",
+        f,
+        "--allow-write",
+        d,
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("\"slots\""));
+    assert!(lab.slots_of(2).is_empty());
+    lab.run(&["run", &restore, &lab.at(0), "--state", f]).ok();
+    assert!(lab.slots_of(2) == before, "the same slots are back");
+    lab.assert_keys(0, &kv);
+    lab.run(&["run", &restore, &lab.at(0), "--set", "token=bogus"])
+        .fails_with("not a restore token");
+    lab.assert_redis_cli_check(0);
+}
