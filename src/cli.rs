@@ -848,7 +848,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doc => {
             let engine = scripting::offline_engine();
             if g.json {
-                out.data(&serde_json::to_string_pretty(engine.docs())?);
+                out.data(&serde_json::to_string_pretty(&engine.reference())?);
             } else {
                 out.data(reference_markdown(engine.docs()).trim_end());
             }

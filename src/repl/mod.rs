@@ -142,7 +142,7 @@ const BUILTINS: &[&str] = &[
 
 /// Registers `help()` and `help("name")`, printing from the engine's API record.
 fn register_help(engine: &mut ScriptEngine) {
-    let docs = engine.docs().to_vec();
+    let docs = engine.reference();
     let all = full_help(&docs);
     FuncRegistration::new("help")
         .with_volatility(true)
@@ -161,6 +161,11 @@ pub(crate) fn full_help(docs: &[ApiDoc]) -> String {
         s.push_str(&format!("  {}\n      {}\n", d.signature, d.doc));
     }
     s.push_str(&format!("\nNode fields: {}.\n", NODE_FIELDS.join(", ")));
+    s.push_str(
+        "\nThe stdlib modules' functions and topics (ARGS, PARAMS, Cluster, check map, info map, \
+         node_info map, slot_stats array, topology map, state token, Rhai traps) are above: \
+         help(\"topology map\") shows one.\n",
+    );
     s.push_str("\nShell commands:\n");
     for (cmd, what) in DOT_COMMANDS {
         s.push_str(&format!("  {cmd:<10} {what}\n"));
@@ -352,7 +357,7 @@ impl Session {
     fn command(&mut self, cmd: &str, g: &Global, out: &Output) -> Result<Flow, String> {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         match words.as_slice() {
-            [".help"] => out.data(full_help(self.engine.docs()).trim_end()),
+            [".help"] => out.data(full_help(&self.engine.reference()).trim_end()),
             [".quit"] | [".exit"] => return Ok(Flow::Quit),
             [".dry"] => out.data(if self.engine.is_dry_run() {
                 "dry run: operations are planned (.plan shows the plan)"

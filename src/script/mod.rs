@@ -5,6 +5,7 @@ pub mod api;
 pub mod cluster_handle;
 pub mod convert;
 mod data;
+pub mod guide;
 pub mod memory;
 pub mod report;
 pub mod resolver;
@@ -122,6 +123,16 @@ impl ScriptEngine {
     /// Every registered API function.
     pub fn docs(&self) -> &[ApiDoc] {
         &self.docs
+    }
+
+    /// The whole reference: the API functions, the stdlib modules' functions
+    /// (`balance::targets`), then the topics (ARGS, PARAMS, the cluster handle, the
+    /// maps functions return, the snapshot schema, Rhai traps); see [`guide`].
+    pub fn reference(&self) -> Vec<ApiDoc> {
+        let mut all = self.docs.clone();
+        all.extend(guide::stdlib_docs());
+        all.extend(guide::topics());
+        all
     }
 
     /// The underlying Rhai engine.
@@ -276,5 +287,6 @@ pub fn reference_markdown(docs: &[ApiDoc]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     ));
+    out.push_str(&guide::markdown());
     out
 }

@@ -297,3 +297,53 @@ fn drain_then_restore_with_a_token_or_a_state_file() {
         .fails_with("not a restore token");
     lab.assert_redis_cli_check(0);
 }
+
+#[test]
+fn doc_and_help_cover_new_functions_stdlib_topics_and_traps() {
+    let out = Run::from(bin().arg("doc").output().unwrap());
+    let text = out.ok();
+    for f in [
+        "`move_replica(",
+        "`node_info(",
+        "`slot_stats(",
+        "`state_token(",
+        "`save_state(",
+        "`balance::drain_plan(",
+        "`health::check(",
+        "`topology::same_host_replicas(",
+        "**ARGS**",
+        "**PARAMS**",
+        "**Cluster**",
+        "**check map**",
+        "**info map**",
+        "**topology map**",
+        "**Rhai traps**",
+        "`used_memory`",
+    ] {
+        assert!(text.contains(f), "doc misses {f}");
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(Run::from(bin().args(["doc", "--json"]).output().unwrap()).ok())
+            .unwrap();
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "move_replica",
+        "node_info",
+        "slot_stats",
+        "token_state",
+        "balance::targets",
+        "Rhai traps",
+    ] {
+        assert!(names.contains(&n), "doc --json misses {n}");
+    }
+    // The shell's help() shows the same, one topic at a time too.
+    let out = crate::repl::repl(&[], "help(\"topology map\")\nhelp(\"health::check\")\n");
+    let text = out.ok();
+    assert!(text.contains("entry_id"), "{text}");
+    assert!(text.contains("findings"), "{text}");
+}
