@@ -136,6 +136,16 @@ pub fn dispatch(
     if job.slots.is_empty() || choose(pool, job, opts.engine)? == Chosen::Keys {
         return Ok(None);
     }
+    // An open slot (a half-done key-by-key move that `fix` finishes, say) is the key
+    // engine's: CLUSTER MIGRATESLOTS refuses it.
+    if let Some(open) = open_slot(pool, job)? {
+        if opts.engine == Engine::Atomic {
+            bail!(
+                "{open}: CLUSTER MIGRATESLOTS cannot move an open slot; use --engine keys or auto"
+            );
+        }
+        return Ok(None);
+    }
     match move_atomic(pool, job, events, guard)? {
         Outcome::Moved(stats) => Ok(Some(stats)),
         Outcome::Refused(why) if opts.engine == Engine::Auto => {
@@ -148,6 +158,25 @@ pub fn dispatch(
             "{why}; --engine atomic does not fall back: fix the cause or use --engine auto"
         )),
     }
+}
+
+/// The first slot of the job that either node marks migrating or importing, named
+/// with its node.
+fn open_slot(pool: &mut Pool, job: &Job) -> Result<Option<String>> {
+    for node in [&job.src, &job.dst] {
+        let view = pool.with(&node.addr(), |c| c.view())?;
+        let me = view.myself();
+        let open = me
+            .slots_migrating
+            .iter()
+            .chain(me.slots_importing.iter())
+            .map(|(slot, _)| *slot)
+            .find(|s| job.slots.contains(s));
+        if let Some(slot) = open {
+            return Ok(Some(format!("slot {slot} is open on {}", node.addr())));
+        }
+    }
+    Ok(None)
 }
 
 /// How an atomic move ended, short of an error.
@@ -234,7 +263,7 @@ pub fn parse_jobs(reply: &Value) -> Vec<SlotJob> {
                     "target_node" => job.target_node = text(),
                     "source_node" => job.source_node = text(),
                     "state" => job.state = text(),
-                    "message" => job.message = text(),
+                    "message" => job.message = text().trim().to_string(),
                     "create_time" => job.create_time = int(),
                     "last_update_time" => job.last_update_time = int(),
                     "last_ack_time" => job.last_ack_time = int(),
@@ -633,6 +662,17 @@ pub fn job_issues(backend: &mut dyn Backend, masters: &[Node]) -> Vec<JobIssue> 
 /// target again (`move_slots`, with the engine configured: atomic where supported).
 /// Returns one line per job settled.
 pub fn fix_jobs(backend: &mut dyn Backend, masters: &[Node]) -> Result<Vec<String>> {
+    // Slots as they are now: repairs of open slots may have moved some meanwhile.
+    let fresh: Vec<Node> = masters
+        .iter()
+        .map(|m| {
+            backend
+                .view(&m.addr())
+                .map(|v| v.myself().clone())
+                .unwrap_or_else(|_| m.clone())
+        })
+        .collect();
+    let masters = &fresh[..];
     let mut done = Vec::new();
     for issue in job_issues(backend, masters) {
         let Some(src) = masters.iter().find(|m| m.addr().to_string() == issue.node) else {
