@@ -13,6 +13,10 @@ pub fn migrate_slots(b: &mut dyn Backend, src: &Addr, dst: &Addr, slots: &[u16])
     if slots.is_empty() {
         bail!("no slots to migrate");
     }
+    // Sorted and once each, as the engines (and the simulation) read slot lists.
+    let mut slots = slots.to_vec();
+    crate::slots::sort_slots(&mut slots);
+    let slots = &slots[..];
     super::take_lease(b, "migrate_slots", src, std::slice::from_ref(dst))?;
     let sv = member(b, src)?;
     let dv = member(b, dst)?;

@@ -13,8 +13,81 @@ const TOOL_ERROR: i32 = 1;
 /// Exit code of a usage error reported by clap.
 const USAGE_ERROR: i32 = 2;
 
-/// A port with nothing listening: the OS picks a free one, we release it.
-fn dead_port() -> u16 {
+/// A port nothing listens on, and nothing can start listening on while this lives:
+/// a socket bound to it without `SO_REUSEADDR` (so no other socket, redis-server's
+/// included, can bind the port) that never listens (so a connection is refused).
+/// A port bound and released instead could be taken meanwhile by a lab another
+/// test thread starts.
+struct DeadPort {
+    fd: libc::c_int,
+    port: u16,
+}
+
+impl DeadPort {
+    /// `127.0.0.1:PORT`.
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for DeadPort {
+    fn drop(&mut self) {
+        // SAFETY: `fd` is the socket this value owns; it is closed once, here.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// A [`DeadPort`] the OS picks; checked to refuse connections.
+fn dead_port() -> DeadPort {
+    let os_error = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: plain socket calls on a socket this function creates and owns, with a
+    // `sockaddr_in` of the size given.
+    let dead = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "{}", os_error("socket"));
+        // Owned from here: closed on any failure below too.
+        let mut dead = DeadPort { fd, port: 0 };
+        // Not inherited by the processes the tests start.
+        assert_eq!(
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
+            0,
+            "{}",
+            os_error("fcntl")
+        );
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from(std::net::Ipv4Addr::LOCALHOST).to_be();
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let sa = &mut addr as *mut libc::sockaddr_in as *mut libc::sockaddr;
+        assert_eq!(
+            libc::bind(fd, sa, len),
+            0,
+            "{}",
+            os_error("bind 127.0.0.1:0")
+        );
+        assert_eq!(
+            libc::getsockname(fd, sa, &mut len),
+            0,
+            "{}",
+            os_error("getsockname")
+        );
+        dead.port = u16::from_be(addr.sin_port);
+        dead
+    };
+    let refused = std::net::TcpStream::connect(("127.0.0.1", dead.port))
+        .map_err(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        refused.err(),
+        Some(true),
+        "a connection to the dead port {} was not refused",
+        dead.port
+    );
+    dead
+}
+
+/// A port that was free a moment ago (the OS picks it, we release it): a candidate
+/// for a server that checks it got it.
+fn candidate_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local address").port()
 }
@@ -101,7 +174,7 @@ impl PlainRedis {
     fn start() -> PlainRedis {
         let server = redis_trib::lab::redis_server_path().expect("redis-server");
         for _ in 0..10 {
-            let port = dead_port();
+            let port = candidate_port();
             let dir = tempfile::tempdir().expect("temp dir");
             let child = Command::new(&server)
                 .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -158,10 +231,8 @@ impl Drop for PlainRedis {
 /// all, would report a connection error instead.
 #[test]
 fn malformed_arguments_are_refused_before_connecting() {
-    let (d1, d2) = (
-        format!("127.0.0.1:{}", dead_port()),
-        format!("127.0.0.1:{}", dead_port()),
-    );
+    let held = (dead_port(), dead_port());
+    let (d1, d2) = (held.0.addr(), held.1.addr());
 
     // Addresses: parsed by clap (usage error, exit 2), naming the bad value.
     let bad_addrs = [
@@ -257,7 +328,8 @@ fn malformed_arguments_are_refused_before_connecting() {
 /// A node nobody listens on is named, with the reason, by every command.
 #[test]
 fn unreachable_node_is_named_by_every_command() {
-    let port = dead_port();
+    let held = dead_port();
+    let port = held.port;
     for host in ["127.0.0.1", "localhost"] {
         let dead = format!("{host}:{port}");
         let d = dead.as_str();
@@ -375,7 +447,8 @@ fn cluster_preconditions_leave_the_cluster_untouched() {
     refused(&lab, &["migrate_slots", &a0, &a3, "0"], &free);
 
     // A dead node to add.
-    let dead = format!("127.0.0.1:{}", dead_port());
+    let held = dead_port();
+    let dead = held.addr();
     let cannot = format!("cannot connect to {dead}: connection refused");
     refused(&lab, &["join", &a0, &dead], &cannot);
     refused(&lab, &["join_no_load", &a0, &dead], &cannot);
@@ -549,10 +622,8 @@ fn separate_clusters_last_nodes_and_nodes_with_data() {
 /// dead ports: an accepted option leads to the connection error or its own check.
 #[test]
 fn options_after_the_slot_list_are_options() {
-    let (d1, d2) = (
-        format!("127.0.0.1:{}", dead_port()),
-        format!("127.0.0.1:{}", dead_port()),
-    );
+    let held = (dead_port(), dead_port());
+    let (d1, d2) = (held.0.addr(), held.1.addr());
     refused_alone(
         &["migrate_slots", &d1, &d2, "0", "--timeout", "0"],
         TOOL_ERROR,
@@ -575,7 +646,8 @@ fn options_after_the_slot_list_are_options() {
 /// wrong, and a closed stdout ends a run quietly with exit 0 (as `| head -1` does).
 #[test]
 fn bad_input_is_refused_in_one_line_never_a_panic() {
-    let [d1, d2, d3] = [0; 3].map(|_| format!("127.0.0.1:{}", dead_port()));
+    let held = [0; 3].map(|_| dead_port());
+    let [d1, d2, d3] = held.each_ref().map(DeadPort::addr);
     refused_alone(
         &["--timeout", "1e30", "list", &d1],
         TOOL_ERROR,
