@@ -4,7 +4,7 @@
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::interrupt;
-use crate::topology::{convergence_problem, membership_problem, View};
+use crate::topology::{convergence_problem, membership_problem, Seen, SharedView, View};
 use anyhow::{bail, Result};
 use std::time::Instant;
 
@@ -42,38 +42,61 @@ pub fn views(b: &mut dyn Backend, addrs: &[Addr]) -> Result<Vec<View>> {
     addrs.iter().map(|a| b.view(a)).collect()
 }
 
+/// The views of `addrs` with their node tables shared, when the backend keeps such
+/// tables (a simulation: reading n nodes then costs one table, not n copies of it);
+/// `None`: read [`views`].
+pub fn shared_views(b: &mut dyn Backend, addrs: &[Addr]) -> Option<Result<Vec<SharedView>>> {
+    let read: Option<Vec<Result<SharedView>>> = addrs.iter().map(|a| b.shared_view(a)).collect();
+    read.map(|r| r.into_iter().collect())
+}
+
 /// Waits until `addrs` form a converged cluster: everyone knows everyone, no
 /// handshake or failure suspicion among them, one slot map, and `cluster_state:ok`
 /// everywhere once all slots are covered.
 pub fn converged(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
     until(b, "the cluster to converge", |b| {
-        Ok(convergence_problem(&views(b, addrs)?))
+        match shared_views(b, addrs) {
+            Some(shared) => Ok(convergence_problem(&shared?)),
+            None => Ok(convergence_problem(&views(b, addrs)?)),
+        }
     })
 }
 
 /// Waits until the nodes of `addrs` all know each other (past the handshake), without
 /// waiting for slot agreement or `cluster_state:ok`.
 pub fn acquainted(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
-    until(b, "every node to know every other", |b| {
-        Ok(membership_problem(&views(b, addrs)?))
-    })
+    until(
+        b,
+        "every node to know every other",
+        |b| match shared_views(b, addrs) {
+            Some(shared) => Ok(membership_problem(&shared?)),
+            None => Ok(membership_problem(&views(b, addrs)?)),
+        },
+    )
 }
 
 /// Waits until every node in `addrs` knows node `id` past the handshake.
 pub fn known_by_all(b: &mut dyn Backend, addrs: &[Addr], id: &str, name: &Addr) -> Result<()> {
-    until(b, &format!("every node to know {name}"), |b| {
-        for v in views(b, addrs)? {
-            match v.node(id) {
-                None => return Ok(Some(format!("{} does not know {name} yet", v.addr))),
-                Some(n) if n.in_handshake() || n.no_addr() => {
-                    return Ok(Some(format!(
-                        "{} is still in handshake with {name}",
-                        v.addr
-                    )))
-                }
-                _ => {}
+    until(
+        b,
+        &format!("every node to know {name}"),
+        |b| match shared_views(b, addrs) {
+            Some(shared) => Ok(unknowing(&shared?, id, name)),
+            None => Ok(unknowing(&views(b, addrs)?, id, name)),
+        },
+    )
+}
+
+/// Why some of `views` do not know node `id` (`name`) past the handshake yet.
+fn unknowing<V: Seen>(views: &[V], id: &str, name: &Addr) -> Option<String> {
+    for v in views {
+        match v.find(id) {
+            None => return Some(format!("{} does not know {name} yet", v.addr())),
+            Some(n) if n.in_handshake() || n.no_addr() => {
+                return Some(format!("{} is still in handshake with {name}", v.addr()))
             }
+            _ => {}
         }
-        Ok(None)
-    })
+    }
+    None
 }

@@ -102,6 +102,13 @@ pub trait Backend {
     }
     /// Releases every lease this backend holds (the shell does after each statement).
     fn release_leases(&mut self) {}
+    /// What `addr` reports with its node table shared, for backends that keep one
+    /// table per cluster (a simulation): reading every node of a cluster then costs
+    /// one table, not one copy of everyone per node. `None` (live nodes): read
+    /// [`Backend::view`]s. Both say the same thing.
+    fn shared_view(&mut self, _addr: &Addr) -> Option<Result<crate::topology::SharedView>> {
+        None
+    }
     /// `CLUSTER ADDSLOTS`, `chunk` slots per command.
     fn add_slots(&mut self, node: &Addr, slots: &[u16], chunk: usize) -> Result<()>;
     /// `CLUSTER SET-CONFIG-EPOCH`.

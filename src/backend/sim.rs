@@ -9,12 +9,13 @@ use crate::addr::Addr;
 use crate::backup::Written;
 use crate::import::ImportOpts;
 use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{short_id, Node, Role, Topology, View};
+use crate::topology::{short_id, Node, Role, SharedView, Table, Topology, View};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// One recorded change.
@@ -68,6 +69,11 @@ pub struct Sim {
     next_group: usize,
     next_id: u64,
     epoch: u64,
+    /// Each group's node table and cluster state, shared by every view of it; built
+    /// on first read, dropped by any change (see [`Sim::touch`]).
+    tables: HashMap<usize, (Arc<Table>, &'static str)>,
+    /// Node id by (host, port); dropped when nodes come or go.
+    by_addr: HashMap<(String, u16), String>,
 }
 
 impl Sim {
@@ -108,7 +114,80 @@ impl Sim {
             next_group: 0,
             next_id: 1,
             epoch: 1,
+            tables: HashMap::new(),
+            by_addr: HashMap::new(),
         }
+    }
+
+    /// The nodes, for a change: the shared tables no longer hold.
+    fn touch(&mut self) -> &mut BTreeMap<String, SimNode> {
+        self.tables.clear();
+        &mut self.nodes
+    }
+
+    /// Adds (or replaces) a node.
+    fn put(&mut self, id: String, node: SimNode) {
+        self.by_addr.clear();
+        self.touch().insert(id, node);
+    }
+
+    /// The id of the node at `host:port`, through an index built on first use.
+    fn id_by_addr(&mut self, host: &str, port: u16) -> Option<String> {
+        if self.by_addr.is_empty() {
+            for (id, s) in &self.nodes {
+                self.by_addr
+                    .entry((s.node.host.clone(), s.node.port))
+                    .or_insert_with(|| id.clone());
+            }
+        }
+        self.by_addr.get(&(host.to_string(), port)).cloned()
+    }
+
+    /// The table of `group` and its cluster state, built once per change.
+    fn table(&mut self, group: usize) -> (Arc<Table>, &'static str) {
+        if let Some(t) = self.tables.get(&group) {
+            return t.clone();
+        }
+        let members: Vec<Node> = self
+            .nodes
+            .values()
+            .filter(|s| s.group == group)
+            .map(|s| s.node.clone())
+            .collect();
+        let covered: usize = members
+            .iter()
+            .filter(|n| n.is_master() && !n.is_failed())
+            .map(|n| n.assigned_slots.len())
+            .sum();
+        let state = if covered == SLOT_COUNT as usize {
+            "ok"
+        } else {
+            "fail"
+        };
+        let entry = (Arc::new(Table::new(members)), state);
+        self.tables.insert(group, entry.clone());
+        entry
+    }
+
+    /// What the node at `addr` reports, its table shared with its cluster.
+    fn shared(&mut self, addr: &Addr) -> Result<SharedView> {
+        let id = self.id_at(addr)?;
+        let (group, keys) = match self.nodes.get(&id) {
+            Some(s) => (s.group, s.keys),
+            None => bail!("{addr}: node {id} left the simulated cluster"),
+        };
+        let (table, state) = self.table(group);
+        let me = table
+            .index_of(&id)
+            .with_context(|| format!("{addr}: node {id} is missing from its own table"))?;
+        Ok(SharedView {
+            addr: addr.clone(),
+            table,
+            me,
+            cluster_state: state.into(),
+            current_epoch: self.epoch,
+            keys,
+        })
     }
 
     fn seed(&mut self, topo: &Topology) {
@@ -118,8 +197,7 @@ impl Sim {
             node.flags.retain(|f| f != "myself");
             self.epoch = self.epoch.max(node.config_epoch);
             let keys = topo.keys.get(&n.node_id).copied().unwrap_or(0);
-            self.nodes
-                .insert(n.node_id.clone(), SimNode { node, group, keys });
+            self.put(n.node_id.clone(), SimNode { node, group, keys });
         }
     }
 
@@ -161,13 +239,15 @@ impl Sim {
 
     /// Finds the node at `addr`, loading it (or inventing it) when unknown.
     fn id_at(&mut self, addr: &Addr) -> Result<String> {
+        if let Some(id) = self.id_by_addr(&addr.host, addr.port) {
+            return Ok(id);
+        }
         let ip = addr
             .resolve_ip()
             .map(|ip| ip.to_string())
             .unwrap_or_else(|_| addr.host.clone());
-        let same = |n: &Node| n.port == addr.port && (n.host == addr.host || n.host == ip);
-        if let Some((id, _)) = self.nodes.iter().find(|(_, s)| same(&s.node)) {
-            return Ok(id.clone());
+        if let Some(id) = self.id_by_addr(&ip, addr.port) {
+            return Ok(id);
         }
         match self.source.as_mut() {
             Some(live) => {
@@ -177,7 +257,7 @@ impl Sim {
                     let mut node = view.myself().clone();
                     node.flags.retain(|f| f != "myself");
                     let id = node.node_id.clone();
-                    self.nodes.insert(
+                    self.put(
                         id.clone(),
                         SimNode {
                             node,
@@ -216,7 +296,7 @@ impl Sim {
                     maxmemory: None,
                     keys: None,
                 };
-                self.nodes.insert(
+                self.put(
                     id.clone(),
                     SimNode {
                         node,
@@ -242,13 +322,15 @@ impl Sim {
 
     fn node_mut(&mut self, addr: &Addr) -> Result<&mut SimNode> {
         let id = self.id_at(addr)?;
-        self.nodes
+        self.touch()
             .get_mut(&id)
             .with_context(|| format!("{addr}: node {id} left the simulated cluster"))
     }
 
     fn assign(&mut self, slots: &[u16], to: &str) {
-        for s in self.nodes.values_mut() {
+        // Only `to`'s cluster: another cluster of the copy may serve the same slots.
+        let group = self.nodes.get(to).map(|s| s.group);
+        for s in self.touch().values_mut().filter(|s| Some(s.group) == group) {
             s.node
                 .assigned_slots
                 .retain(|x| slots.binary_search(x).is_err());
@@ -259,7 +341,7 @@ impl Sim {
                 .slots_importing
                 .retain(|(x, _)| slots.binary_search(x).is_err());
         }
-        if let Some(owner) = self.nodes.get_mut(to) {
+        if let Some(owner) = self.touch().get_mut(to) {
             owner.node.assigned_slots.extend_from_slice(slots);
             owner.node.assigned_slots.sort_unstable();
             owner.node.assigned_slots.dedup();
@@ -272,7 +354,7 @@ impl Sim {
     /// gave its last slots to `new_owner` becomes its replica, and so do its own
     /// replicas.
     fn follow_new_owner(&mut self, emptied: &str, new_owner: &str) {
-        for s in self.nodes.values_mut() {
+        for s in self.touch().values_mut() {
             let n = &mut s.node;
             if n.node_id == emptied || n.master_id.as_deref() == Some(emptied) {
                 n.role_in_cluster = Role::Slave;
@@ -288,36 +370,11 @@ impl Sim {
 
 impl Backend for Sim {
     fn view(&mut self, addr: &Addr) -> Result<View> {
-        let id = self.id_at(addr)?;
-        let group = self.nodes[&id].group;
-        let members: Vec<&SimNode> = self.nodes.values().filter(|s| s.group == group).collect();
-        let covered: usize = members
-            .iter()
-            .filter(|s| s.node.is_master() && !s.node.is_failed())
-            .map(|s| s.node.assigned_slots.len())
-            .sum();
-        let nodes = members
-            .iter()
-            .map(|s| {
-                let mut n = s.node.clone();
-                if n.node_id == id {
-                    n.flags.insert(0, "myself".into());
-                }
-                n
-            })
-            .collect();
-        Ok(View {
-            addr: addr.clone(),
-            nodes,
-            cluster_state: if covered == SLOT_COUNT as usize {
-                "ok"
-            } else {
-                "fail"
-            }
-            .into(),
-            current_epoch: self.epoch,
-            keys: self.nodes[&id].keys,
-        })
+        Ok(self.shared(addr)?.to_view())
+    }
+
+    fn shared_view(&mut self, addr: &Addr) -> Option<Result<SharedView>> {
+        Some(self.shared(addr))
     }
 
     fn timeout(&self) -> Duration {
@@ -362,7 +419,7 @@ impl Backend for Sim {
         let a = self.id_at(node)?;
         let b = self.id_at(other)?;
         let (ga, gb) = (self.nodes[&a].group, self.nodes[&b].group);
-        for s in self.nodes.values_mut() {
+        for s in self.touch().values_mut() {
             if s.group == gb {
                 s.group = ga;
             }
@@ -403,10 +460,10 @@ impl Backend for Sim {
             _ => 0,
         };
         self.assign(slots, &dst.node_id);
-        if let Some(s) = self.nodes.get_mut(&src.node_id) {
+        if let Some(s) = self.touch().get_mut(&src.node_id) {
             s.keys = s.keys.saturating_sub(keys);
         }
-        if let Some(d) = self.nodes.get_mut(&dst.node_id) {
+        if let Some(d) = self.touch().get_mut(&dst.node_id) {
             d.keys = d.keys.saturating_add(keys);
         }
         if !held.is_empty() && held.len() == slots.len() {
@@ -501,7 +558,7 @@ impl Backend for Sim {
         // The copy has one table per cluster: the forgotten node leaves it (as it
         // does once every node has forgotten it).
         let group = self.new_group();
-        if let Some(s) = self.nodes.get_mut(id) {
+        if let Some(s) = self.touch().get_mut(id) {
             s.group = group;
         }
         self.record("forget", node, format!("CLUSTER FORGET {id}"), &[]);
@@ -585,8 +642,9 @@ impl Backend for Sim {
 
     fn reset(&mut self, node: &Addr) -> Result<()> {
         let old = self.id_at(node)?;
+        self.by_addr.clear();
         let mut s = self
-            .nodes
+            .touch()
             .remove(&old)
             .with_context(|| format!("{node}: node {old} left the simulated cluster"))?;
         s.group = self.new_group();
@@ -597,7 +655,7 @@ impl Backend for Sim {
         s.node.assigned_slots.clear();
         s.node.config_epoch = 0;
         s.keys = 0;
-        self.nodes.insert(s.node.node_id.clone(), s);
+        self.put(s.node.node_id.clone(), s);
         self.record("reset", node, "CLUSTER RESET HARD".into(), &[]);
         Ok(())
     }
@@ -614,7 +672,7 @@ impl Backend for Sim {
             .unwrap_or_default();
         self.epoch += 1;
         let epoch = self.epoch;
-        for s in self.nodes.values_mut() {
+        for s in self.touch().values_mut() {
             let n = &mut s.node;
             if n.node_id == id {
                 n.role_in_cluster = Role::Master;

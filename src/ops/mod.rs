@@ -3,6 +3,7 @@
 //! mutating primitives; so a refused operation has changed nothing, and the same
 //! code runs against real nodes or a simulated copy.
 
+mod apply_plan;
 mod backup;
 mod check;
 mod create;
@@ -20,9 +21,12 @@ mod rejoin;
 mod replicate;
 mod rescue;
 mod shutdown;
+#[cfg(test)]
+mod sim_tests;
 mod start;
 mod timeout;
 
+pub use apply_plan::{apply_plan, resolve_plan, Amount, Applied, PlanMove};
 pub use backup::backup;
 pub use check::{check, info, CheckReport, ClusterInfo};
 pub use create::{create, plan_create, CreatePlan};
@@ -130,6 +134,27 @@ pub fn topology(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {
 /// Same as [`topology`] from an already read entry view.
 pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
     let my_id = entry.myself().node_id.clone();
+    if let Some(shared) = b.shared_view(&entry.addr) {
+        // One table for the whole cluster: each node's own line is read from it.
+        shared?;
+        let others: Vec<_> = entry
+            .nodes
+            .iter()
+            .filter(|n| n.node_id != my_id)
+            .map(|n| {
+                let view = if n.is_failed() || n.no_addr() || n.in_handshake() {
+                    Err(format!("flagged {}", n.flags.join(",")))
+                } else {
+                    match b.shared_view(&n.addr()) {
+                        Some(v) => v.map_err(|e| format!("{e:#}")),
+                        None => Err("the backend stopped sharing views".to_string()),
+                    }
+                };
+                (n.node_id.clone(), view)
+            })
+            .collect();
+        return Ok(Topology::assemble_from(entry, others));
+    }
     let others = entry
         .nodes
         .iter()

@@ -507,6 +507,26 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         h.run(&ctx, |b| ops::migrate_slots(b, &s, &d, &sl)).map(|k| k as INT)
     });
     let h = host.clone();
+    api!(reg, "apply_plan", ["cluster: String", "plan: Array"] -> "Map",
+    "Run a plan of moves [src, dst, count] or #{ src, dst, slots | count } (ends: nodes, ids, 8+ prefixes or addresses), validated whole first; returns #{ moves, slots, keys }.",
+    move |ctx: NativeCallContext, cluster: Dynamic, plan: Array| -> Result<Map, Box<EvalAltResult>> {
+        let c = h.addr("apply_plan", &cluster)?;
+        let moves = plan_moves_of(plan)?;
+        h.run(&ctx, |b| ops::apply_plan(b, &c, &moves, None)).map(|a| applied_map(&a))
+    });
+    let h = host.clone();
+    api!(reg, "apply_plan", ["cluster: String", "plan: Array", "planned_from: Array"] -> "Map",
+    "As apply_plan(cluster, plan), refused when a master of planned_from (the Nodes the plan was made from) holds other slots now.",
+    move |ctx: NativeCallContext, cluster: Dynamic, plan: Array, from: Array| -> Result<Map, Box<EvalAltResult>> {
+        let c = h.addr("apply_plan", &cluster)?;
+        let moves = plan_moves_of(plan)?;
+        let from = from
+            .into_iter()
+            .map(|d| d.try_cast::<Node>().ok_or_else(|| err("apply_plan: planned_from must be an array of Node values (list_masters(addr))")))
+            .collect::<Result<Vec<Node>, _>>()?;
+        h.run(&ctx, |b| ops::apply_plan(b, &c, &moves, Some(&from))).map(|a| applied_map(&a))
+    });
+    let h = host.clone();
     api!(reg, "rescue_cluster", ["addr: String", "free: String"] -> "()", "Give every failed or uncovered slot to a free node.",
     move |ctx: NativeCallContext, addr: Dynamic, free: Dynamic| -> Result<(), Box<EvalAltResult>> {
         let (a, f) = (h.addr("rescue_cluster", &addr)?, h.addr("rescue_cluster", &free)?);
@@ -997,4 +1017,77 @@ fn describe(n: &Node) -> String {
             if n.is_failed() { " [fail]" } else { "" }
         )
     }
+}
+
+/// `#{ moves, slots, keys }` of an applied plan.
+fn applied_map(a: &ops::Applied) -> Map {
+    let mut m = Map::new();
+    m.insert("moves".into(), Dynamic::from_int(a.moves as INT));
+    m.insert("slots".into(), Dynamic::from_int(a.slots as INT));
+    m.insert("keys".into(), Dynamic::from_int(a.keys as INT));
+    m
+}
+
+/// A plan from a script for `apply_plan`: `[src, dst, count]` or `#{ src, dst,
+/// count }` / `#{ src, dst, slots }` per move; ends are Nodes or strings.
+fn plan_moves_of(plan: Array) -> Result<Vec<ops::PlanMove>, Box<EvalAltResult>> {
+    let end = |d: &Dynamic, at: &str| -> Result<String, Box<EvalAltResult>> {
+        if let Some(n) = d.clone().try_cast::<Node>() {
+            return Ok(n.node_id);
+        }
+        d.clone()
+            .into_immutable_string()
+            .map(|s| s.to_string())
+            .map_err(|t| {
+                err(format!(
+                    "{at}: expected a node, a node id or an address, got {t}"
+                ))
+            })
+    };
+    let count = |d: &Dynamic, at: &str| -> Result<ops::Amount, Box<EvalAltResult>> {
+        match d.as_int() {
+            Ok(n) if n >= 0 => Ok(ops::Amount::Count(n as usize)),
+            Ok(n) => Err(err(format!("{at}: count must not be negative, got {n}"))),
+            Err(t) => Err(err(format!("{at}: count must be an integer, got {t}"))),
+        }
+    };
+    plan.into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let at = format!("apply_plan: plan move #{}", i + 1);
+            if let Some(a) = item.clone().try_cast::<Array>() {
+                if a.len() != 3 {
+                    return Err(err(format!(
+                        "{at}: expected [src, dst, count], got {} items",
+                        a.len()
+                    )));
+                }
+                return Ok(ops::PlanMove {
+                    src: end(&a[0], &at)?,
+                    dst: end(&a[1], &at)?,
+                    amount: count(&a[2], &at)?,
+                });
+            }
+            let Some(m) = item.clone().try_cast::<Map>() else {
+                return Err(err(format!(
+                    "{at}: expected [src, dst, count] or #{{ src, dst, slots | count }}, got {}",
+                    item.type_name()
+                )));
+            };
+            check_keys(&m, &["src", "dst", "slots", "count"], "apply_plan")?;
+            let get = |k: &str| m.get(k).ok_or_else(|| err(format!("{at}: missing '{k}'")));
+            let amount = match (m.get("slots"), m.get("count")) {
+                (Some(s), None) => {
+                    ops::Amount::Slots(slots_of(s).map_err(|e| err(format!("{at}: {e}")))?)
+                }
+                (None, Some(c)) => count(c, &at)?,
+                _ => return Err(err(format!("{at}: give either 'slots' or 'count'"))),
+            };
+            Ok(ops::PlanMove {
+                src: end(get("src")?, &at)?,
+                dst: end(get("dst")?, &at)?,
+                amount,
+            })
+        })
+        .collect()
 }

@@ -5,16 +5,19 @@
 #[cfg(test)]
 mod fuzz;
 mod node;
+mod shared;
 mod validate;
 
 pub use node::{
     check_node_id, parse_cluster_nodes, parse_node_line, short_id, Node, Role, NODE_ID_LEN,
 };
+pub use shared::{Seen, SharedView, Table};
+pub use validate::{MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_NODES};
 
 use crate::addr::Addr;
 use crate::slots::{format_ranges, SLOT_COUNT};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// What one node says about itself and the cluster, read in one round trip.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,7 +65,7 @@ impl View {
 
     /// The owner of each slot as this node believes (the last master listing it,
     /// as in [`View::slot_owners`]); slots out of range are left out.
-    fn owner_table(&self) -> Vec<Option<&str>> {
+    pub(crate) fn owner_table(&self) -> Vec<Option<&str>> {
         let mut owners = vec![None; SLOT_COUNT as usize];
         for n in self.nodes.iter().filter(|n| n.is_master()) {
             for &s in &n.assigned_slots {
@@ -108,26 +111,35 @@ impl Topology {
     /// Assembles the topology from the entry node's view and the views (or read
     /// errors) of every other node it knows.
     pub fn assemble(entry: &View, others: Vec<(String, Result<View, String>)>) -> Topology {
+        Topology::assemble_from(entry, others)
+    }
+
+    /// [`Topology::assemble`] from views of any kind (shared node tables too): each
+    /// view gives its own line, keys and state.
+    pub fn assemble_from<V: Seen>(
+        entry: &View,
+        others: impl IntoIterator<Item = (String, Result<V, String>)>,
+    ) -> Topology {
         let mut topo = Topology {
             entry_id: entry.myself().node_id.clone(),
             ..Topology::default()
         };
-        let mut own_lines: BTreeMap<String, Node> = BTreeMap::new();
-        let mut record = |view: &View, topo: &mut Topology| {
-            let me = view.myself().clone();
-            topo.keys.insert(me.node_id.clone(), view.keys);
-            topo.states
-                .insert(me.node_id.clone(), view.cluster_state.clone());
-            own_lines.insert(me.node_id.clone(), me);
+        let mut own_lines: HashMap<String, Node> = HashMap::new();
+        let mut record = |me: &Node, keys: u64, state: &str, topo: &mut Topology| {
+            topo.keys.insert(me.node_id.clone(), keys);
+            topo.states.insert(me.node_id.clone(), state.to_string());
+            own_lines.insert(me.node_id.clone(), me.clone());
         };
-        record(entry, &mut topo);
+        record(entry.myself(), entry.keys, &entry.cluster_state, &mut topo);
         for (id, view) in others {
             match view {
-                Ok(v) if v.myself().node_id == id => record(&v, &mut topo),
+                Ok(v) if v.me().node_id == id => {
+                    record(v.me(), v.key_count(), v.state(), &mut topo)
+                }
                 Ok(v) => {
                     topo.unreachable.insert(
                         id,
-                        format!("{} now answers as node {}", v.addr, v.myself().node_id),
+                        format!("{} now answers as node {}", v.addr(), v.me().node_id),
                     );
                 }
                 Err(e) => {
@@ -257,7 +269,7 @@ impl Topology {
 /// Why a set of views has not converged yet, or `None` once every node knows every
 /// other node (no handshake, no failure suspicion), all agree on who owns which slot,
 /// and, when all slots are covered, every node reports `cluster_state:ok`.
-pub fn convergence_problem(views: &[View]) -> Option<String> {
+pub fn convergence_problem<V: Seen>(views: &[V]) -> Option<String> {
     if let Some(problem) = membership_problem(views) {
         return Some(problem);
     }
@@ -265,28 +277,43 @@ pub fn convergence_problem(views: &[View]) -> Option<String> {
 }
 
 /// Why the nodes of `views` do not all know each other yet (past the handshake,
-/// with no failure suspicion), or `None`.
-pub fn membership_problem(views: &[View]) -> Option<String> {
-    let ids: BTreeSet<&str> = views.iter().map(|v| v.myself().node_id.as_str()).collect();
+/// with no failure suspicion), or `None`. A node table several views share is
+/// looked at once.
+pub fn membership_problem<V: Seen>(views: &[V]) -> Option<String> {
+    let ids: BTreeSet<&str> = views.iter().map(|v| v.me().node_id.as_str()).collect();
+    let mut checked: HashSet<usize> = HashSet::new();
     for v in views {
+        if let Some(key) = v.table_key() {
+            if !checked.insert(key) {
+                continue;
+            }
+        }
+        let index: Option<HashMap<&str, &Node>> = v
+            .table_key()
+            .is_none()
+            .then(|| v.lines().iter().map(|n| (n.node_id.as_str(), n)).collect());
         for id in &ids {
-            match v.node(id) {
+            let line = match &index {
+                Some(index) => index.get(id).copied(),
+                None => v.find(id),
+            };
+            match line {
                 None => {
                     return Some(format!(
                         "{} does not know node {} yet",
-                        v.addr,
+                        v.addr(),
                         short_id(id)
                     ))
                 }
                 Some(n) if n.in_handshake() || n.no_addr() => {
                     return Some(format!(
                         "{} is still in handshake with {}",
-                        v.addr,
+                        v.addr(),
                         n.addr()
                     ))
                 }
                 Some(n) if n.is_failed() || n.is_suspected() => {
-                    return Some(format!("{} flags {} as failing", v.addr, n.addr()))
+                    return Some(format!("{} flags {} as failing", v.addr(), n.addr()))
                 }
                 _ => {}
             }
@@ -297,29 +324,31 @@ pub fn membership_problem(views: &[View]) -> Option<String> {
 
 /// Why the nodes of `views` do not agree on the slot map (or, with all slots
 /// covered, do not all report `cluster_state:ok`), or `None`.
-fn agreement_problem(views: &[View]) -> Option<String> {
+fn agreement_problem<V: Seen>(views: &[V]) -> Option<String> {
     let reference = views.first()?;
-    let owners = reference.owner_table();
+    let owners = reference.owners();
+    let mut agreeing: HashSet<usize> = reference.table_key().into_iter().collect();
     for v in &views[1..] {
-        let theirs = v.owner_table();
+        if v.table_key().is_some_and(|k| agreeing.contains(&k)) {
+            continue;
+        }
+        let theirs = v.owners();
         if theirs != owners {
             let differing: Vec<u16> = (0..SLOT_COUNT)
                 .filter(|&s| owners.get(usize::from(s)) != theirs.get(usize::from(s)))
                 .collect();
             return Some(format!(
                 "{} and {} disagree on the owner of slots {}",
-                reference.addr,
-                v.addr,
+                reference.addr(),
+                v.addr(),
                 format_ranges(&differing)
             ));
         }
+        agreeing.extend(v.table_key());
     }
     if owners.iter().all(Option::is_some) {
-        if let Some(v) = views.iter().find(|v| v.cluster_state != "ok") {
-            return Some(format!(
-                "{} reports cluster_state:{}",
-                v.addr, v.cluster_state
-            ));
+        if let Some(v) = views.iter().find(|v| v.state() != "ok") {
+            return Some(format!("{} reports cluster_state:{}", v.addr(), v.state()));
         }
     }
     None

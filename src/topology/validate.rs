@@ -7,12 +7,22 @@ use super::{Node, Role, Topology};
 use crate::slots::{check_slot, parse_slot_list, SLOT_COUNT};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// More keys than any node holds (about 10^12): a larger count in a snapshot is a
 /// mistake, and bounding it keeps sums over nodes from overflowing.
 pub const MAX_KEYS_PER_NODE: u64 = 1 << 40;
+
+/// The most nodes a snapshot may list. Redis itself recommends at most 1,000 nodes
+/// per cluster; planning stays linear well beyond (10,000 nodes load in well under
+/// 1 GB), and a larger file is refused with this limit named rather than risk
+/// exhausting memory.
+pub const MAX_SNAPSHOT_NODES: usize = 20_000;
+
+/// The largest snapshot file read, in bytes (32 MiB; a 20,000-node snapshot written
+/// by `list --json` takes about 17 MiB).
+pub const MAX_SNAPSHOT_BYTES: u64 = 32 << 20;
 
 const NOT_A_SNAPSHOT: &str =
     "this is not a topology snapshot (write one with `redis-trib list HOST:PORT --json > FILE`)";
@@ -20,6 +30,17 @@ const NOT_A_SNAPSHOT: &str =
 impl Topology {
     /// Reads and checks a saved topology; errors start with the file's name.
     pub fn load(path: &Path) -> Result<Topology> {
+        let size = std::fs::metadata(path)
+            .with_context(|| format!("cannot read topology {}", path.display()))?
+            .len();
+        if size > MAX_SNAPSHOT_BYTES {
+            bail!(
+                "{}: the snapshot is {} MiB, more than the {} MiB a topology snapshot may take (at most {MAX_SNAPSHOT_NODES} nodes)",
+                path.display(),
+                size >> 20,
+                MAX_SNAPSHOT_BYTES >> 20
+            );
+        }
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read topology {}", path.display()))?;
         Topology::from_json(&text).with_context(|| path.display().to_string())
@@ -54,8 +75,10 @@ impl Topology {
                 }
             }
         }
+        let by_id: HashMap<&str, &Node> =
+            self.nodes.iter().map(|n| (n.node_id.as_str(), n)).collect();
         for (i, n) in self.nodes.iter().enumerate() {
-            check_node(self, n, &format!("nodes[{i}]"))?;
+            check_node(&by_id, n, &format!("nodes[{i}]"))?;
         }
         if !self.entry_id.is_empty() && !ids.contains_key(self.entry_id.as_str()) {
             check_node_id(&self.entry_id).context("entry_id")?;
@@ -84,6 +107,12 @@ fn structure(text: &str) -> Result<Topology> {
         .map(std::mem::take)
         .context("`nodes` is not a list")
         .context(NOT_A_SNAPSHOT)?;
+    if nodes.len() > MAX_SNAPSHOT_NODES {
+        bail!(
+            "the snapshot lists {} nodes, more than the {MAX_SNAPSHOT_NODES} a topology snapshot may hold",
+            nodes.len()
+        );
+    }
     let mut decoded = Vec::with_capacity(nodes.len());
     for (i, n) in nodes.into_iter().enumerate() {
         let at = format!("nodes[{i}]");
@@ -133,7 +162,7 @@ fn check_address(n: &Node, at: &str) -> Result<()> {
 }
 
 /// Checks one node (`at`: where it is, `nodes[3]`) against the others.
-fn check_node(topo: &Topology, n: &Node, at: &str) -> Result<()> {
+fn check_node(by_id: &HashMap<&str, &Node>, n: &Node, at: &str) -> Result<()> {
     let says_slave = n.has_flag("slave");
     if n.has_flag("master") && says_slave {
         bail!("{at}.flags: both master and slave");
@@ -152,7 +181,7 @@ fn check_node(topo: &Topology, n: &Node, at: &str) -> Result<()> {
         }
         (Some(m), Role::Slave) => {
             check_node_id(m).with_context(|| format!("{at}.master_id"))?;
-            match topo.node(m) {
+            match by_id.get(m.as_str()).copied() {
                 None => bail!("{at}.master_id: node {m} is not one of the nodes"),
                 Some(master) if master.node_id == n.node_id => {
                     bail!("{at}.master_id: the node cannot replicate itself")

@@ -559,7 +559,7 @@ fn balance_module_drain_and_apply_plans() {
         balance::apply_plan([[ms[0], ms[1], 900], [ms[0], ms[2], 200]], ms);
         "#,
     )
-    .fails_with("127.0.0.1:7000 has 100 slots left to give, not 200");
+    .fails_with("127.0.0.1:7000 holds 1000 slots but the plan takes 200 more than it has left");
     offline(
         &uneven_masters(),
         r#"
