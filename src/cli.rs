@@ -565,12 +565,16 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Fix { node, .. } => {
             let repairs = ops::fix(b, &node)?;
             let slots = repairs.iter().filter(|r| r.is_slot()).count();
-            let timeouts = repairs.len() - slots;
             let mut text = format!("{slots} open slot(s) repaired; none left open");
-            if timeouts > 0 {
-                text.push_str(&format!(
-                    "; cluster-node-timeout put back on {timeouts} node(s)"
-                ));
+            // Settings put back, by name: `cluster-node-timeout put back on 1 node(s)`.
+            let mut settings: std::collections::BTreeMap<&str, usize> = Default::default();
+            for r in &repairs {
+                if let ops::Repair::Setting { name, .. } = r {
+                    *settings.entry(name.as_str()).or_default() += 1;
+                }
+            }
+            for (name, n) in settings {
+                text.push_str(&format!("; {name} put back on {n} node(s)"));
             }
             text
         }

@@ -6,9 +6,10 @@ use super::member;
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{Topology, View};
+use crate::topology::{Seen, Topology, View};
 use anyhow::Result;
 use serde::Serialize;
+use std::collections::HashSet;
 
 /// What `check` found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -31,25 +32,37 @@ impl CheckReport {
 /// Checks the cluster `addr` belongs to.
 pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     let entry = member(b, addr)?;
-    let my_id = entry.myself().node_id.clone();
-    let mut views = vec![entry.clone()];
-    let mut others = Vec::new();
-    for n in entry.nodes.iter().filter(|n| n.node_id != my_id) {
-        let read = if n.no_addr() || n.in_handshake() {
-            Err(format!("flagged {}", n.flags.join(",")))
-        } else {
-            b.view(&n.addr()).map_err(|e| format!("{e:#}"))
-        };
-        if let Ok(v) = &read {
-            views.push(v.clone());
+    // Where the backend shares one node table per cluster (a simulation), the views
+    // share it too: n views cost one table, not n copies of it.
+    let (topology, mut problems, addrs) = match b.shared_view(&entry.addr) {
+        Some(me) => {
+            let mut views = vec![me?];
+            let others = read_others(&entry, |a| match b.shared_view(a) {
+                Some(v) => v,
+                None => Err(anyhow::anyhow!("{a}: the backend stopped sharing views")),
+            });
+            views.extend(others.iter().filter_map(|(_, v)| v.as_ref().ok()).cloned());
+            let topology = Topology::assemble_from(&entry, others);
+            let problems = disagreements(&views, &topology);
+            (
+                topology,
+                problems,
+                views.iter().map(|v| v.addr.clone()).collect(),
+            )
         }
-        others.push((n.node_id.clone(), read));
-    }
-    let topology = Topology::assemble(&entry, others);
-    let mut problems = disagreements(&views, &topology);
+        None => {
+            let mut views = vec![entry.clone()];
+            let others = read_others(&entry, |a| b.view(a));
+            views.extend(others.iter().filter_map(|(_, v)| v.as_ref().ok()).cloned());
+            let topology = Topology::assemble(&entry, others);
+            let problems = disagreements(&views, &topology);
+            let addrs: Vec<Addr> = views.iter().map(|v| v.addr.clone()).collect();
+            (topology, problems, addrs)
+        }
+    };
     problems.extend(topology_problems(&topology));
     problems.extend(failover_problems(&topology, &entry));
-    problems.extend(node_timeout_problems(b, &views));
+    problems.extend(setting_problems(b, &addrs));
     let masters: Vec<crate::topology::Node> = topology.masters().cloned().collect();
     problems.extend(
         crate::migrate_atomic::job_issues(b, &masters)
@@ -62,6 +75,28 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
         notes,
         topology,
     })
+}
+
+/// The views of every node `entry` knows but itself, read with `read` (nodes without
+/// an address or in handshake are not asked).
+fn read_others<V>(
+    entry: &View,
+    mut read: impl FnMut(&Addr) -> Result<V>,
+) -> Vec<(String, std::result::Result<V, String>)> {
+    let my_id = &entry.myself().node_id;
+    entry
+        .nodes
+        .iter()
+        .filter(|n| &n.node_id != my_id)
+        .map(|n| {
+            let v = if n.no_addr() || n.in_handshake() {
+                Err(format!("flagged {}", n.flags.join(",")))
+            } else {
+                read(&n.addr()).map_err(|e| format!("{e:#}"))
+            };
+            (n.node_id.clone(), v)
+        })
+        .collect()
 }
 
 /// Problems visible in the assembled topology (pure).
@@ -129,29 +164,34 @@ pub fn topology_problems(topo: &Topology) -> Vec<String> {
 }
 
 /// Nodes whose slot map differs from the entry node's, with the slots in question.
-pub fn disagreements(views: &[View], topo: &Topology) -> Vec<String> {
+pub fn disagreements<V: Seen>(views: &[V], topo: &Topology) -> Vec<String> {
     let Some(reference) = views.first() else {
         return Vec::new();
     };
-    let mine = reference.slot_owners();
+    let mine = reference.owners();
+    let mut agreeing: HashSet<usize> = reference.table_key().into_iter().collect();
     let mut out = Vec::new();
     for v in &views[1..] {
-        let theirs = v.slot_owners();
+        if v.table_key().is_some_and(|k| agreeing.contains(&k)) {
+            continue;
+        }
+        let theirs = v.owners();
         if theirs == mine {
+            agreeing.extend(v.table_key());
             continue;
         }
         let differing: Vec<u16> = (0..SLOT_COUNT)
-            .filter(|s| mine.get(s) != theirs.get(s))
+            .filter(|&s| mine.get(usize::from(s)) != theirs.get(usize::from(s)))
             .collect();
         let example = differing[0];
-        let who = |o: Option<&&str>| o.map_or("nobody".to_string(), |id| topo.describe(id));
+        let who = |o: Option<&str>| o.map_or("nobody".to_string(), |id| topo.describe(id));
         out.push(format!(
             "{} and {} disagree about slots {}: e.g. slot {example} is served by {} according to the first, by {} according to the second",
-            reference.addr,
-            v.addr,
+            reference.addr(),
+            v.addr(),
             format_ranges(&differing),
-            who(mine.get(&example)),
-            who(theirs.get(&example)),
+            who(mine.get(usize::from(example)).copied().flatten()),
+            who(theirs.get(usize::from(example)).copied().flatten()),
         ));
     }
     out
@@ -221,19 +261,39 @@ pub fn failover_problems(topo: &Topology, entry: &View) -> Vec<String> {
     out
 }
 
-/// The `cluster-node-timeout` most nodes share, and the nodes whose value differs,
-/// with theirs. A run killed while a new node's timeout was shortened (see `rejoin`)
-/// leaves such a node; failure detection then differs per node. Nodes whose timeout
-/// cannot be read are left out; on a tie the larger value counts as the cluster's.
-pub(super) fn node_timeout_outliers(
-    b: &mut dyn Backend,
-    addrs: &[Addr],
-) -> Option<(u64, Vec<(Addr, u64)>)> {
-    let read: Vec<(Addr, u64)> = addrs
+/// For each setting operations lower for a while (see [`super::rejoin::LOWERED`]):
+/// the value most nodes share, and the nodes whose value differs, with theirs. A run
+/// killed while a new node's value was lowered leaves such a node (failure detection
+/// then differs per node, or a master skips its sync delay). Nodes whose value cannot
+/// be read are left out; on a tie the larger value counts as the cluster's.
+pub(super) fn setting_outliers(b: &mut dyn Backend, addrs: &[Addr]) -> Vec<SettingOutliers> {
+    super::rejoin::LOWERED
         .iter()
-        .filter_map(|a| super::rejoin::node_timeout(b, a).map(|ms| (a.clone(), ms)))
-        .collect();
-    outliers_of(read)
+        .filter_map(|&(name, unit)| {
+            let read: Vec<(Addr, u64)> = addrs
+                .iter()
+                .filter_map(|a| super::rejoin::config_u64(b, a, name).map(|v| (a.clone(), v)))
+                .collect();
+            outliers_of(read).map(|(common, nodes)| SettingOutliers {
+                name,
+                unit,
+                common,
+                nodes,
+            })
+        })
+        .collect()
+}
+
+/// Nodes whose value of one setting differs from the cluster's.
+pub(super) struct SettingOutliers {
+    /// The setting (`cluster-node-timeout`).
+    pub name: &'static str,
+    /// Its unit (`ms`).
+    pub unit: &'static str,
+    /// The value most nodes share.
+    pub common: u64,
+    /// The nodes that differ, with their value.
+    pub nodes: Vec<(Addr, u64)>,
 }
 
 /// The most common value (the larger on a tie) and the entries that differ from it,
@@ -252,20 +312,23 @@ fn outliers_of(read: Vec<(Addr, u64)>) -> Option<(u64, Vec<(Addr, u64)>)> {
     (!outliers.is_empty()).then_some((common, outliers))
 }
 
-/// One problem per node whose `cluster-node-timeout` differs from the cluster's.
-fn node_timeout_problems(b: &mut dyn Backend, views: &[View]) -> Vec<String> {
-    let addrs: Vec<Addr> = views.iter().map(|v| v.addr.clone()).collect();
-    let Some((common, outliers)) = node_timeout_outliers(b, &addrs) else {
-        return Vec::new();
-    };
-    outliers
-        .iter()
-        .map(|(a, ms)| {
-            format!(
-                "{a} has cluster-node-timeout {ms} ms, the other nodes {common} ms (a run killed while it was shortened leaves this): `redis-trib fix` puts {common} back (or `redis-trib set-timeout` sets one value everywhere)"
-            )
-        })
-        .collect()
+/// One problem per node whose value of a lowered setting differs from the cluster's.
+fn setting_problems(b: &mut dyn Backend, addrs: &[Addr]) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in setting_outliers(b, addrs) {
+        let (name, unit, common) = (o.name, o.unit, o.common);
+        for (a, v) in &o.nodes {
+            let remedy = if name == "cluster-node-timeout" {
+                " (or `redis-trib set-timeout` sets one value everywhere)"
+            } else {
+                ""
+            };
+            out.push(format!(
+                "{a} has {name} {v} {unit}, the other nodes {common} {unit} (a run killed while it was lowered leaves this): `redis-trib fix` puts {common} back{remedy}"
+            ));
+        }
+    }
+    out
 }
 
 /// Per-master summary for `info`.

@@ -5,7 +5,7 @@
 //! agrees and reports ok (the masters' rejoin delay shortened, see `rejoin`), and
 //! every replica reports its link up.
 
-use super::rejoin::with_short_node_timeout;
+use super::rejoin::{with_lowered, with_short_node_timeout, SYNC_DELAY};
 use super::{free_node, step};
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -146,18 +146,29 @@ pub fn create(
         // Every node is one of those masters: the cluster is converged.
         return Ok(());
     }
-    for &(r, m) in &plan.replicas {
-        step(b, format!("{}: replicating {}", all[r], all[m]));
-        b.replicate(&all[r], &nodes[m].1)?;
-    }
-    let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
-    with_short_node_timeout(b, &replicas, "every node sees them as replicas", |b| {
-        step(
-            b,
-            "waiting for every replica to be known and linked to its master",
-        );
-        replicas_settled(b, &all, &nodes, &plan)
-    })
+    // The new masters hold no data: their replicas need not wait out
+    // repl-diskless-sync-delay (see `rejoin`).
+    with_lowered(
+        b,
+        &masters,
+        (SYNC_DELAY, "s"),
+        0,
+        "their replicas are linked",
+        |b| {
+            for &(r, m) in &plan.replicas {
+                step(b, format!("{}: replicating {}", all[r], all[m]));
+                b.replicate(&all[r], &nodes[m].1)?;
+            }
+            let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
+            with_short_node_timeout(b, &replicas, "every node sees them as replicas", |b| {
+                step(
+                    b,
+                    "waiting for every replica to be known and linked to its master",
+                );
+                replicas_settled(b, &all, &nodes, &plan)
+            })
+        },
+    )
 }
 
 /// Waits until every node sees each planned replica under its master, every

@@ -24,7 +24,7 @@
 //! (what a `create`, `join` or `start` killed while it was shortened leaves) get the
 //! common value back (`CONFIG SET`).
 
-use super::check::node_timeout_outliers;
+use super::check::setting_outliers;
 use super::{live_addrs, step, topology};
 use crate::addr::Addr;
 use crate::backend::{Backend, SlotState};
@@ -67,13 +67,16 @@ pub enum Repair {
         /// The replica the marker points at.
         peer: String,
     },
-    /// Put the cluster's common `cluster-node-timeout` back on a node.
-    NodeTimeout {
+    /// Put the cluster's common value of a setting operations lower for a while
+    /// (`cluster-node-timeout`, `repl-diskless-sync-delay`) back on a node.
+    Setting {
         /// The node (`host:port`).
         node: String,
-        /// Its value before, in milliseconds.
+        /// The setting.
+        name: String,
+        /// Its value before.
         from: u64,
-        /// The value most nodes share, in milliseconds.
+        /// The value most nodes share.
         to: u64,
     },
 }
@@ -90,7 +93,7 @@ impl Repair {
             Repair::Finish { slot, .. }
             | Repair::Clear { slot, .. }
             | Repair::Dangling { slot, .. } => Some(*slot),
-            Repair::NodeTimeout { .. } => None,
+            Repair::Setting { .. } => None,
         }
     }
 
@@ -108,9 +111,12 @@ impl Repair {
                 topo.describe(node),
                 topo.describe(peer)
             ),
-            Repair::NodeTimeout { node, from, to } => {
-                format!("cluster-node-timeout of {node} ({from} -> {to} ms)")
-            }
+            Repair::Setting {
+                node,
+                name,
+                from,
+                to,
+            } => format!("{name} of {node} ({from} -> {to})"),
         }
     }
 }
@@ -229,16 +235,18 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
     if interrupt::requested() {
         return Err(interrupted(&done, &[]));
     }
-    if let Some((common, outliers)) = node_timeout_outliers(b, &live) {
-        for (node, ms) in outliers {
+    for o in setting_outliers(b, &live) {
+        let (name, unit, common) = (o.name, o.unit, o.common);
+        for (node, v) in o.nodes {
             step(
                 b,
-                format!("{node}: cluster-node-timeout {ms} -> {common} ms (the value the other nodes have)"),
+                format!("{node}: {name} {v} -> {common} {unit} (the value the other nodes have)"),
             );
-            b.set_config(&node, "cluster-node-timeout", &common.to_string())?;
-            done.push(Repair::NodeTimeout {
+            b.set_config(&node, name, &common.to_string())?;
+            done.push(Repair::Setting {
                 node: node.to_string(),
-                from: ms,
+                name: name.to_string(),
+                from: v,
                 to: common,
             });
         }
@@ -342,7 +350,7 @@ fn repair(b: &mut dyn Backend, topo: &Topology, masters: &[Node], r: &Repair) ->
             );
             b.set_slots(&n.addr(), &[*slot], &SlotState::Stable)
         }
-        Repair::NodeTimeout { .. } => Ok(()),
+        Repair::Setting { .. } => Ok(()),
     }
 }
 

@@ -16,8 +16,11 @@
 //! 1.5 s. (A replica's own timeout cannot start a failover: only masters' failure
 //! reports can mark a master failed, and replicas are attached only after the
 //! masters' timeouts are back.)
-//! Nodes already serving the cluster are never touched. `CONFIG SET` is not written
-//! to redis.conf, so even a killed run leaves nothing behind a restart.
+//! New masters' replicas link without waiting out `repl-diskless-sync-delay` (see
+//! [`SYNC_DELAY`]). Nodes already serving the cluster are never touched. `CONFIG
+//! SET` is not written to redis.conf, so a restart restores every value; and a run
+//! killed while a value is lowered leaves a node that differs from the others,
+//! which `check` reports and `fix` puts back (see [`LOWERED`]).
 
 use super::step;
 use crate::addr::Addr;
@@ -28,6 +31,17 @@ use anyhow::{anyhow, Result};
 pub const REJOIN_FLOOR_MS: u64 = 500;
 
 const NAME: &str = "cluster-node-timeout";
+
+/// `repl-diskless-sync-delay`: seconds a master waits for more replicas before it
+/// starts a diskless sync (5 by default), which every new replica of a new master
+/// waits out. A brand-new master holds no data: `create` and `replicate` (onto an
+/// empty master) set it to 0 while its replicas link, and put it back after.
+pub const SYNC_DELAY: &str = "repl-diskless-sync-delay";
+
+/// The settings operations lower for a while and put back (so `check` reports, and
+/// `fix` restores, a node left with a value that differs from the cluster's by a run
+/// killed meanwhile), with their unit.
+pub const LOWERED: &[(&str, &str)] = &[(NAME, "ms"), (SYNC_DELAY, "s")];
 
 /// Runs `wait` with the `cluster-node-timeout` of the brand-new nodes `nodes` lowered
 /// to [`REJOIN_FLOOR_MS`], then restores each node's own value; `why` says what for
@@ -40,36 +54,51 @@ pub fn with_short_node_timeout<T>(
     why: &str,
     wait: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
+    with_lowered(b, nodes, (NAME, "ms"), REJOIN_FLOOR_MS, why, wait)
+}
+
+/// Runs `wait` with the setting `name` (in `unit`) of `nodes` lowered to `low`, then
+/// restores each node's own value, also when `wait` fails. Nodes whose value cannot
+/// be read, or is already at most `low`, are left alone. A value that cannot be put
+/// back is an error naming the node and the `config set` to run.
+pub fn with_lowered<T>(
+    b: &mut dyn Backend,
+    nodes: &[Addr],
+    (name, unit): (&str, &str),
+    low: u64,
+    why: &str,
+    wait: impl FnOnce(&mut dyn Backend) -> Result<T>,
+) -> Result<T> {
     let to_lower: Vec<(Addr, u64)> = nodes
         .iter()
-        .filter_map(|a| node_timeout(b, a).map(|ms| (a.clone(), ms)))
-        .filter(|(_, ms)| *ms > REJOIN_FLOOR_MS)
+        .filter_map(|a| config_u64(b, a, name).map(|v| (a.clone(), v)))
+        .filter(|(_, v)| *v > low)
         .collect();
     if !to_lower.is_empty() {
         step(
             b,
             format!(
-                "{NAME} {REJOIN_FLOOR_MS} ms on {} new node(s) until {why} (each gets its own value back after)",
+                "{name} {low} {unit} on {} new node(s) until {why} (each gets its own value back after)",
                 to_lower.len()
             ),
         );
     }
     let mut lowered = Vec::new();
-    for (a, ms) in to_lower {
-        match b.set_config(&a, NAME, &REJOIN_FLOOR_MS.to_string()) {
-            Ok(()) => lowered.push((a, ms)),
+    for (a, v) in to_lower {
+        match b.set_config(&a, name, &low.to_string()) {
+            Ok(()) => lowered.push((a, v)),
             // A refusal only means this node takes Redis's usual time.
             Err(e) => b.emit(Event::Warning(format!(
-                "{a}: {NAME} not shortened ({e:#}); it waits out its usual delay"
+                "{a}: {name} not lowered ({e:#}); it takes its usual time"
             ))),
         }
     }
     let result = wait(b);
     let mut stuck = Vec::new();
-    for (a, ms) in &lowered {
-        if let Err(e) = b.set_config(a, NAME, &ms.to_string()) {
+    for (a, v) in &lowered {
+        if let Err(e) = b.set_config(a, name, &v.to_string()) {
             stuck.push(format!(
-                "{a} could not get its {NAME} of {ms} ms back ({e:#}); set it: redis-cli -h {} -p {} config set {NAME} {ms}",
+                "{a} could not get its {name} of {v} {unit} back ({e:#}); set it: redis-cli -h {} -p {} config set {name} {v}",
                 a.host, a.port
             ));
         }
@@ -77,9 +106,9 @@ pub fn with_short_node_timeout<T>(
     if !lowered.is_empty() && stuck.is_empty() {
         let back: Vec<String> = lowered
             .iter()
-            .map(|(a, ms)| format!("{a} {ms} ms"))
+            .map(|(a, v)| format!("{a} {v} {unit}"))
             .collect();
-        step(b, format!("{NAME} put back: {}", back.join(", ")));
+        step(b, format!("{name} put back: {}", back.join(", ")));
     }
     if stuck.is_empty() {
         return result;
@@ -90,9 +119,10 @@ pub fn with_short_node_timeout<T>(
     }
 }
 
-/// The node's `cluster-node-timeout`, or `None` when it cannot be read.
-pub(super) fn node_timeout(b: &mut dyn Backend, node: &Addr) -> Option<u64> {
-    let args: Vec<Vec<u8>> = ["CONFIG", "GET", NAME]
+/// A numeric setting of one node (`CONFIG GET name`), or `None` when it cannot be
+/// read.
+pub(super) fn config_u64(b: &mut dyn Backend, node: &Addr, name: &str) -> Option<u64> {
+    let args: Vec<Vec<u8>> = ["CONFIG", "GET", name]
         .iter()
         .map(|s| s.as_bytes().to_vec())
         .collect();

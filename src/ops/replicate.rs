@@ -1,7 +1,7 @@
 //! `replicate`: a free node becomes a replica of a master (of the master's master
 //! when the given node is itself a replica).
 
-use super::rejoin::with_short_node_timeout;
+use super::rejoin::{with_lowered, with_short_node_timeout, SYNC_DELAY};
 use super::{free_node, live_addrs, meet_every_member, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -56,15 +56,42 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
             target.short_id()
         ),
     );
-    b.replicate(slave, &target.node_id)?;
-    // A node pings a peer it has not pinged for half its timeout: with the new
-    // replica's timeout short, every node hears of its role sooner (see `rejoin`).
-    with_short_node_timeout(
-        b,
-        std::slice::from_ref(slave),
-        "every node sees it as a replica",
-        |b| seen_as_replica(b, &members, slave, &slave_id, &target),
-    )
+    // A master holding no key has nothing to send: its new replica need not wait out
+    // its repl-diskless-sync-delay (see `rejoin`), and `replicate` then also waits
+    // for the link, which comes up at once.
+    let empty = topo.keys.get(&target.node_id) == Some(&0);
+    let attach = |b: &mut dyn Backend| {
+        b.replicate(slave, &target.node_id)?;
+        // A node pings a peer it has not pinged for half its timeout: with the new
+        // replica's timeout short, every node hears of its role sooner (see `rejoin`).
+        with_short_node_timeout(
+            b,
+            std::slice::from_ref(slave),
+            "every node sees it as a replica",
+            |b| {
+                seen_as_replica(b, &members, slave, &slave_id, &target)?;
+                if empty {
+                    wait::until(b, &format!("{slave}'s link to its master"), |b| {
+                        Ok((!b.replica_link_up(slave)?)
+                            .then(|| format!("{slave}: the link to its master is not up yet")))
+                    })?;
+                }
+                Ok(())
+            },
+        )
+    };
+    if empty {
+        with_lowered(
+            b,
+            &[target.addr()],
+            (SYNC_DELAY, "s"),
+            0,
+            "its new replica is linked",
+            attach,
+        )
+    } else {
+        attach(b)
+    }
 }
 
 /// Waits until every node of `members` sees `slave` as a replica of `target`, and
