@@ -2,27 +2,38 @@
 
 use crate::support::*;
 use redis_trib::lab::Lab;
-use std::net::TcpListener;
-
-fn free_base_port(count: u16) -> u16 {
-    let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok();
-    (0..500)
-        .map(|_| fastrand::u16(40000..45000))
-        .find(|&b| (b..b + count).all(|p| free(p) && free(p + 10000)))
-        .expect("a free port range")
-}
 
 #[test]
 fn lab_up_status_down() {
     let dir = tempfile::tempdir().unwrap();
     let lab_dir = dir.path().join("lab");
-    let base = free_base_port(2);
     let run = |args: &[&str]| {
         let mut c = bin();
         c.args(args).env("REDIS_TRIB_LAB_DIR", &lab_dir);
         Run::from(c.output().unwrap())
     };
-    let up = run(&["lab", "up", "2", "--base-port", &base.to_string()]);
+    // A random base, again while another test's lab holds one of its ports (`lab up`
+    // says so and leaves nothing behind): no port is probed, released and reused.
+    let (base, up) = (0..20)
+        .map(|_| {
+            let base = fastrand::u16(20000..29000);
+            (
+                base,
+                run(&["lab", "up", "2", "--base-port", &base.to_string()]),
+            )
+        })
+        .find(|(_, up)| {
+            let taken = up.code != 0
+                && (up.stderr.contains("is in use") || up.stderr.contains("could not listen"));
+            if taken {
+                assert!(
+                    !lab_dir.join("lab.json").exists(),
+                    "a failed lab up left state"
+                );
+            }
+            !taken
+        })
+        .expect("a free pair of ports within 20 tries");
     // Whatever happens next, the nodes go away with the test.
     struct Down(std::path::PathBuf);
     impl Drop for Down {
