@@ -252,6 +252,20 @@ fn drain_then_restore_with_a_token_or_a_state_file() {
         "a contiguous node's token is short: {token}"
     );
     assert!(lab.slots_of(2).is_empty());
+    // Redis turns the emptied master into a replica; let every node learn it before
+    // taking the snapshot the dry run is compared with (gossip is not the dry run).
+    let drained = lab.id(2);
+    poll(
+        20,
+        "every node to see the drained master as a replica",
+        || {
+            (0..3).all(|i| {
+                lab.nodes(i)
+                    .iter()
+                    .any(|n| n.node_id == drained && !n.is_master())
+            })
+        },
+    );
     // Planned first: nothing changes.
     let snap = lab.snapshot();
     let set = format!("token={token}");
