@@ -13,10 +13,12 @@ definition as bench/compare.py):
   stall      one big hash (BIG_FIELDS fields of BIG_VALUE bytes, ~100 MB) in a moving
              slot while a client GETs another key of the source every 10 ms: the
              longest gap between two replies
+  multikey   rebalance 3 -> 4 while a client does MSET + MGET on 3 keys of one slot
+             (200 hash tags): the errors it sees (TRYAGAIN...) / commands it ran
 
 Environment: as compare.py (REPEATS, BENCH_KEYS, BENCH_BASE_PORT...), plus
 REDIS_TRIB_SERVER (set by bench/atomic.sh to Valkey 9.1), VALKEY_CLI (valkey-cli 8.1),
-BIG_FIELDS (1000000), BIG_VALUE (90), ATOMIC_JOBS (rebalance,reshard,replica,stall).
+BIG_FIELDS (1000000), BIG_VALUE (90), ATOMIC_JOBS (rebalance,reshard,replica,stall,multikey).
 """
 
 import os
@@ -32,7 +34,7 @@ import compare as c  # noqa: E402
 VALKEY_CLI = os.environ.get("VALKEY_CLI", os.path.expanduser("~/.cache/redis-trib/servers/valkey-8.1.8/valkey-cli"))
 BIG_FIELDS = int(os.environ.get("BIG_FIELDS", "1000000"))
 BIG_VALUE = int(os.environ.get("BIG_VALUE", "90"))
-JOBS = os.environ.get("ATOMIC_JOBS", "rebalance,reshard,replica,stall").split(",")
+JOBS = os.environ.get("ATOMIC_JOBS", "rebalance,reshard,replica,stall,multikey").split(",")
 TOOLS = ["trib-atomic", "trib-keys", "redis-cli", "valkey-cli"]
 
 
@@ -162,7 +164,135 @@ def job_stall(tool):
         return max(0.0, worst[0] - 0.01)
 
 
+class Client:
+    """A cluster client for one traffic thread: follows MOVED (slot map updated) and
+    ASK (ASKING, then the command) as cluster clients do, and returns any other
+    error reply (TRYAGAIN, CROSSSLOT, ...) as an error the application sees."""
+
+    def __init__(self, port):
+        self.owner = {}
+        self.default = port
+        self.conns = {}
+
+    def conn(self, port):
+        if port not in self.conns:
+            self.conns[port] = c.Resp(port)
+        return self.conns[port]
+
+    @staticmethod
+    def call(conn, *args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        conn.sock.sendall(b"".join(out))
+        line = conn.file.readline()
+        if line[:1] == b"-":
+            return None, line[1:-2].decode()
+        return Resp_rest(conn, line), None
+
+    def __call__(self, slot, *args):
+        """(reply, error, redirects) of one command on keys of `slot`."""
+        port = self.owner.get(slot, self.default)
+        redirects = 0
+        asking = False
+        for _ in range(10):
+            conn = self.conn(port)
+            if asking:
+                self.call(conn, "ASKING")
+            reply, err = self.call(conn, *args)
+            if err is None:
+                return reply, None, redirects
+            word = err.split(" ", 1)[0]
+            if word in ("MOVED", "ASK"):
+                redirects += 1
+                port = int(err.rsplit(":", 1)[1])
+                asking = word == "ASK"
+                if word == "MOVED":
+                    self.owner[slot] = port
+                continue
+            return None, err, redirects
+        return None, "too many redirects", redirects
+
+    def close(self):
+        for conn in self.conns.values():
+            conn.close()
+
+
+def Resp_rest(conn, line):
+    kind, rest = line[:1], line[1:-2]
+    if kind in (b"+", b":"):
+        return rest.decode()
+    if kind == b"$":
+        n = int(rest)
+        return None if n < 0 else conn.file.read(n + 2)[:-2].decode()
+    if kind == b"*":
+        return [conn.read() for _ in range(int(rest))]
+    raise RuntimeError(f"unexpected reply {line!r}")
+
+
+MULTIKEY_STATS = {}
+
+
+def job_multikey(tool):
+    """Errors a client sees doing MSET + MGET of 3 keys of one slot (hash-tagged,
+    200 tags over every master) while rebalance 3 -> 4 moves slots with keys:
+    TRYAGAIN (keys of the slot split between source and target mid-move) and any
+    other error reply; MGET values that differ from the MSET just done count too.
+    Redirections (MOVED, ASK) are followed, as cluster clients do, and counted."""
+    with c.Lab(4) as lab:
+        p = lab.ports
+        c.trib("start_multi", *map(c.addr, p[:3]))
+        c.ready(p[:3])
+        c.load_keys(p[0])
+        tags = [f"mk{i}" for i in range(200)]
+        stop = threading.Event()
+        stats = {"ops": 0, "errors": 0, "redirects": 0, "kinds": {}}
+
+        def traffic():
+            client = Client(p[0])
+            n = 0
+            while not stop.is_set():
+                tag = tags[n % len(tags)]
+                slot = c.crc16(tag.encode()) % 16384
+                keys = [f"{{{tag}}}:{k}" for k in "abc"]
+                val = str(n)
+                for args in (["MSET"] + [x for k in keys for x in (k, val)], ["MGET"] + keys):
+                    reply, err, red = client(slot, *args)
+                    stats["ops"] += 1
+                    stats["redirects"] += red
+                    if err is None and args[0] == "MGET" and reply != [val] * 3:
+                        err = "MGET read other values"
+                    if err is not None:
+                        stats["errors"] += 1
+                        kind = err.split(" ", 1)[0]
+                        stats["kinds"][kind] = stats["kinds"].get(kind, 0) + 1
+                n += 1
+            client.close()
+
+        t = threading.Thread(target=traffic)
+        t.start()
+        time.sleep(0.3)
+        if tool.startswith("trib"):
+            c.trib("join_no_load", c.addr(p[0]), c.addr(p[3]))
+            c.ready(p)
+            trib_move(tool, "rebalance", c.addr(p[0]), "--use-empty-masters")
+        else:
+            c.run(cli_bin(tool), "--cluster", "add-node", c.addr(p[3]), c.addr(p[0]))
+            c.ready(p)
+            c.run(cli_bin(tool), "--cluster", "rebalance", c.addr(p[0]), "--cluster-use-empty-masters")
+        c.ready(p)
+        time.sleep(0.3)
+        stop.set()
+        t.join()
+        assert c.slot_count(p[0], c.node_id(p[3])) == 4096
+        print(f"  multikey {tool}: {stats}", file=sys.stderr)
+        MULTIKEY_STATS.setdefault(tool, []).append(stats)
+        return float(stats["errors"])
+
+
 JOB_TABLE = {
+    "multikey": (f"MSET/MGET (3 keys of one slot) during rebalance 3 -> 4, {c.KEYS} keys: errors the client saw / commands", job_multikey),
     "rebalance": (f"rebalance 3 -> 4 masters, {c.KEYS} keys x {c.VALUE} B (moving phase)", job_rebalance),
     "reshard": (f"reshard 4096 slots with keys ({c.KEYS} keys in the cluster)", job_reshard),
     "replica": ("reshard 2048 empty slots to a master with 1 replica", job_replica),
@@ -187,8 +317,15 @@ def main():
         rows.append((title, [statistics.median(times[t]) for t in TOOLS]))
     print("| job (Valkey 9.1, medians) | " + " | ".join(TOOLS) + " |")
     print("|---" * (len(TOOLS) + 1) + "|")
-    for title, meds in rows:
-        print(f"| {title} | " + " | ".join(f"{m:.2f} s" for m in meds) + " |")
+    for key, (title, meds) in zip(JOBS, rows):
+        if key == "multikey":
+            cells = []
+            for t, m in zip(TOOLS, meds):
+                ops = statistics.median(s["ops"] for s in MULTIKEY_STATS[t])
+                cells.append(f"{int(m)} / {int(ops)}")
+            print(f"| {title} | " + " | ".join(cells) + " |")
+        else:
+            print(f"| {title} | " + " | ".join(f"{m:.2f} s" for m in meds) + " |")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,45 @@ pub struct MasterBackup {
     pub bytes: u64,
     /// Its SHA-256, hex.
     pub sha256: String,
+    /// The server and version that wrote it (`valkey 9.1.2`), when read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The RDB format version from the file's header (`REDIS0011`: 11). A server
+    /// loads only the versions it knows: Redis 7.0 up to 10, Valkey 8.x and 9.x up
+    /// to 11, Redis 8.2 up to 12.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdb_version: Option<u32>,
+    /// The header's magic word: `REDIS`, or `VALKEY` for a Valkey-only format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdb_magic: Option<String>,
+}
+
+/// The magic word and format version of an RDB file's 9-byte header: `REDIS0011`
+/// gives (`REDIS`, 11), `VALKEY080` gives (`VALKEY`, 80). None when the header is
+/// neither (or the bytes are too few).
+pub fn rdb_header(head: &[u8]) -> Option<(String, u32)> {
+    for magic in ["REDIS", "VALKEY"] {
+        let Some(rest) = head.strip_prefix(magic.as_bytes()) else {
+            continue;
+        };
+        let digits = rest.get(..9 - magic.len())?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let version = std::str::from_utf8(digits).ok()?.parse().ok()?;
+        return Some((magic.to_string(), version));
+    }
+    None
+}
+
+/// [`rdb_header`] of the file at `path` (None when it cannot be read: a dry run
+/// writes none).
+pub fn rdb_file_header(path: &Path) -> Option<(String, u32)> {
+    let mut head = [0u8; 9];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .ok()?;
+    rdb_header(&head)
 }
 
 /// One node's configuration in a backup.
@@ -338,6 +377,22 @@ impl Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rdb_headers_give_magic_and_version() {
+        // Headers of the RDBs each server of the matrix writes over SYNC.
+        for (head, v) in [
+            (&b"REDIS0010"[..], 10), // Redis 7.0.15
+            (b"REDIS0012", 12),      // Redis 8.2.3
+            (b"REDIS0011", 11),      // Valkey 8.1.8 and 9.1.2
+        ] {
+            assert_eq!(rdb_header(head), Some(("REDIS".to_string(), v)));
+        }
+        assert_eq!(rdb_header(b"VALKEY080"), Some(("VALKEY".to_string(), 80)));
+        assert_eq!(rdb_header(b"REDIS00"), None);
+        assert_eq!(rdb_header(b"REDIS00x1"), None);
+        assert_eq!(rdb_header(b"\x00\x01junk...."), None);
+    }
 
     #[test]
     fn files_are_written_whole_with_their_hash() {

@@ -97,6 +97,9 @@ pub struct Global {
     /// Wait up to SECONDS for another operation's lease on the cluster instead of refusing at once
     #[arg(long, global = true, default_value_t = 0.0, value_name = "SECONDS")]
     pub wait_lease: f64,
+    /// Zone (availability zone, rack) of each node: lines `HOST:PORT ZONE` or `HOST ZONE`, or a JSON object; else the servers' availability-zone (Valkey 8+)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub zones: Option<PathBuf>,
 }
 
 /// The commands.
@@ -496,6 +499,9 @@ impl Global {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     let g = scripting::secure(cli.global)?;
+    if let Some(path) = &g.zones {
+        ops::zones::use_file(Some(ops::zones::ZoneFile::load(path)?));
+    }
     let out = Output::new(&g);
     let live = |replace: bool| g.live(replace, &out);
     // Classic commands act on live nodes, or on a simulated copy with --dry-run.
@@ -728,10 +734,13 @@ pub fn run(cli: Cli) -> Result<()> {
             all_slots,
         } => {
             let mut topo = ops::topology(b, &node)?;
+            // Each node's server and version (and, for snapshots, keys and memory:
+            // memory-aware plans offline), one INFO round trip a node.
+            ops::fill_metrics(b, &mut topo);
             if g.json {
-                // Snapshots carry each node's keys and memory (memory-aware plans offline).
-                ops::fill_metrics(b, &mut topo);
-                out.data(&serde_json::to_string_pretty(&topo)?);
+                let mut doc = serde_json::to_value(&topo)?;
+                ops::zones::annotate(b, &topo, &mut doc);
+                out.data(&serde_json::to_string_pretty(&doc)?);
             } else {
                 out.data(topology_text_all(&topo, masters, all_slots, out.painter()).trim_end());
             }
@@ -801,7 +810,8 @@ pub fn run(cli: Cli) -> Result<()> {
             return Ok(());
         }
         Command::Info { node } => {
-            let topo = ops::topology(b, &node)?;
+            let mut topo = ops::topology(b, &node)?;
+            ops::fill_metrics(b, &mut topo);
             let info = ops::info(&topo);
             if g.json {
                 out.data(&serde_json::to_string_pretty(&info)?);

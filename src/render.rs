@@ -106,13 +106,14 @@ pub fn topology_text_all(
             .map_or("?".into(), |k| k.to_string());
         let _ = writeln!(
             out,
-            "{} {:<21} {} {:>5} slots {:>8} keys  {}{}",
+            "{} {:<21} {} {:>5} slots {:>8} keys  {}{}{}",
             p.bold("M"),
             m.addr().to_string(),
             p.dim(m.short_id()),
             m.assigned_slots.len(),
             keys,
             ranges_text(&format_ranges(&m.assigned_slots), all_slots),
+            server_note(m, topo, p),
             flags_note(m, topo, p),
         );
         if masters_only {
@@ -121,10 +122,11 @@ pub fn topology_text_all(
         for r in topo.replicas_of(&m.node_id) {
             let _ = writeln!(
                 out,
-                "  {} {:<19} {} replica{}",
+                "  {} {:<19} {} replica{}{}",
                 p.dim("S"),
                 r.addr().to_string(),
                 p.dim(r.short_id()),
+                server_note(r, topo, p),
                 flags_note(r, topo, p)
             );
         }
@@ -153,6 +155,13 @@ pub fn topology_text_all(
         }
     }
     out
+}
+
+/// `  valkey 9.1.2` when the node's server was read, else nothing.
+fn server_note(n: &Node, topo: &Topology, p: Painter) -> String {
+    topo.servers
+        .get(&n.node_id)
+        .map_or(String::new(), |s| format!("  {}", p.dim(s)))
 }
 
 fn flags_note(n: &Node, topo: &Topology, p: Painter) -> String {
@@ -242,12 +251,15 @@ pub fn info_text(info: &ClusterInfo) -> String {
         let keys = m.keys.map_or("?".into(), |k| k.to_string());
         let _ = writeln!(
             out,
-            "{:<21} ({}) {:>9} keys | {:>5} slots | {} replica(s)",
+            "{:<21} ({}) {:>9} keys | {:>5} slots | {} replica(s){}",
             m.addr,
             short_id(&m.node_id),
             keys,
             m.slots,
-            m.replicas
+            m.replicas,
+            m.server
+                .as_deref()
+                .map_or(String::new(), |s| format!(" | {s}"))
         );
     }
     let _ = writeln!(
@@ -258,6 +270,14 @@ pub fn info_text(info: &ClusterInfo) -> String {
         info.total_slots,
         info.total_replicas
     );
+    if !info.servers.is_empty() {
+        let each: Vec<String> = info
+            .servers
+            .iter()
+            .map(|(s, n)| format!("{s} ({n} node(s))"))
+            .collect();
+        let _ = writeln!(out, "servers: {}", each.join(", "));
+    }
     out
 }
 
@@ -267,13 +287,14 @@ pub fn backup_text(m: &crate::backup::Manifest) -> String {
     for b in &m.masters {
         let _ = writeln!(
             out,
-            "{:<21} {:>6} slots {:>9} keys  {:>12} bytes  {}  sha256 {}",
+            "{:<21} {:>6} slots {:>9} keys  {:>12} bytes  {}  sha256 {}{}",
             b.addr,
             b.slot_count,
             b.keys,
             b.bytes,
             b.rdb,
-            &b.sha256[..b.sha256.len().min(16)]
+            &b.sha256[..b.sha256.len().min(16)],
+            rdb_note(b)
         );
     }
     let _ = writeln!(
@@ -283,6 +304,20 @@ pub fn backup_text(m: &crate::backup::Manifest) -> String {
         crate::backup::MANIFEST
     );
     out
+}
+
+/// `  RDB v11 by valkey 9.1.2` (what is known of it).
+fn rdb_note(b: &crate::backup::MasterBackup) -> String {
+    let version = b.rdb_version.map(|v| match b.rdb_magic.as_deref() {
+        Some("REDIS") | None => format!("RDB v{v}"),
+        Some(m) => format!("{m} RDB v{v}"),
+    });
+    match (version, &b.server) {
+        (Some(v), Some(s)) => format!("  {v} by {s}"),
+        (Some(v), None) => format!("  {v}"),
+        (None, Some(s)) => format!("  by {s}"),
+        (None, None) => String::new(),
+    }
 }
 
 /// A Redis reply as redis-cli shows it: `(integer) 1`, `(nil)`, `"text"`, numbered

@@ -94,7 +94,11 @@ pub fn backup(b: &mut dyn Backend, cluster: &Addr, dir: &Path) -> Result<Manifes
             ),
         );
         let keys = topo.keys.get(&m.node_id).copied().unwrap_or(0);
+        let server = super::metrics::server_and_memory(b, &m.addr())
+            .ok()
+            .map(|(s, _)| s.to_string());
         let written = b.save_rdb(&m.addr(), &dir.join(&rdb))?;
+        let header = crate::backup::rdb_file_header(&dir.join(&rdb));
         manifest.masters.push(MasterBackup {
             id: m.node_id.clone(),
             addr: m.addr().to_string(),
@@ -104,6 +108,9 @@ pub fn backup(b: &mut dyn Backend, cluster: &Addr, dir: &Path) -> Result<Manifes
             rdb,
             bytes: written.bytes,
             sha256: written.sha256,
+            server,
+            rdb_version: header.as_ref().map(|h| h.1),
+            rdb_magic: header.map(|h| h.0),
         });
     }
     let json = serde_json::to_vec_pretty(&manifest)?;

@@ -9,7 +9,7 @@ use crate::slots::{format_ranges, SLOT_COUNT};
 use crate::topology::{Seen, Topology, View};
 use anyhow::Result;
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 /// What `check` found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -69,7 +69,11 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
             .iter()
             .map(|i| format!("{i}: `redis-trib fix` resumes it")),
     );
-    let notes = notes(&topology);
+    let mut notes = notes(&topology);
+    // Zones, where known (`--zones FILE` or the servers' availability-zone).
+    let (zone_problems, zone_notes) = super::zones::check_zones(b, &topology);
+    problems.extend(zone_problems);
+    notes.extend(zone_notes);
     Ok(CheckReport {
         problems,
         notes,
@@ -344,6 +348,9 @@ pub struct MasterInfo {
     pub slots: usize,
     /// Number of replicas.
     pub replicas: usize,
+    /// Server and version (`valkey 9.1.2`), when read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// Keys, slots and replicas per master, and totals.
@@ -357,6 +364,9 @@ pub struct ClusterInfo {
     pub total_slots: usize,
     /// Replicas in all.
     pub total_replicas: usize,
+    /// Server and version → how many nodes (masters and replicas) run it, when read.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, usize>,
 }
 
 /// Summarises a topology (pure).
@@ -369,9 +379,15 @@ pub fn info(topo: &Topology) -> ClusterInfo {
             keys: topo.keys.get(&m.node_id).copied(),
             slots: m.assigned_slots.len(),
             replicas: topo.replicas_of(&m.node_id).count(),
+            server: topo.servers.get(&m.node_id).cloned(),
         })
         .collect();
+    let mut servers = BTreeMap::new();
+    for s in topo.servers.values() {
+        *servers.entry(s.clone()).or_insert(0) += 1;
+    }
     ClusterInfo {
+        servers,
         total_keys: masters.iter().filter_map(|m| m.keys).sum(),
         total_slots: masters.iter().map(|m| m.slots).sum(),
         total_replicas: masters.iter().map(|m| m.replicas).sum(),

@@ -13,7 +13,6 @@ use crate::slots::{format_ranges, split_evenly};
 use crate::topology::convergence_problem;
 use crate::wait;
 use anyhow::{bail, Result};
-use std::collections::BTreeMap;
 
 /// Who is a master and who replicates whom, by index into the node list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +27,25 @@ pub struct CreatePlan {
 /// taken round-robin across hosts, replicas placed on another host than their
 /// master where possible; extra nodes become extra replicas. Needs 3 masters.
 pub fn plan_create(hosts: &[String], replicas: usize) -> Result<CreatePlan> {
+    plan_create_in_zones(hosts, &vec![None; hosts.len()], replicas)
+}
+
+/// [`plan_create`] with each node's zone (`zones[i]`, None when unknown): masters
+/// taken round-robin across zones first, then across the hosts of each zone; each
+/// replica placed in another zone than its master where the layout allows it (then
+/// on another host). Nodes of unknown zone count as one zone of their own.
+pub fn plan_create_in_zones(
+    hosts: &[String],
+    zones: &[Option<String>],
+    replicas: usize,
+) -> Result<CreatePlan> {
     let n = hosts.len();
+    if zones.len() != n {
+        bail!(
+            "{} zones given for {n} nodes (one per node, None when unknown)",
+            zones.len()
+        );
+    }
     let masters_count = n / replicas.saturating_add(1);
     if masters_count < 3 {
         bail!(
@@ -36,20 +53,26 @@ pub fn plan_create(hosts: &[String], replicas: usize) -> Result<CreatePlan> {
             3u128 * (replicas as u128 + 1)
         );
     }
-    // Round-robin across hosts, keeping the order nodes were given within a host.
-    let mut by_host: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    let mut host_order: Vec<&str> = Vec::new();
-    for (i, h) in hosts.iter().enumerate() {
-        if !by_host.contains_key(h.as_str()) {
-            host_order.push(h);
+    // Within each zone, round-robin across its hosts; then round-robin across zones,
+    // keeping the order nodes were given.
+    let mut zone_order: Vec<Option<&str>> = Vec::new();
+    for z in zones {
+        if !zone_order.contains(&z.as_deref()) {
+            zone_order.push(z.as_deref());
         }
-        by_host.entry(h).or_default().push(i);
     }
+    let per_zone: Vec<Vec<usize>> = zone_order
+        .iter()
+        .map(|z| {
+            let members: Vec<usize> = (0..n).filter(|&i| zones[i].as_deref() == *z).collect();
+            round_robin(&members, |i| hosts[i].as_str())
+        })
+        .collect();
     let mut interleaved = Vec::with_capacity(n);
     for round in 0.. {
         let before = interleaved.len();
-        for h in &host_order {
-            if let Some(&i) = by_host[h].get(round) {
+        for members in &per_zone {
+            if let Some(&i) = members.get(round) {
                 interleaved.push(i);
             }
         }
@@ -59,21 +82,69 @@ pub fn plan_create(hosts: &[String], replicas: usize) -> Result<CreatePlan> {
     }
     let masters: Vec<usize> = interleaved[..masters_count].to_vec();
     let mut pool: Vec<usize> = interleaved[masters_count..].to_vec();
-    let mut pairs = Vec::new();
+    // How bad a replica `r` of master `m` is: sharing a known zone weighs more than
+    // sharing a host.
+    let cost = |r: usize, m: usize| -> u32 {
+        let same_zone = zones[r].is_some() && zones[r] == zones[m];
+        u32::from(same_zone) * 2 + u32::from(hosts[r] == hosts[m])
+    };
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
     let mut m = 0;
     while !pool.is_empty() {
         let master = masters[m % masters.len()];
-        let pick = pool
-            .iter()
-            .position(|&r| hosts[r] != hosts[master])
+        let pick = (0..pool.len())
+            .min_by_key(|&k| (cost(pool[k], master), k))
             .unwrap_or(0);
         pairs.push((pool.remove(pick), master));
         m += 1;
+    }
+    // Greedy picks can leave a master with the last replica of its own zone: swap
+    // replicas between masters while that lowers the total cost (each swap does, so
+    // this ends).
+    let mut improved = true;
+    while improved {
+        improved = false;
+        for i in 0..pairs.len() {
+            for j in 0..pairs.len() {
+                let ((ri, mi), (rj, mj)) = (pairs[i], pairs[j]);
+                if i != j && cost(rj, mi) + cost(ri, mj) < cost(ri, mi) + cost(rj, mj) {
+                    pairs[i].0 = rj;
+                    pairs[j].0 = ri;
+                    improved = true;
+                }
+            }
+        }
     }
     Ok(CreatePlan {
         masters,
         replicas: pairs,
     })
+}
+
+/// `members` round-robin across the groups `key` puts them in, groups in order of
+/// first appearance, members in the order given within a group.
+fn round_robin<'a>(members: &[usize], key: impl Fn(usize) -> &'a str) -> Vec<usize> {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for &i in members {
+        let k = key(i);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, v)) => v.push(i),
+            None => groups.push((k, vec![i])),
+        }
+    }
+    let mut out = Vec::with_capacity(members.len());
+    for round in 0.. {
+        let before = out.len();
+        for (_, v) in &groups {
+            if let Some(&i) = v.get(round) {
+                out.push(i);
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    out
 }
 
 /// Creates a cluster of the free nodes `addrs` with `replicas` replicas per master.
@@ -107,7 +178,29 @@ pub fn create(
                 .unwrap_or_else(|_| a.host.clone())
         })
         .collect();
-    let plan = plan_create(&hosts, replicas)?;
+    let zones: Vec<Option<String>> = nodes
+        .iter()
+        .map(|(a, _, _)| super::zones::zone_of(b, a))
+        .collect();
+    if zones.iter().any(Option::is_some) {
+        let mut named: Vec<String> = zones.iter().flatten().cloned().collect();
+        named.sort();
+        named.dedup();
+        let unknown = zones.iter().filter(|z| z.is_none()).count();
+        step(
+            b,
+            format!(
+                "zones: {}{}; spreading masters and replicas across them",
+                named.join(", "),
+                if unknown > 0 {
+                    format!(" ({unknown} node(s) of unknown zone)")
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+    let plan = plan_create_in_zones(&hosts, &zones, replicas)?;
     let all: Vec<Addr> = nodes.iter().map(|(a, _, _)| a.clone()).collect();
     for (i, (a, _, epoch)) in nodes.iter().enumerate() {
         if *epoch == 0 {
@@ -250,6 +343,78 @@ mod tests {
         let err = plan_create(&hosts(&["a"; 5]), 1).unwrap_err().to_string();
         assert!(
             err.contains("at least 3 masters, so give at least 6 nodes"),
+            "{err}"
+        );
+    }
+    fn zones(spec: &[&str]) -> Vec<Option<String>> {
+        spec.iter()
+            .map(|s| (!s.is_empty()).then(|| s.to_string()))
+            .collect()
+    }
+
+    /// Every node used once, and no replica in its master's zone.
+    fn assert_spread(p: &CreatePlan, z: &[Option<String>]) {
+        let mut used: Vec<usize> = p.masters.clone();
+        used.extend(p.replicas.iter().map(|(r, _)| *r));
+        used.sort();
+        assert_eq!(used, (0..z.len()).collect::<Vec<_>>());
+        for (r, m) in &p.replicas {
+            assert_ne!(
+                z[*r], z[*m],
+                "replica {r} shares zone {:?} with master {m}",
+                z[*m]
+            );
+        }
+    }
+
+    #[test]
+    fn masters_spread_across_zones_and_replicas_leave_their_masters_zone() {
+        // One host; zones given in blocks: a a b b c c.
+        let z = zones(&["a", "a", "b", "b", "c", "c"]);
+        let p = plan_create_in_zones(&hosts(&["h"; 6]), &z, 1).unwrap();
+        assert_eq!(p.masters, vec![0, 2, 4], "one master per zone");
+        assert_spread(&p, &z);
+        // The greedy pick alone would leave the last master with a replica of its
+        // own zone: a1->b, b1->a, c1->c; the swap fixes it.
+        let z = zones(&["a", "b", "c", "a", "b", "c"]);
+        let p = plan_create_in_zones(&hosts(&["h"; 6]), &z, 1).unwrap();
+        assert_eq!(p.masters, vec![0, 1, 2]);
+        assert_spread(&p, &z);
+    }
+
+    #[test]
+    fn zones_first_then_hosts() {
+        // Two zones, two hosts per zone: masters alternate zones, and within a zone
+        // alternate hosts; replicas go to the other zone.
+        let h = hosts(&[
+            "h1", "h1", "h1", "h2", "h2", "h2", "h3", "h3", "h3", "h4", "h4", "h4",
+        ]);
+        let z = zones(&["a", "a", "a", "a", "a", "a", "b", "b", "b", "b", "b", "b"]);
+        let p = plan_create_in_zones(&h, &z, 1).unwrap();
+        assert_eq!(p.masters, vec![0, 6, 3, 9, 1, 7]);
+        assert_spread(&p, &z);
+        for (r, m) in &p.replicas {
+            assert_ne!(h[*r], h[*m]);
+        }
+    }
+
+    #[test]
+    fn two_replicas_over_three_zones_and_unknown_zones() {
+        let z = zones(&["a", "a", "a", "b", "b", "b", "c", "c", "c"]);
+        let p = plan_create_in_zones(&hosts(&["h"; 9]), &z, 2).unwrap();
+        assert_eq!(p.masters, vec![0, 3, 6]);
+        assert_spread(&p, &z);
+        // Nodes of unknown zone are placed, never counted as sharing a zone.
+        let z = zones(&["a", "", "a", "", "a", ""]);
+        let p = plan_create_in_zones(&hosts(&["h"; 6]), &z, 1).unwrap();
+        assert_spread(&p, &z);
+        // Everything in one zone: still a plan (the host rule alone).
+        let z = zones(&["a"; 6]);
+        let p = plan_create_in_zones(&hosts(&["x", "x", "x", "y", "y", "y"]), &z, 1).unwrap();
+        assert_eq!(p.masters, vec![0, 3, 1]);
+        let err = plan_create_in_zones(&hosts(&["h"; 6]), &zones(&["a"]), 1).unwrap_err();
+        assert!(
+            err.to_string().contains("1 zones given for 6 nodes"),
             "{err}"
         );
     }

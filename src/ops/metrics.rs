@@ -99,8 +99,29 @@ pub fn memory_of(b: &mut dyn Backend, addr: &Addr) -> Result<(u64, u64)> {
     }
 }
 
-/// Gives every reachable node of `topo` its key count and, where `INFO memory`
-/// answers, its `used_memory` and `maxmemory`. Where it does not (an offline
+/// `INFO server memory` of one node in one round trip: what it runs (`valkey
+/// 9.1.2`) and its `used_memory` and `maxmemory` (absent fields: `None`).
+pub fn server_and_memory(
+    b: &mut dyn Backend,
+    addr: &Addr,
+) -> Result<(crate::conn::Server, Option<(u64, u64)>)> {
+    let args = [b"INFO".to_vec(), b"server".to_vec(), b"memory".to_vec()];
+    let text = match b.execute(addr, &args)? {
+        redis::Value::BulkString(t) => String::from_utf8_lossy(&t).into_owned(),
+        redis::Value::VerbatimString { text, .. } => text,
+        redis::Value::SimpleString(t) => t,
+        other => bail!("{addr}: INFO answered {other:?}"),
+    };
+    let fields = crate::conn::parse_info(&text);
+    let server = crate::conn::Server::from_info(&fields);
+    let num = |k: &str| fields.get(k).and_then(|v| v.trim().parse::<u64>().ok());
+    let memory = num("used_memory").map(|used| (used, num("maxmemory").unwrap_or(0)));
+    Ok((server, memory))
+}
+
+/// Gives every reachable node of `topo` its key count and, where `INFO server
+/// memory` answers (one round trip a node), its `used_memory`, `maxmemory` and
+/// server with version (`topo.servers`). Where it does not (an offline
 /// simulation), values already there (from a snapshot) are kept.
 pub fn fill(b: &mut dyn Backend, topo: &mut Topology) {
     for n in &mut topo.nodes {
@@ -110,9 +131,12 @@ pub fn fill(b: &mut dyn Backend, topo: &mut Topology) {
         if topo.unreachable.contains_key(&n.node_id) || n.is_failed() || n.no_addr() {
             continue;
         }
-        if let Ok((used, max)) = memory_of(b, &n.addr()) {
-            n.used_memory = Some(used);
-            n.maxmemory = Some(max);
+        if let Ok((server, memory)) = server_and_memory(b, &n.addr()) {
+            if let Some((used, max)) = memory {
+                n.used_memory = Some(used);
+                n.maxmemory = Some(max);
+            }
+            topo.servers.insert(n.node_id.clone(), server.to_string());
         }
     }
 }

@@ -25,11 +25,12 @@ mod shutdown;
 mod sim_tests;
 mod start;
 mod timeout;
+pub mod zones;
 
 pub use apply_plan::{apply_plan, resolve_plan, Amount, Applied, PlanMove};
 pub use backup::backup;
 pub use check::{check, info, CheckReport, ClusterInfo};
-pub use create::{create, plan_create, CreatePlan};
+pub use create::{create, plan_create, plan_create_in_zones, CreatePlan};
 pub use failover::{failover, FailoverDone};
 pub use fix::{fix, Repair};
 pub use forget::{find_node, forget, name_of};

@@ -321,6 +321,7 @@ pub const NODE_FIELDS: &[&str] = &[
     "used_memory",
     "maxmemory",
     "keys",
+    "zone",
 ];
 
 /// The engine functions are registered into, and the docs recorded so far.
@@ -354,17 +355,25 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         docs: Vec::new(),
     };
     let h = host.clone();
-    api!(reg, "list_nodes", ["addr: String"] -> "Array", "Every node of the cluster `addr` belongs to, masters first (Node values, with keys, used_memory and maxmemory).",
+    api!(reg, "list_nodes", ["addr: String"] -> "Array", "Every node of the cluster `addr` belongs to, masters first (Node values, with keys, used_memory, maxmemory and zone).",
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("list_nodes", &addr)?;
-        let topo = h.with(|b| ops::topology_with_metrics(b, &a))?;
+        let topo = h.with(|b| {
+            let t = ops::topology_with_metrics(b, &a)?;
+            ops::zones::learn_topology(b, &t);
+            Ok(t)
+        })?;
         Ok(topo.nodes.into_iter().map(Dynamic::from).collect())
     });
     let h = host.clone();
     api!(reg, "list_masters", ["addr: String"] -> "Array", "The masters of the cluster `addr` belongs to.",
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("list_masters", &addr)?;
-        let topo = h.with(|b| ops::topology_with_metrics(b, &a))?;
+        let topo = h.with(|b| {
+            let t = ops::topology_with_metrics(b, &a)?;
+            ops::zones::learn_topology(b, &t);
+            Ok(t)
+        })?;
         Ok(topo.masters().cloned().map(Dynamic::from).collect())
     });
     let h = host.clone();
@@ -376,6 +385,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
             let mut me = v.myself().clone();
             me.flags.retain(|f| f != "myself");
             me.keys = Some(v.keys);
+            ops::zones::zone_of(b, &a);
             if let Ok((used, max)) = ops::memory_of(b, &a) {
                 me.used_memory = Some(used);
                 me.maxmemory = Some(max);
@@ -974,6 +984,9 @@ fn register_node_type(engine: &mut Engine) {
         .register_get("used_memory", |n: &mut Node| opt_int(n.used_memory))
         .register_get("maxmemory", |n: &mut Node| opt_int(n.maxmemory))
         .register_get("keys", |n: &mut Node| opt_int(n.keys))
+        .register_get("zone", |n: &mut Node| {
+            ops::zones::known(&n.addr()).map_or(Dynamic::UNIT, Dynamic::from)
+        })
         .register_fn("to_string", |n: &mut Node| describe(n))
         .register_fn("to_debug", |n: &mut Node| describe(n))
         .register_fn("==", |a: &mut Node, b: Node| a.node_id == b.node_id)

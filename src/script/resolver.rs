@@ -12,6 +12,7 @@ pub const STDLIB: &[(&str, &str)] = &[
     ("balance", include_str!("../../stdlib/balance.rhai")),
     ("health", include_str!("../../stdlib/health.rhai")),
     ("topology", include_str!("../../stdlib/topology.rhai")),
+    ("zones", include_str!("../../stdlib/zones.rhai")),
 ];
 
 /// Resolves module names to compiled modules, once each.

@@ -105,6 +105,10 @@ pub struct Topology {
     pub states: BTreeMap<String, String>,
     /// Why a node could not be read, per node id.
     pub unreachable: BTreeMap<String, String>,
+    /// Server and version per node id (`valkey 9.1.2`), when read live (`list`,
+    /// `info`); absent from older snapshots.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub servers: BTreeMap<String, String>,
 }
 
 impl Topology {

@@ -195,7 +195,9 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
         .filter(|f| !f.is_empty() && *f != "noflags")
         .map(String::from)
         .collect();
-    let role_in_cluster = if flags.iter().any(|f| f == "slave") {
+    // Every server of the matrix (Redis 7.0, 8.2, Valkey 8.1, 9.1) still prints
+    // `slave`; `replica` is taken too should a server print the newer word.
+    let role_in_cluster = if flags.iter().any(|f| f == "slave" || f == "replica") {
         Role::Slave
     } else {
         Role::Master
@@ -377,6 +379,43 @@ mod tests {
         let nodes = parse_cluster_nodes(&text).unwrap();
         assert_eq!(nodes.len(), 2);
         assert_eq!(nodes[1].assigned_slots.len(), 8192);
+    }
+
+    /// Lines captured from 3-node labs with a replica, `cluster-announce-hostname`
+    /// set on every node and (Valkey) `availability-zone` set: no server prints the
+    /// zone or shard id in `CLUSTER NODES` (only `CLUSTER SHARDS`), all say `slave`.
+    #[test]
+    fn parses_real_lines_of_every_server() {
+        let cases = [
+            // Redis 7.0.15
+            "3911b7b58c79a5dbae1a23178d379e82e7d91c3e 127.0.0.1:24003@34003,replica.lab slave 25833cf55a363c74322a778436cc65b706dbb928 0 1796208181761 1 connected",
+            "25833cf55a363c74322a778436cc65b706dbb928 127.0.0.1:24000@34000,node0.lab myself,master - 0 1796208181000 1 connected 0-5461",
+            // Redis 8.2.3
+            "14ac4dfbcf5aeac4152bfc1a62534ef527a9ce24 127.0.0.1:24013@34013,replica.lab myself,slave e1d81928166262c42371ad60a3ba539ca7adb24d 0 0 1 connected",
+            "e1d81928166262c42371ad60a3ba539ca7adb24d 127.0.0.1:24010@34010,node0.lab myself,master - 0 0 1 connected 0-5461",
+            // Valkey 8.1.8
+            "24a723657cb96d15dddfc809d15015825b40ac98 127.0.0.1:24023@34023,replica.lab slave 951a7de28e265591e0bc8baad5210aed0557631c 0 1796208181000 1 connected",
+            "951a7de28e265591e0bc8baad5210aed0557631c 127.0.0.1:24020@34020,node0.lab myself,master - 0 0 1 connected 0-5461",
+            // Valkey 9.1.2
+            "09d357218e375639c96ffc82d74166682f58c713 127.0.0.1:24033@34033,replica.lab myself,slave e97f784976e558845d8b13a1c3e98d1b4940803a 0 0 1 connected",
+            "e97f784976e558845d8b13a1c3e98d1b4940803a 127.0.0.1:24030@34030,node0.lab myself,master - 0 0 1 connected 0-5461",
+        ];
+        for pair in cases.chunks(2) {
+            let r = parse_node_line(pair[0]).unwrap();
+            assert_eq!(r.role_in_cluster, Role::Slave, "{}", pair[0]);
+            assert_eq!(r.hostname.as_deref(), Some("replica.lab"));
+            assert_eq!(r.port + 10000, r.cport.unwrap());
+            let m = parse_node_line(pair[1]).unwrap();
+            assert!(m.is_master() && m.is_myself());
+            assert_eq!(r.master_id.as_deref(), Some(m.node_id.as_str()));
+            assert_eq!(m.hostname.as_deref(), Some("node0.lab"));
+            assert_eq!(m.assigned_slots.len(), 5462);
+        }
+        let r = parse_node_line(&format!(
+            "{ID_A} 10.0.0.1:7001@17001 replica {ID_B} 0 0 3 connected"
+        ))
+        .unwrap();
+        assert_eq!(r.role_in_cluster, Role::Slave);
     }
 
     #[test]

@@ -19,4 +19,6 @@ mod servers;
 mod settings;
 mod support;
 mod tls;
+mod versions;
 mod workflows;
+mod zones;
