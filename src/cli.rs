@@ -9,6 +9,7 @@ use redis_trib::addr::Addr;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::conn::{ConnOpts, TlsOpts};
+use redis_trib::error::{kind_of, Kind};
 use redis_trib::import::ImportOpts;
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::lab::{Lab, LabOpts};
@@ -781,11 +782,10 @@ pub fn run(cli: Cli) -> Result<()> {
                     let reply = if n.is_failed() || topo.unreachable.contains_key(&n.node_id) {
                         Err("unreachable".to_string())
                     } else {
-                        b.execute(&addr, &args).map_err(|e| {
-                            let e = format!("{e:#}");
-                            e.strip_prefix(&format!("{addr}: "))
-                                .unwrap_or(&e)
-                                .to_string()
+                        // Each node's line names the node: its error need not.
+                        b.execute(&addr, &args).map_err(|e| match kind_of(&e) {
+                            Some(Kind::Server { reply, .. }) => reply.clone(),
+                            _ => format!("{e:#}"),
                         })
                     };
                     (addr.to_string(), reply)

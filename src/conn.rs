@@ -380,7 +380,12 @@ impl NodeConn {
                 self.addr
             );
         }
-        anyhow!("{}: {} failed: {e}", self.addr, name.join(" "))
+        let reply = format!("{} failed: {e}", name.join(" "));
+        crate::error::error(crate::error::Kind::Server {
+            node: self.addr.to_string(),
+            message: format!("{}: {reply}", self.addr),
+            reply,
+        })
     }
 }
 

@@ -49,6 +49,16 @@ pub enum Kind {
     /// Something else (another tool, a person) changed what the operation was about to
     /// change; the operation stopped cleanly.
     Conflict(String),
+    /// A node answered a command with an error (or the command failed on the way):
+    /// `reply` says what, without the node, which `node` names.
+    Server {
+        /// The node (`host:port`).
+        node: String,
+        /// `CMD failed: <the error>`.
+        reply: String,
+        /// The full message (node first).
+        message: String,
+    },
     /// A script asked to exit with this code (`exit(n)`); no message is printed.
     ScriptExit(i32),
     /// A script gave up with `fail(msg)`: one line, exit code 1.
@@ -69,7 +79,8 @@ impl fmt::Display for Kind {
             Kind::ScriptExit(code) => write!(f, "the script exited with code {code}"),
             Kind::BusyKey { message, .. }
             | Kind::TimedOut { message, .. }
-            | Kind::LeaseHeld { message, .. } => f.write_str(message),
+            | Kind::LeaseHeld { message, .. }
+            | Kind::Server { message, .. } => f.write_str(message),
         }
     }
 }
@@ -103,6 +114,11 @@ impl Kind {
             },
             Kind::LeaseHeld { holder, .. } => Kind::LeaseHeld {
                 holder,
+                message: text,
+            },
+            Kind::Server { node, reply, .. } => Kind::Server {
+                node,
+                reply,
                 message: text,
             },
         }
