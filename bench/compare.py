@@ -10,7 +10,14 @@ are checked before and after. Prints medians and the ratio (redis-cli / redis-tr
 Environment: REDIS_TRIB (binary, default target/release/redis-trib), REPEATS (3),
 BENCH_KEYS (200000), BENCH_VALUE (100 bytes), BENCH_BASE_PORT (7600),
 BENCH_NODE_TIMEOUT (cluster-node-timeout ms, 3000), BENCH_JOBS (rebalance,reshard,
-create3,create6).
+create3,create6; `scale` is the live-at-scale scenario), BENCH_SCALE_MASTERS (masters
+of the scale scenario, each with one replica; 50), BENCH_SCALE_BASE_PORT (10000: the
+nodes' ports and bus ports, +10000, must stay below the kernel's ephemeral range).
+
+The scale scenario, per tool on its own fresh nodes (up 3 s before the timed
+window): create M masters + M replicas, then check, info and call (DBSIZE on every
+node) on the ready cluster, then KEYS keys loaded, M/10 empty masters added and the
+cluster rebalanced onto them (add-node + rebalance, until ready), keys verified.
 """
 
 import json
@@ -239,6 +246,89 @@ def job_create(tool, n, replicas):
         return time.monotonic() - t0
 
 
+SCALE_M = int(os.environ.get("BENCH_SCALE_MASTERS", "50"))
+SCALE_BASE = int(os.environ.get("BENCH_SCALE_BASE_PORT", "10000"))
+
+
+def timed(*args):
+    t0 = time.monotonic()
+    run(*args)
+    return time.monotonic() - t0
+
+
+def job_scale(tool):
+    """Times of one tool on the scale scenario, by phase."""
+    global BASE
+    m, new = SCALE_M, max(1, SCALE_M // 10)
+    saved, BASE = BASE, SCALE_BASE
+    try:
+        with Lab(2 * m + new) as lab:
+            time.sleep(0.5)
+            p = lab.ports
+            members, extra = p[: 2 * m], p[2 * m :]
+            out = {}
+            t0 = time.monotonic()
+            if tool == "redis-trib":
+                trib("create", *map(addr, members), "--replicas", 1)
+            else:
+                run("redis-cli", "--cluster", "create", *map(addr, members), "--cluster-replicas", 1,
+                    "--cluster-yes")
+            ready(members, timeout=300)
+            out["create"] = time.monotonic() - t0
+            e = addr(members[0])
+            if tool == "redis-trib":
+                out["check"] = timed(TRIB, "--quiet", "check", e)
+                out["info"] = timed(TRIB, "--quiet", "info", e)
+                out["call"] = timed(TRIB, "--quiet", "call", e, "DBSIZE")
+            else:
+                out["check"] = timed("redis-cli", "--cluster", "check", e)
+                out["info"] = timed("redis-cli", "--cluster", "info", e)
+                out["call"] = timed("redis-cli", "--cluster", "call", e, "DBSIZE")
+            load_keys(members[0])
+            before = total_keys(members)
+            t0 = time.monotonic()
+            if tool == "redis-trib":
+                for x in extra:
+                    trib("join_no_load", e, addr(x))
+                trib("rebalance", e, "--use-empty-masters")
+            else:
+                for x in extra:
+                    run("redis-cli", "--cluster", "add-node", addr(x), e)
+                ready(p, timeout=300)
+                run("redis-cli", "--cluster", "rebalance", e, "--cluster-use-empty-masters")
+            ready(p, timeout=300)
+            out["rebalance"] = time.monotonic() - t0
+            after = total_keys(p)
+            assert before == after == KEYS, f"keys before {before}, after {after}, expected {KEYS}"
+            for x in extra:
+                assert slot_count(members[0], node_id(x)) > 0, f"{x} got no slots"
+            return out
+    finally:
+        BASE = saved
+
+
+def scale_rows():
+    m, new = SCALE_M, max(1, SCALE_M // 10)
+    times = {"redis-trib": [], "redis-cli": []}
+    for _ in range(REPEATS):
+        for tool in times:
+            times[tool].append(job_scale(tool))
+    print(f"scale: {times}", file=sys.stderr)
+    titles = {
+        "create": f"scale: create {m} masters + {m} replicas",
+        "check": "scale: check",
+        "info": "scale: info",
+        "call": "scale: call DBSIZE (every node)",
+        "rebalance": f"scale: add {new} empty masters + rebalance, {KEYS} keys",
+    }
+    rows = []
+    for k, title in titles.items():
+        a = statistics.median(t[k] for t in times["redis-trib"])
+        b = statistics.median(t[k] for t in times["redis-cli"])
+        rows.append((title, a, b, b / a))
+    return rows
+
+
 JOB_TABLE = {
     "rebalance": (f"rebalance 3 -> 4 masters, {KEYS} keys x {VALUE} B", job_rebalance),
     "reshard": ("reshard 4096 empty slots", job_reshard),
@@ -252,6 +342,9 @@ def main():
     print(f"machine: {os.cpu_count()} cores; repeats: {REPEATS}; cluster-node-timeout: {NODE_TIMEOUT} ms\n")
     rows = []
     for key in JOBS:
+        if key == "scale":
+            rows.extend(scale_rows())
+            continue
         title, fn = JOB_TABLE[key]
         times = {"redis-trib": [], "redis-cli": []}
         for _ in range(REPEATS):
@@ -267,7 +360,7 @@ def main():
     print("| job | redis-trib (median) | redis-cli --cluster (median) | speed-up |")
     print("|---|---|---|---|")
     for title, a, b, ratio in rows:
-        print(f"| {title} | {a:.2f} s | {b:.2f} s | {ratio:.1f}x |")
+        print(f"| {title} | {a:.3f} s | {b:.3f} s | {ratio:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ pub fn until(
 
 /// Reads the views of `addrs`; a node that cannot be read is an error.
 pub fn views(b: &mut dyn Backend, addrs: &[Addr]) -> Result<Vec<View>> {
-    addrs.iter().map(|a| b.view(a)).collect()
+    b.views(addrs).into_iter().collect()
 }
 
 /// The views of `addrs` with their node tables shared, when the backend keeps such

@@ -16,6 +16,10 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How many nodes are read at once when reading many views (the topology, each
+/// poll of a wait).
+pub const VIEW_THREADS: usize = 24;
+
 /// Receives the events of an operation (the binary prints them; scripts may log them).
 pub type EventSink = Box<dyn FnMut(Event) + Send>;
 
@@ -117,6 +121,10 @@ impl Live {
 impl Backend for Live {
     fn view(&mut self, addr: &Addr) -> Result<View> {
         self.pool.with(addr, |c| c.view())
+    }
+
+    fn views(&mut self, addrs: &[Addr]) -> Vec<Result<View>> {
+        self.pool.each(addrs, VIEW_THREADS, |c| c.view())
     }
 
     fn timeout(&self) -> Duration {

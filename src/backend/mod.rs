@@ -81,6 +81,12 @@ pub trait Backend {
     /// Reads one node's view (`CLUSTER INFO`, `CLUSTER NODES`, `DBSIZE`). Errors name
     /// the node: unreachable, authentication, not cluster-enabled.
     fn view(&mut self, addr: &Addr) -> Result<View>;
+    /// Reads the views of many nodes, one result per address in order (a node that
+    /// cannot be read is an error of its own). Live nodes are read concurrently on a
+    /// bounded number of threads; the default reads them one after the other.
+    fn views(&mut self, addrs: &[Addr]) -> Vec<Result<View>> {
+        addrs.iter().map(|a| self.view(a)).collect()
+    }
     /// The bound on every wait.
     fn timeout(&self) -> Duration;
     /// Pause between two polls of a condition (zero where nothing can change by

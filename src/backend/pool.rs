@@ -2,8 +2,10 @@
 
 use crate::addr::Addr;
 use crate::conn::{ConnOpts, NodeConn};
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Open connections by address.
 pub struct Pool {
@@ -62,6 +64,70 @@ impl Pool {
             .collect();
         out.sort_by_key(|c| addrs.iter().position(|a| a == c.addr()));
         Ok(out)
+    }
+
+    /// Runs `f` on the connection to each of `addrs` (opened as needed) on at most
+    /// `threads` scoped threads, and returns one result per address, in order. A
+    /// failure stays with its node (and drops its connection, as [`Pool::with`]); a
+    /// worker that panics becomes an error naming the node.
+    pub fn each<T: Send>(
+        &mut self,
+        addrs: &[Addr],
+        threads: usize,
+        f: impl Fn(&mut NodeConn) -> Result<T> + Sync,
+    ) -> Vec<Result<T>> {
+        if addrs.len() <= 1 || threads <= 1 {
+            return addrs.iter().map(|a| self.with(a, &f)).collect();
+        }
+        // Each address's connection (if open) and, once done, its result.
+        type Slot<T> = Mutex<(Option<NodeConn>, Option<Result<T>>)>;
+        let slots: Vec<Slot<T>> = addrs
+            .iter()
+            .map(|a| Mutex::new((self.conns.remove(a), None)))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let opts = &self.opts;
+        let work = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let (Some(addr), Some(slot)) = (addrs.get(i), slots.get(i)) else {
+                return;
+            };
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            let conn = match slot.0.take() {
+                Some(c) => Ok(c),
+                None => NodeConn::open(addr, opts),
+            };
+            let (conn, result) = match conn {
+                Ok(mut c) => {
+                    let r = f(&mut c);
+                    (r.is_ok().then_some(c), r)
+                }
+                Err(e) => (None, Err(e)),
+            };
+            *slot = (conn, Some(result));
+        };
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads.min(addrs.len()))
+                .map(|_| s.spawn(work))
+                .collect();
+            for w in workers {
+                // A panic leaves its node without a result, reported below.
+                let _ = w.join();
+            }
+        });
+        addrs
+            .iter()
+            .zip(slots)
+            .map(|(addr, slot)| {
+                let (conn, result) = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+                if let Some(c) = conn {
+                    self.conns.insert(addr.clone(), c);
+                }
+                result.unwrap_or_else(|| {
+                    Err(anyhow!("{addr}: reading the node failed (worker panicked)"))
+                })
+            })
+            .collect()
     }
 
     /// Drops the connection to `addr` (after a reset, say).

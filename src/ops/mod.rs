@@ -156,15 +156,25 @@ pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
             .collect();
         return Ok(Topology::assemble_from(entry, others));
     }
-    let others = entry
-        .nodes
+    // Every reachable node is read at once (concurrently where the backend can).
+    let others: Vec<&Node> = entry.nodes.iter().filter(|n| n.node_id != my_id).collect();
+    let flagged = |n: &Node| n.is_failed() || n.no_addr() || n.in_handshake();
+    let to_read: Vec<Addr> = others
         .iter()
-        .filter(|n| n.node_id != my_id)
+        .filter(|n| !flagged(n))
+        .map(|n| n.addr())
+        .collect();
+    let mut read = b.views(&to_read).into_iter();
+    let others = others
+        .into_iter()
         .map(|n| {
-            let view = if n.is_failed() || n.no_addr() || n.in_handshake() {
+            let view = if flagged(n) {
                 Err(format!("flagged {}", n.flags.join(",")))
             } else {
-                b.view(&n.addr()).map_err(|e| format!("{e:#}"))
+                match read.next() {
+                    Some(v) => v.map_err(|e| format!("{e:#}")),
+                    None => Err("the backend returned too few views".to_string()),
+                }
             };
             (n.node_id.clone(), view)
         })

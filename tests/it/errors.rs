@@ -741,3 +741,28 @@ fn bad_input_is_refused_in_one_line_never_a_panic() {
     );
     assert!(stderr.is_empty(), "doc into a closed pipe: {stderr}");
 }
+
+/// Reading many views at once (concurrently, live) keeps one result per node in
+/// order: a node nobody listens on is an error naming it, the others read fine, and
+/// reading again reuses what worked.
+#[test]
+fn views_read_together_report_each_node() {
+    use redis_trib::backend::Backend;
+    let held = dead_port();
+    let lab = lab(3);
+    let dead: redis_trib::addr::Addr = format!("127.0.0.1:{}", held.port).parse().unwrap();
+    let addrs = vec![lab.addr(0), dead.clone(), lab.addr(1), lab.addr(2)];
+    let mut b = lab.backend();
+    for _ in 0..2 {
+        let read = b.views(&addrs);
+        assert_eq!(read.len(), 4);
+        for (i, r) in read.iter().enumerate() {
+            match (i, r) {
+                (1, Err(e)) => assert!(format!("{e:#}").contains(&dead.to_string()), "{e:#}"),
+                (1, Ok(_)) => panic!("the dead node was read"),
+                (_, Ok(v)) => assert_eq!(v.addr, addrs[i]),
+                (_, Err(e)) => panic!("{} not read: {e:#}", addrs[i]),
+            }
+        }
+    }
+}
