@@ -292,9 +292,10 @@ def job_scale(tool):
                     trib("join_no_load", e, addr(x))
                 trib("rebalance", e, "--use-empty-masters")
             else:
-                for x in extra:
+                # add-node refuses a cluster that does not agree yet: each waits.
+                for i, x in enumerate(extra):
                     run("redis-cli", "--cluster", "add-node", addr(x), e)
-                ready(p, timeout=300)
+                    ready(members + extra[: i + 1], timeout=300)
                 run("redis-cli", "--cluster", "rebalance", e, "--cluster-use-empty-masters")
             ready(p, timeout=300)
             out["rebalance"] = time.monotonic() - t0

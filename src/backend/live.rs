@@ -312,6 +312,20 @@ impl Backend for Live {
         self.pool.with(node, |c| c.run(&cmd))
     }
 
+    fn execute_many(&mut self, nodes: &[Addr], args: &[Vec<u8>]) -> Vec<Result<redis::Value>> {
+        let Some((name, rest)) = args.split_first() else {
+            return nodes
+                .iter()
+                .map(|_| Err(anyhow::anyhow!("execute needs a command name")))
+                .collect();
+        };
+        let mut cmd = redis::cmd(&String::from_utf8_lossy(name));
+        for a in rest {
+            cmd.arg(a.as_slice());
+        }
+        self.pool.each(nodes, VIEW_THREADS, |c| c.run(&cmd))
+    }
+
     fn reset(&mut self, node: &Addr) -> Result<()> {
         let mut cmd = redis::cmd("CLUSTER");
         cmd.arg("RESET").arg("HARD");

@@ -175,6 +175,12 @@ pub trait Backend {
     /// Runs a raw command on one node. A simulation passes read-only commands to
     /// its source and refuses the rest.
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value>;
+    /// Runs one raw command on each of `nodes`, one result per node in order
+    /// (concurrently on live nodes, on a bounded number of threads; the default runs
+    /// [`Backend::execute`] one node after the other).
+    fn execute_many(&mut self, nodes: &[Addr], args: &[Vec<u8>]) -> Vec<Result<redis::Value>> {
+        nodes.iter().map(|n| self.execute(n, args)).collect()
+    }
     /// `CLUSTER FAILOVER [FORCE|TAKEOVER]` sent to `replica`: it starts taking over its
     /// master's slots (the caller waits for the cluster to agree).
     fn failover(&mut self, replica: &Addr, mode: FailoverMode) -> Result<()>;

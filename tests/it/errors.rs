@@ -764,5 +764,11 @@ fn views_read_together_report_each_node() {
                 (_, Err(e)) => panic!("{} not read: {e:#}", addrs[i]),
             }
         }
+        let pinged = b.execute_many(&addrs, &[b"PING".to_vec()]);
+        assert_eq!(pinged.len(), 4);
+        assert!(pinged[1].is_err());
+        for i in [0, 2, 3] {
+            assert!(pinged[i].is_ok(), "{}: {:?}", addrs[i], pinged[i]);
+        }
     }
 }
