@@ -773,20 +773,36 @@ pub fn run(cli: Cli) -> Result<()> {
         } => {
             let topo = ops::topology(b, &node)?;
             let args: Vec<Vec<u8>> = command.iter().map(|a| a.clone().into_bytes()).collect();
-            let answers: Vec<NodeAnswer> = topo
+            let chosen: Vec<&redis_trib::topology::Node> = topo
                 .nodes
                 .iter()
                 .filter(|n| (!masters || n.is_master()) && (!replicas || !n.is_master()))
+                .collect();
+            let reachable = |n: &redis_trib::topology::Node| {
+                !n.is_failed() && !topo.unreachable.contains_key(&n.node_id)
+            };
+            // Every reachable node at once (the backend runs them concurrently).
+            let asked: Vec<Addr> = chosen
+                .iter()
+                .filter(|n| reachable(n))
+                .map(|n| n.addr())
+                .collect();
+            let mut replies = asked.iter().cloned().zip(b.execute_many(&asked, &args));
+            let answers: Vec<NodeAnswer> = chosen
+                .iter()
                 .map(|n| {
                     let addr = n.addr();
-                    let reply = if n.is_failed() || topo.unreachable.contains_key(&n.node_id) {
+                    let reply = if !reachable(n) {
                         Err("unreachable".to_string())
                     } else {
-                        // Each node's line names the node: its error need not.
-                        b.execute(&addr, &args).map_err(|e| match kind_of(&e) {
-                            Some(Kind::Server { reply, .. }) => reply.clone(),
-                            _ => format!("{e:#}"),
-                        })
+                        match replies.find(|(a, _)| a == &addr) {
+                            // Each node's line names the node: its error need not.
+                            Some((_, r)) => r.map_err(|e| match kind_of(&e) {
+                                Some(Kind::Server { reply, .. }) => reply.clone(),
+                                _ => format!("{e:#}"),
+                            }),
+                            None => Err("not asked".to_string()),
+                        }
                     };
                     (addr.to_string(), reply)
                 })

@@ -52,7 +52,16 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
         }
         None => {
             let mut views = vec![entry.clone()];
-            let others = read_others(&entry, |a| b.view(a));
+            // Every other node at once (the backend reads them concurrently).
+            let asked: Vec<Addr> = read_others(&entry, |a| Ok(a.clone()))
+                .into_iter()
+                .filter_map(|(_, a)| a.ok())
+                .collect();
+            let mut read = asked.iter().cloned().zip(b.views(&asked));
+            let others = read_others(&entry, |a| match read.find(|(r, _)| r == a) {
+                Some((_, v)) => v,
+                None => Err(anyhow::anyhow!("{a}: not read")),
+            });
             views.extend(others.iter().filter_map(|(_, v)| v.as_ref().ok()).cloned());
             let topology = Topology::assemble(&entry, others);
             let problems = disagreements(&views, &topology);
@@ -276,7 +285,9 @@ pub(super) fn setting_outliers(b: &mut dyn Backend, addrs: &[Addr]) -> Vec<Setti
         .filter_map(|&(name, unit)| {
             let read: Vec<(Addr, u64)> = addrs
                 .iter()
-                .filter_map(|a| super::rejoin::config_u64(b, a, name).map(|v| (a.clone(), v)))
+                .cloned()
+                .zip(super::rejoin::config_u64_many(b, addrs, name))
+                .filter_map(|(a, v)| v.map(|v| (a, v)))
                 .collect();
             outliers_of(read).map(|(common, nodes)| SettingOutliers {
                 name,

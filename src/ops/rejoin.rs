@@ -119,6 +119,22 @@ pub fn with_lowered<T>(
     }
 }
 
+/// A numeric setting of each of `nodes` (`CONFIG GET name`, sent to all at once),
+/// `None` where it cannot be read.
+pub(super) fn config_u64_many(b: &mut dyn Backend, nodes: &[Addr], name: &str) -> Vec<Option<u64>> {
+    let args: Vec<Vec<u8>> = ["CONFIG", "GET", name]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    b.execute_many(nodes, &args)
+        .into_iter()
+        .map(|reply| {
+            let pair: Vec<String> = redis::from_redis_value(reply.ok()?).ok()?;
+            pair.get(1)?.parse().ok()
+        })
+        .collect()
+}
+
 /// A numeric setting of one node (`CONFIG GET name`), or `None` when it cannot be
 /// read.
 pub(super) fn config_u64(b: &mut dyn Backend, node: &Addr, name: &str) -> Option<u64> {

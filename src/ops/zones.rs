@@ -236,11 +236,29 @@ pub fn learn_topology(b: &mut dyn Backend, topo: &Topology) {
 /// Reads (and remembers) the zone of every node of `nodes` that answers: nodes
 /// flagged failed or `unreachable` are looked up in the file only.
 pub fn learn(b: &mut dyn Backend, nodes: &[Node], unreachable: &BTreeSet<String>) {
-    for n in nodes {
-        if n.is_failed() || n.no_addr() || unreachable.contains(&n.node_id) {
-            continue;
-        }
-        zone_of(b, &n.addr());
+    // The nodes neither the file nor the cache answers for, asked all at once.
+    let ask: Vec<Addr> = nodes
+        .iter()
+        .filter(|n| !(n.is_failed() || n.no_addr() || unreachable.contains(&n.node_id)))
+        .map(Node::addr)
+        .filter(|a| {
+            with_state(|s| {
+                s.file.as_ref().and_then(|f| f.lookup(a)).is_none()
+                    && !s.server.contains_key(&a.to_string())
+            })
+        })
+        .collect();
+    let args: Vec<Vec<u8>> = ["CONFIG", "GET", "availability-zone"]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+    let replies = b.execute_many(&ask, &args);
+    for (a, reply) in ask.iter().zip(replies) {
+        // Only an answer is remembered: a node that did not answer is asked again.
+        let Ok(reply) = reply else { continue };
+        let pair: Vec<String> = redis::from_redis_value(reply).unwrap_or_default();
+        let z = pair.get(1).filter(|z| !z.is_empty()).cloned();
+        with_state(|s| s.server.insert(a.to_string(), z));
     }
 }
 
