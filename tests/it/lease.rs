@@ -106,6 +106,8 @@ fn a_held_lease_refuses_others_names_the_holder_and_lets_readers_and_dry_runs_th
         &[a.clone(), d.clone()],
     );
     wait_for_holder(&lab, 0);
+    // The holder's own move is done (it then sleeps, still holding the lease).
+    poll(20, "the holder's migration", || lab.slots_of(3) == vec![0]);
     let refused = lab.run(&["reshard", &a, "--to", &d, "--slots", "10"]);
     refused.fails_with("the cluster is busy");
     assert_eq!(refused.code, 4, "{}", refused.stderr);
@@ -314,6 +316,8 @@ fn a_destination_that_stops_answering_mid_migration_is_bounded_by_timeout() {
     };
     let started = Instant::now();
     let run = lab.run(&[
+        "--engine",
+        "keys",
         "--timeout",
         "3",
         "--batch-slots",
@@ -352,7 +356,11 @@ fn ctrl_c_mid_migration_stops_between_batches_with_nothing_left_open() {
     lab.run(&["join_no_load", &a, &d]).ok();
     let kv = lab.write_keys(0, "sigint", 20000);
     let mut cmd = bin();
+    // The key-by-key engine's batches are what this is about (the atomic engine's
+    // cancel on Ctrl-C is tested in `atomic`).
     cmd.args([
+        "--engine",
+        "keys",
         "--batch-slots",
         "16",
         "--keys-per-migrate",
