@@ -238,6 +238,7 @@ impl Lease {
     pub fn acquire(opts: &ConnOpts, op: &str, nodes: &[Addr], wait: Duration) -> Result<Lease> {
         let start = Instant::now();
         let mut me = Holder::me(op);
+        let mut retries = 0u32;
         loop {
             match attempt(opts, &me, nodes)? {
                 Attempt::Won(conns) => {
@@ -264,8 +265,12 @@ impl Lease {
                             message,
                         }));
                     }
-                    // Both may have seen each other: back off for a random while.
-                    let pause = Duration::from_millis(fastrand::u64(20..200));
+                    // Both may have seen each other: back off for a random while,
+                    // longer each time (on a loaded machine an attempt itself takes
+                    // long, and equal pauses would keep the two in step).
+                    retries += 1;
+                    let ceiling = 50u64 << retries.min(5);
+                    let pause = Duration::from_millis(fastrand::u64(10..ceiling));
                     std::thread::sleep(pause.min(patience.saturating_sub(waited)));
                 }
             }

@@ -61,8 +61,17 @@ fn two_contenders_never_both_hold_the_lease() {
                     let (start, nodes, opts, holding) = (start.clone(), &nodes, &opts, &holding);
                     s.spawn(move || {
                         start.wait();
-                        let Ok(lease) = Lease::acquire(opts, "race", nodes, Duration::ZERO) else {
-                            return false;
+                        let lease = match Lease::acquire(opts, "race", nodes, Duration::ZERO) {
+                            Ok(lease) => lease,
+                            Err(e) => {
+                                // Refused because the other one holds it; anything
+                                // else is a failure of the lease itself.
+                                assert!(
+                                    matches!(kind_of(&e), Some(Kind::LeaseHeld { .. })),
+                                    "{e:#}"
+                                );
+                                return false;
+                            }
                         };
                         // Held for a while: a second holder would overlap.
                         assert_eq!(

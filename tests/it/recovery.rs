@@ -227,6 +227,18 @@ fn fix_clears_a_migrating_mark_toward_a_replica() {
     );
     assert!(lab.nodes(0).iter().all(|n| n.slots_migrating.is_empty()));
     lab.assert_keys(0, &kv);
+    // The former master, now a replica, learns the final slot map by gossip; on
+    // Valkey 8+ a replica also carries its primary's markers until the primary's
+    // replicated SETSLOT STABLE reaches it.
+    poll(20, "every node to agree", || {
+        lab.run(&["check", &lab.at(0)]).code == 0
+            && (0..2).all(|i| {
+                lab.nodes(i)
+                    .iter()
+                    .filter(|n| n.is_myself())
+                    .all(|n| n.slots_migrating.is_empty() && n.slots_importing.is_empty())
+            })
+    });
     lab.assert_redis_cli_check(0);
 }
 
