@@ -34,6 +34,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const PREFIX: &str = "redis-trib-lease";
 /// A lease client idle for longer than this has lost its holder.
 pub const STALE_AFTER: Duration = Duration::from_secs(10);
+/// How long a contender tries again before refusing because of a held lease (the
+/// nodes free the clients of a holder that just exited within milliseconds).
+pub const EXIT_GRACE: Duration = Duration::from_millis(300);
 /// How long contenders that keep seeing each other (none holding yet) go on trying.
 pub const CONTENTION: Duration = Duration::from_secs(5);
 /// How often a holder pings its lease connections.
@@ -249,8 +252,11 @@ impl Lease {
                     let waited = start.elapsed();
                     // Two contenders that saw each other both back off and try
                     // again; only a lease already held is a reason to give up.
+                    // A holder that just ended without releasing (its process
+                    // exited) stays listed until the nodes free its clients: a
+                    // moment's grace before refusing.
                     let patience = if other.state == "held" {
-                        wait
+                        wait.max(EXIT_GRACE)
                     } else {
                         wait.max(CONTENTION)
                     };
@@ -334,7 +340,17 @@ fn heartbeat(mut conns: Vec<NodeConn>, name: &str, stop: &mpsc::Receiver<()>, lo
     loop {
         match stop.recv_timeout(HEARTBEAT) {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
-            _ => return,
+            _ => {
+                // Released: unname the connections before closing them, so the next
+                // operation does not see this lease while the nodes are still
+                // freeing the closed clients.
+                let mut unname = redis::cmd("CLIENT");
+                unname.arg("SETNAME").arg("");
+                for c in &mut conns {
+                    let _ = c.run(&unname);
+                }
+                return;
+            }
         }
         // A killed client answers nothing (the connection is closed); a reconnect
         // would not be ours, so a failed connection is dropped for good.
