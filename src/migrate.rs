@@ -761,6 +761,20 @@ fn settle_after_failure(
     let on_dst = match counts(pool, dst) {
         Ok(c) => c,
         Err(_) => {
+            // The source answers and the destination does not: when the source was
+            // what timed out, it was only waiting on the destination (its MIGRATEs
+            // block until the destination answers or their own timeout passes).
+            let cause = match kind_of(&cause) {
+                Some(Kind::TimedOut { node, .. }) if *node == src_addr.to_string() => {
+                    error(Kind::TimedOut {
+                        node: dst_addr.to_string(),
+                        message: format!(
+                            "{dst_addr} timed out: it stopped answering while {src_addr} was migrating keys to it (within --timeout)"
+                        ),
+                    })
+                }
+                _ => cause,
+            };
             let untouched: Vec<u16> = batch
                 .iter()
                 .copied()

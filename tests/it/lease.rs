@@ -354,6 +354,7 @@ fn a_destination_that_stops_answering_mid_migration_is_bounded_by_timeout() {
         run.stderr
     );
     // Bounded: a handful of --timeout waits, not minutes.
+    eprintln!("the stalled migration ended after {took:?}");
     assert!(took < Duration::from_secs(30), "took {took:?}");
     // Once the node answers again, fix finishes the job and nothing is lost.
     poll(20, "the destination to answer", || {
