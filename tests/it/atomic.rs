@@ -17,24 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Valkey 9.1's server in the cache `./dev servers` fills.
 fn valkey91() -> PathBuf {
-    let base = std::env::var_os("REDIS_TRIB_SERVERS")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("redis-trib/servers")
-        });
-    let server = base.join("valkey-9.1.2/valkey-server");
-    assert!(
-        server.is_file(),
-        "the atomic migration tests need Valkey 9.1 at {}: run `./dev servers`",
-        server.display()
-    );
-    server
+    crate::support::cached_server("valkey-9.1.2/valkey-server", "the atomic migration tests")
 }
 
 /// `redis-server` from `PATH` (Redis 7.0 on the test machines).

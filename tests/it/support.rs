@@ -403,3 +403,28 @@ pub fn tag_for_slot(slot: u16) -> String {
         .find(|t| redis_trib::slots::slot_of(t.as_bytes()) == slot)
         .expect("a tag for every slot exists")
 }
+
+/// A server binary of the matrix from the cache `./dev servers` fills
+/// (`$REDIS_TRIB_SERVERS`, else `$XDG_CACHE_HOME` or `~/.cache`, then
+/// `redis-trib/servers/NAME`); a missing one fails the test saying how to get it.
+pub fn cached_server(name: &str, needed_for: &str) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let base = std::env::var_os("REDIS_TRIB_SERVERS")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
+                });
+            cache.join("redis-trib/servers")
+        });
+    let server = base.join(name);
+    assert!(
+        server.is_file(),
+        "{needed_for} needs {name} at {}: run `./dev servers`",
+        server.display()
+    );
+    server
+}

@@ -209,24 +209,7 @@ fn a_bad_zones_file_is_refused_naming_file_and_line() {
 
 /// Valkey 8.1's server in the cache `./dev servers` fills.
 fn valkey81() -> PathBuf {
-    let base = std::env::var_os("REDIS_TRIB_SERVERS")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let cache = std::env::var_os("XDG_CACHE_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache")
-                });
-            cache.join("redis-trib/servers")
-        });
-    let server = base.join("valkey-8.1.8/valkey-server");
-    assert!(
-        server.is_file(),
-        "the availability-zone test needs Valkey 8.1 at {}: run `./dev servers`",
-        server.display()
-    );
-    server
+    crate::support::cached_server("valkey-8.1.8/valkey-server", "the availability-zone test")
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
