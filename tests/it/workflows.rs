@@ -266,6 +266,22 @@ fn drain_then_restore_with_a_token_or_a_state_file() {
             })
         },
     );
+    // ... and its sync from its new master to end (its key count settles: on Valkey
+    // 9 it loads the master's data after the role change).
+    let dbsize =
+        |i: usize| -> i64 { redis::from_redis_value(lab.cmd(i, &["DBSIZE"]).unwrap()).unwrap() };
+    poll(20, "the drained node's sync to end", || {
+        let info = text(lab.cmd(2, &["INFO", "replication"]).unwrap());
+        let master = lab
+            .nodes(2)
+            .into_iter()
+            .find(|n| n.is_myself())
+            .and_then(|n| n.master_id)
+            .and_then(|m| (0..3).find(|&i| lab.id(i) == m));
+        info.contains("master_link_status:up")
+            && !info.contains("master_sync_in_progress:1")
+            && master.is_some_and(|m| dbsize(m) == dbsize(2))
+    });
     // Planned first: nothing changes.
     let snap = lab.snapshot();
     let set = format!("token={token}");
