@@ -25,21 +25,6 @@ fn wait_flagged_fail(lab: &TestLab, seen_by: usize, id: &str) {
     });
 }
 
-/// `ASKING` + `SET` on node `i` (the slot must be importing there).
-fn asking_set(lab: &TestLab, i: usize, key: &str, value: &str) {
-    let url = format!("redis://{}/", lab.at(i));
-    let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let _: () = redis::pipe()
-        .cmd("ASKING")
-        .ignore()
-        .cmd("SET")
-        .arg(key)
-        .arg(value)
-        .ignore()
-        .query(&mut c)
-        .unwrap();
-}
-
 fn node_timeout(lab: &TestLab, i: usize) -> String {
     let pair: Vec<String> = redis::from_redis_value(
         lab.cmd(i, &["CONFIG", "GET", "cluster-node-timeout"])
@@ -257,7 +242,7 @@ fn fix_after_a_cut_migrate_compares_the_values() {
     let tag = tag_for_slot(200);
     let kv = lab.write_keys(0, &format!("{{{tag}}}"), 10);
     open("200");
-    asking_set(&lab, 1, &kv[3].0, &kv[3].1);
+    lab.asking_set(1, &kv[3].0, &kv[3].1);
     let out = lab.run(&["fix", &lab.at(0)]);
     out.ok();
     assert!(out.stderr.contains("with the same value"), "{}", out.stderr);
@@ -269,7 +254,7 @@ fn fix_after_a_cut_migrate_compares_the_values() {
     let tag = tag_for_slot(300);
     let kv = lab.write_keys(0, &format!("{{{tag}}}"), 10);
     open("300");
-    asking_set(&lab, 1, &kv[5].0, "other");
+    lab.asking_set(1, &kv[5].0, "other");
     let refused = lab.run(&["fix", &lab.at(0)]);
     refused.fails_with(&format!(
         "key '{}' exists on both {} and {} with different values",

@@ -226,6 +226,14 @@ impl TestLab {
         let owner_id = self.id(owner);
         self.cmd(i, &["CLUSTER", "SETSLOT", &slot, "IMPORTING", &owner_id])
             .unwrap();
+        self.asking_set(i, key, value);
+        self.cmd(i, &["CLUSTER", "SETSLOT", &slot, "STABLE"])
+            .unwrap();
+    }
+
+    /// The options that reach this lab's nodes over TLS (none for a plain lab).
+    /// `ASKING` + `SET` on node `i` (the key's slot must be importing there).
+    pub fn asking_set(&self, i: usize, key: &str, value: &str) {
         let url = format!("redis://{}/", self.at(i));
         let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
         let _: () = redis::pipe()
@@ -237,11 +245,8 @@ impl TestLab {
             .ignore()
             .query(&mut c)
             .unwrap();
-        self.cmd(i, &["CLUSTER", "SETSLOT", &slot, "STABLE"])
-            .unwrap();
     }
 
-    /// The options that reach this lab's nodes over TLS (none for a plain lab).
     pub fn tls_flags(&self) -> Vec<String> {
         self.lab
             .tls
