@@ -9,11 +9,11 @@ use redis_trib::addr::Addr;
 use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::conn::{ConnOpts, TlsOpts};
+use redis_trib::engine::key_copy::ImportOpts;
+use redis_trib::engine::keys::MigrateOpts;
 use redis_trib::error::{kind_of, Kind};
-use redis_trib::import::ImportOpts;
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::lab::{Lab, LabOpts};
-use redis_trib::migrate::MigrateOpts;
 use redis_trib::ops::RebalanceOpts;
 use redis_trib::ops::{self, DefaultBalancer};
 use redis_trib::render::{backup_text, check_text, info_text, plan_text, topology_text_all};
@@ -93,8 +93,8 @@ pub struct Global {
     #[arg(long, global = true, default_value_t = MigrateOpts::default().slots_in_flight, value_name = "N")]
     pub slots_in_flight: usize,
     /// Slot-migration engine: atomic (CLUSTER MIGRATESLOTS, Valkey 9.0+) where both nodes of a move support it, keys (SETSLOT + MIGRATE), or auto (atomic where supported, falling back to keys)
-    #[arg(long, global = true, value_enum, default_value_t = redis_trib::migrate_atomic::Engine::Auto, value_name = "ENGINE")]
-    pub engine: redis_trib::migrate_atomic::Engine,
+    #[arg(long, global = true, value_enum, default_value_t = redis_trib::engine::atomic::Engine::Auto, value_name = "ENGINE")]
+    pub engine: redis_trib::engine::atomic::Engine,
     /// Wait up to SECONDS for another operation's lease on the cluster instead of refusing at once
     #[arg(long, global = true, default_value_t = 0.0, value_name = "SECONDS")]
     pub wait_lease: f64,

@@ -282,7 +282,7 @@ pub fn info_text(info: &ClusterInfo) -> String {
 }
 
 /// What a backup wrote: one line per master, then the manifest.
-pub fn backup_text(m: &crate::backup::Manifest) -> String {
+pub fn backup_text(m: &crate::engine::rdb::Manifest) -> String {
     let mut out = String::new();
     for b in &m.masters {
         let _ = writeln!(
@@ -301,13 +301,13 @@ pub fn backup_text(m: &crate::backup::Manifest) -> String {
         out,
         "{} node configurations, manifest {}",
         m.nodes.len(),
-        crate::backup::MANIFEST
+        crate::engine::rdb::MANIFEST
     );
     out
 }
 
 /// `  RDB v11 by valkey 9.1.2` (what is known of it).
-fn rdb_note(b: &crate::backup::MasterBackup) -> String {
+fn rdb_note(b: &crate::engine::rdb::MasterBackup) -> String {
     let version = b.rdb_version.map(|v| match b.rdb_magic.as_deref() {
         Some("REDIS") | None => format!("RDB v{v}"),
         Some(m) => format!("{m} RDB v{v}"),

@@ -1,13 +1,14 @@
 //! The backend that acts on real nodes over the network.
 
-use super::pool::Pool;
 use super::{Backend, Event, FailoverMode, KeyProgress, MoveStats, SlotState};
 use crate::addr::Addr;
-use crate::backup::Written;
+use crate::conn::pool::Pool;
 use crate::conn::ConnOpts;
-use crate::import::ImportOpts;
+use crate::engine::key_copy::ImportOpts;
+use crate::engine::keys::{self as migrate, MigrateOpts};
+use crate::engine::rdb::Written;
+use crate::engine::Job;
 use crate::lease::Lease;
-use crate::migrate::{self, MigrateOpts};
 use crate::topology::{Node, View};
 use anyhow::{bail, Result};
 use std::path::Path;
@@ -100,15 +101,15 @@ impl Live {
     /// both nodes whether they support atomic migration (dry runs show it per move).
     /// Fails as the move would with `--engine atomic` on a node without it.
     pub fn engine_for(&mut self, src: &Node, dst: &Node) -> Result<&'static str> {
-        let job = migrate::Job {
+        let job = Job {
             src: src.clone(),
             dst: dst.clone(),
             slots: Vec::new(),
         };
         Ok(
-            match crate::migrate_atomic::choose(&mut self.pool, &job, self.migrate.engine)? {
-                crate::migrate_atomic::Chosen::Atomic => "atomic",
-                crate::migrate_atomic::Chosen::Keys => "keys",
+            match crate::engine::atomic::choose(&mut self.pool, &job, self.migrate.engine)? {
+                crate::engine::atomic::Chosen::Atomic => "atomic",
+                crate::engine::atomic::Chosen::Keys => "keys",
             },
         )
     }
@@ -193,7 +194,7 @@ impl Backend for Live {
             leases,
             ..
         } = self;
-        let job = migrate::Job {
+        let job = Job {
             src: src.clone(),
             dst: dst.clone(),
             slots: slots.to_vec(),
@@ -207,7 +208,7 @@ impl Backend for Live {
         migrate::move_slots(pool, &job, masters, migrate, &mut |e| sink.send(e), &guard)
     }
 
-    fn move_many(&mut self, jobs: &[migrate::Job], masters: &[Node]) -> Result<MoveStats> {
+    fn move_many(&mut self, jobs: &[Job], masters: &[Node]) -> Result<MoveStats> {
         let opts = self.pool.opts().clone();
         let leases = self.lease_flags();
         let sink = &mut self.sink;
@@ -286,7 +287,8 @@ impl Backend for Live {
                 finished,
             }))
         };
-        let result = crate::import::run(source, owners, opts, &target, &mut |d| report(d, false));
+        let result =
+            crate::engine::key_copy::run(source, owners, opts, &target, &mut |d| report(d, false));
         if let Ok(done) = result {
             report(done, true);
         }
@@ -294,11 +296,11 @@ impl Backend for Live {
     }
 
     fn save_rdb(&mut self, node: &Addr, path: &Path) -> Result<Written> {
-        crate::backup::fetch_rdb(node, self.pool.opts(), path)
+        crate::engine::rdb::fetch_rdb(node, self.pool.opts(), path)
     }
 
     fn write_file(&mut self, path: &Path, content: &[u8]) -> Result<Written> {
-        crate::backup::write_file(path, content)
+        crate::engine::rdb::write_file(path, content)
     }
 
     fn execute(&mut self, node: &Addr, args: &[Vec<u8>]) -> Result<redis::Value> {

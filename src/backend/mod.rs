@@ -4,67 +4,18 @@
 //! views read through a backend, then call its mutating primitives in order.
 
 pub mod live;
-pub mod pool;
+pub mod read;
 pub mod sim;
 
 use crate::addr::Addr;
-use crate::backup::Written;
-use crate::import::ImportOpts;
-use crate::migrate::Job;
+use crate::engine::key_copy::ImportOpts;
+use crate::engine::rdb::Written;
+use crate::engine::Job;
+pub use crate::engine::{Event, KeyProgress, MoveProgress, MoveStats};
 use crate::topology::{Node, View};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Duration;
-
-/// Something an operation wants the operator to know while it runs.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// A step that changes the cluster is about to happen.
-    Step(String),
-    /// Slot-migration progress of one source → destination move.
-    Progress(MoveProgress),
-    /// Something odd that did not stop the operation.
-    Warning(String),
-    /// Progress of a job counted in keys (an import).
-    Keys(KeyProgress),
-}
-
-/// Progress of a job counted in keys.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyProgress {
-    /// What is being done (`import from 127.0.0.1:6379`).
-    pub label: String,
-    /// Keys done so far.
-    pub done: u64,
-    /// Keys expected in all (an estimate: keys may come and go meanwhile).
-    pub total: u64,
-    /// Whether the job is over.
-    pub finished: bool,
-}
-
-/// Progress of moving slots from one node to another.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MoveProgress {
-    /// Source address.
-    pub src: String,
-    /// Destination address.
-    pub dst: String,
-    /// Slots finished so far.
-    pub slots_done: usize,
-    /// Slots in this move.
-    pub slots_total: usize,
-    /// Keys moved so far.
-    pub keys_moved: u64,
-}
-
-/// What a finished slot move did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MoveStats {
-    /// Slots now owned by the destination.
-    pub slots: usize,
-    /// Keys moved.
-    pub keys: u64,
-}
 
 /// A slot state change sent with `CLUSTER SETSLOT`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,37 +162,5 @@ impl FailoverMode {
             FailoverMode::Force => Some("FORCE"),
             FailoverMode::Takeover => Some("TAKEOVER"),
         }
-    }
-}
-
-/// Commands a dry run may pass through to real nodes: they only read.
-pub fn is_read_only(args: &[Vec<u8>]) -> bool {
-    let word = |i: usize| {
-        args.get(i)
-            .map(|a| String::from_utf8_lossy(a).to_ascii_uppercase())
-    };
-    let Some(cmd) = word(0) else { return false };
-    match cmd.as_str() {
-        "CLUSTER" => matches!(
-            word(1).as_deref(),
-            Some(
-                "INFO"
-                    | "NODES"
-                    | "SLOTS"
-                    | "SHARDS"
-                    | "MYID"
-                    | "KEYSLOT"
-                    | "COUNTKEYSINSLOT"
-                    | "GETKEYSINSLOT"
-                    | "REPLICAS"
-                    | "SLAVES"
-            )
-        ),
-        "CONFIG" => matches!(word(1).as_deref(), Some("GET")),
-        "INFO" | "PING" | "DBSIZE" | "GET" | "MGET" | "EXISTS" | "TYPE" | "TTL" | "PTTL"
-        | "STRLEN" | "HGET" | "HGETALL" | "HLEN" | "LLEN" | "LRANGE" | "SCARD" | "SMEMBERS"
-        | "ZCARD" | "ZRANGE" | "SCAN" | "KEYS" | "MEMORY" | "TIME" | "ROLE" | "LASTSAVE"
-        | "ECHO" => true,
-        _ => false,
     }
 }

@@ -6,8 +6,8 @@
 use super::live::Live;
 use super::{Backend, Event, FailoverMode, MoveStats, SlotState};
 use crate::addr::Addr;
-use crate::backup::Written;
-use crate::import::ImportOpts;
+use crate::engine::key_copy::ImportOpts;
+use crate::engine::rdb::Written;
 use crate::slots::{format_ranges, SLOT_COUNT};
 use crate::topology::{short_id, Node, Role, SharedView, Table, Topology, View};
 use anyhow::{bail, Context, Result};
@@ -267,7 +267,7 @@ impl Sim {
                     );
                     Ok(id)
                 } else {
-                    let topo = crate::ops::topology_from(live, &view)?;
+                    let topo = super::read::topology_from(live, &view)?;
                     self.seed(&topo);
                     Ok(view.myself().node_id.clone())
                 }
@@ -634,7 +634,7 @@ impl Backend for Sim {
             .map(|a| String::from_utf8_lossy(a).to_string())
             .unwrap_or_default();
         match self.source.as_mut() {
-            Some(live) if super::is_read_only(args) => live.execute(node, args),
+            Some(live) if crate::commands::is_read_only(args) => live.execute(node, args),
             Some(_) => bail!("a dry run does not send {name} to {node}: it could change the cluster (read-only commands such as INFO, DBSIZE, GET pass)"),
             None => bail!("an offline run has no nodes to send {name} to"),
         }

@@ -328,7 +328,7 @@ fn scan_reply(cursor: &str, keys: Vec<Value>) -> Value {
 /// In a dry run only commands that read go through a cluster handle: the error for
 /// one that may write (the same for `exec`, scripts and the shell).
 pub fn refuse_writes(args: &[Vec<u8>]) -> Result<()> {
-    if crate::backend::is_read_only(args) {
+    if crate::commands::is_read_only(args) {
         return Ok(());
     }
     bail!(

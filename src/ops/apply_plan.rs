@@ -7,9 +7,9 @@
 use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::slots::{format_ranges, SLOT_COUNT};
 use crate::topology::{short_id, Node, Topology};
-use crate::wait;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 

@@ -6,7 +6,7 @@
 use super::{step, topology};
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};
-use crate::backup::{now_rfc3339, Manifest, MasterBackup, NodeBackup, FORMAT, MANIFEST};
+use crate::engine::rdb::{now_rfc3339, Manifest, MasterBackup, NodeBackup, FORMAT, MANIFEST};
 use crate::slots::format_ranges;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -98,7 +98,7 @@ pub fn backup(b: &mut dyn Backend, cluster: &Addr, dir: &Path) -> Result<Manifes
             .ok()
             .map(|(s, _)| s.to_string());
         let written = b.save_rdb(&m.addr(), &dir.join(&rdb))?;
-        let header = crate::backup::rdb_file_header(&dir.join(&rdb));
+        let header = crate::engine::rdb::rdb_file_header(&dir.join(&rdb));
         manifest.masters.push(MasterBackup {
             id: m.node_id.clone(),
             addr: m.addr().to_string(),

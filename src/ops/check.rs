@@ -74,7 +74,7 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     problems.extend(setting_problems(b, &addrs));
     let masters: Vec<crate::topology::Node> = topology.masters().cloned().collect();
     problems.extend(
-        crate::migrate_atomic::job_issues(b, &masters)
+        super::slot_jobs::job_issues(b, &masters)
             .iter()
             .map(|i| format!("{i}: `redis-trib fix` resumes it")),
     );

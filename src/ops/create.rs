@@ -9,9 +9,9 @@ use super::rejoin::{with_lowered, with_short_node_timeout, SYNC_DELAY};
 use super::{free_node, step};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::slots::{format_ranges, split_evenly};
 use crate::topology::convergence_problem;
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// Who is a master and who replicates whom, by index into the node list.

@@ -10,8 +10,8 @@
 use super::{live_addrs, member, step, topology_from};
 use crate::addr::Addr;
 use crate::backend::{Backend, FailoverMode};
+use crate::ops::wait;
 use crate::slots::format_ranges;
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// What a finished failover did.

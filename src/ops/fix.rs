@@ -30,9 +30,9 @@ use crate::addr::Addr;
 use crate::backend::{Backend, SlotState};
 use crate::error::{error, kind_of, Kind};
 use crate::interrupt;
+use crate::ops::wait;
 use crate::slots::format_ranges;
 use crate::topology::{Node, OpenSlot, Topology};
-use crate::wait;
 use anyhow::{anyhow, bail, Result};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -221,7 +221,7 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
         }
     }
     // Atomic slot migrations (Valkey 9+) left unfinished, failed or cancelled.
-    let jobs = crate::migrate_atomic::fix_jobs(b, &masters)?;
+    let jobs = super::slot_jobs::fix_jobs(b, &masters)?;
     let live = live_addrs(&topo);
     if !jobs.is_empty() || done.iter().any(Repair::is_slot) {
         if let Err(e) = wait::converged(b, &live) {

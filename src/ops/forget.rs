@@ -14,9 +14,9 @@
 use super::{live_addrs, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::slots::format_ranges;
 use crate::topology::{Node, Topology};
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// Removes the node `spec` (node id, id prefix of 4+ characters, or `HOST:PORT`)

@@ -4,7 +4,7 @@
 use super::{ensure_healthy_warn, step, topology};
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};
-use crate::import::{inspect, ImportOpts};
+use crate::engine::key_copy::{inspect, ImportOpts};
 use anyhow::{bail, Result};
 
 /// Imports `source` into the cluster `cluster` belongs to; returns how many keys

@@ -8,8 +8,8 @@ use super::{
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, validate_plan, Holder, Move};
+use crate::ops::wait;
 use crate::topology::{Node, Topology, View};
-use crate::wait;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 

@@ -4,8 +4,8 @@
 use super::{ensure_no_open_slots, live_addrs, member, run_moves, topology_from};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::slots::format_ranges;
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// Moves `slots` from `src` to `dst`; returns the number of keys moved.

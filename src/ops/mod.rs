@@ -23,10 +23,13 @@ mod rescue;
 mod shutdown;
 #[cfg(test)]
 mod sim_tests;
+mod slot_jobs;
 mod start;
 mod timeout;
+pub mod wait;
 pub mod zones;
 
+pub use crate::backend::read::{member, topology, topology_from};
 pub use apply_plan::{apply_plan, resolve_plan, Amount, Applied, PlanMove};
 pub use backup::backup;
 pub use check::{check, info, CheckReport, ClusterInfo};
@@ -50,12 +53,13 @@ pub use rebalance::{
 pub use replicate::replicate;
 pub use rescue::rescue;
 pub use shutdown::shutdown;
+pub use slot_jobs::{fix_jobs, job_issues, JobIssue};
 pub use start::{start, start_multi};
 pub use timeout::set_timeout;
 
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};
-use crate::migrate::Job;
+use crate::engine::Job;
 use crate::slots::format_ranges;
 use crate::topology::{Node, Topology, View};
 use anyhow::{bail, Result};
@@ -82,15 +86,6 @@ pub fn free_node(b: &mut dyn Backend, addr: &Addr) -> Result<View> {
             "{addr} holds {} keys; a node must be empty to join a cluster",
             v.keys
         );
-    }
-    Ok(v)
-}
-
-/// Reads a node that must belong to a cluster (knows other nodes or serves slots).
-pub fn member(b: &mut dyn Backend, addr: &Addr) -> Result<View> {
-    let v = b.view(addr)?;
-    if v.is_alone() && v.myself().assigned_slots.is_empty() {
-        bail!("{addr} is not in a cluster (it knows no other node and serves no slot)");
     }
     Ok(v)
 }
@@ -123,63 +118,6 @@ pub fn take_lease(b: &mut dyn Backend, op: &str, entry: &Addr, extra: &[Addr]) -
         }
     }
     b.lease(op, &nodes)
-}
-
-/// Reads the whole cluster `entry` belongs to: the views of every node it knows
-/// (failed or address-less nodes are not contacted).
-pub fn topology(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {
-    let v = member(b, entry)?;
-    topology_from(b, &v)
-}
-
-/// Same as [`topology`] from an already read entry view.
-pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
-    let my_id = entry.myself().node_id.clone();
-    if let Some(shared) = b.shared_view(&entry.addr) {
-        // One table for the whole cluster: each node's own line is read from it.
-        shared?;
-        let others: Vec<_> = entry
-            .nodes
-            .iter()
-            .filter(|n| n.node_id != my_id)
-            .map(|n| {
-                let view = if n.is_failed() || n.no_addr() || n.in_handshake() {
-                    Err(format!("flagged {}", n.flags.join(",")))
-                } else {
-                    match b.shared_view(&n.addr()) {
-                        Some(v) => v.map_err(|e| format!("{e:#}")),
-                        None => Err("the backend stopped sharing views".to_string()),
-                    }
-                };
-                (n.node_id.clone(), view)
-            })
-            .collect();
-        return Ok(Topology::assemble_from(entry, others));
-    }
-    // Every reachable node is read at once (concurrently where the backend can).
-    let others: Vec<&Node> = entry.nodes.iter().filter(|n| n.node_id != my_id).collect();
-    let flagged = |n: &Node| n.is_failed() || n.no_addr() || n.in_handshake();
-    let to_read: Vec<Addr> = others
-        .iter()
-        .filter(|n| !flagged(n))
-        .map(|n| n.addr())
-        .collect();
-    let mut read = b.views(&to_read).into_iter();
-    let others = others
-        .into_iter()
-        .map(|n| {
-            let view = if flagged(n) {
-                Err(format!("flagged {}", n.flags.join(",")))
-            } else {
-                match read.next() {
-                    Some(v) => v.map_err(|e| format!("{e:#}")),
-                    None => Err("the backend returned too few views".to_string()),
-                }
-            };
-            (n.node_id.clone(), view)
-        })
-        .collect();
-    Ok(Topology::assemble(entry, others))
 }
 
 /// Refuses to work on a cluster that is not healthy: a failing or unreachable master

@@ -8,8 +8,8 @@ use super::rejoin::with_short_node_timeout;
 use super::{live_addrs, member, step, topology_from};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::topology::{convergence_problem, Node, Topology};
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// What a finished (or unneeded) move did.

@@ -5,7 +5,7 @@ use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, Holder};
-use crate::wait;
+use crate::ops::wait;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 

@@ -5,8 +5,8 @@ use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::balance::{base_balance_plan, pick_slots, targets, validate_plan, Holder, Move};
+use crate::ops::wait;
 use crate::topology::{Node, Topology};
-use crate::wait;
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 

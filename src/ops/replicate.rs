@@ -5,8 +5,8 @@ use super::rejoin::{with_lowered, with_short_node_timeout, SYNC_DELAY};
 use super::{free_node, live_addrs, meet_every_member, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::topology::{convergence_problem, Node};
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// Makes the free node `slave` a replica of `master`.

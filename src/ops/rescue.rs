@@ -6,8 +6,8 @@ use super::rejoin::with_short_node_timeout;
 use super::{free_node, live_addrs, meet_every_member, member, step, topology_from};
 use crate::addr::Addr;
 use crate::backend::{Backend, SlotState};
+use crate::ops::wait;
 use crate::slots::format_ranges;
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// Assigns the failed and uncovered slots of `cluster`'s cluster to `free`.

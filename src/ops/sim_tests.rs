@@ -13,7 +13,7 @@ use super::*;
 use crate::backend::sim::Sim;
 use crate::backend::FailoverMode;
 use crate::balance::Move;
-use crate::import::ImportOpts;
+use crate::engine::key_copy::ImportOpts;
 use crate::slots::split_evenly;
 use serde_json::{json, Value};
 use std::sync::mpsc;

@@ -4,8 +4,8 @@ use super::rejoin::with_short_node_timeout;
 use super::{free_node, step};
 use crate::addr::Addr;
 use crate::backend::Backend;
+use crate::ops::wait;
 use crate::slots::{format_ranges, split_evenly};
-use crate::wait;
 use anyhow::{bail, Result};
 
 /// One free node becomes a cluster owning every slot, `max_slots` per ADDSLOTS.

@@ -3,7 +3,7 @@
 
 use super::api::{api, Host, Registry};
 use super::convert::err;
-use crate::import::ImportOpts;
+use crate::engine::key_copy::ImportOpts;
 use crate::ops;
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, INT};
 use std::sync::Arc;

@@ -142,7 +142,7 @@ pub(super) fn register(reg: &mut Registry<'_>, host: Arc<Host>) {
         let name = file.file_name().ok_or_else(|| err(format!("save_state: --state {} names no file", file.display())))?;
         let path = dir.join(name);
         let text = serde_json::to_string_pretty(&json).map_err(|e| err(format!("save_state: {e}")))?;
-        crate::backup::write_file(&path, text.as_bytes())
+        crate::engine::rdb::write_file(&path, text.as_bytes())
             .map_err(|e| err(format!("save_state: {e:#}")))?;
         Ok(true)
     });

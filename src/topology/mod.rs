@@ -2,8 +2,6 @@
 //! from every node's report ([`Topology`]), and pure checks over them (coverage, open
 //! slots, convergence). Nothing here talks to the network.
 
-#[cfg(test)]
-mod fuzz;
 mod node;
 mod shared;
 mod validate;

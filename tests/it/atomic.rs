@@ -9,7 +9,7 @@ use crate::support::{bin, poll, raw, redis_cli, text, Run};
 use redis::cluster::ClusterClientBuilder;
 use redis::Commands;
 use redis_trib::addr::Addr;
-use redis_trib::migrate_atomic::{parse_jobs, SlotJob};
+use redis_trib::engine::atomic::{parse_jobs, SlotJob};
 use redis_trib::topology::parse_cluster_nodes;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -274,7 +274,7 @@ fn a_slot_opened_by_someone_else_mid_move_stops_the_move_cleanly() {
         .unwrap();
     let mut b = redis_trib::backend::live::Live::new(
         lab.conn_opts(),
-        redis_trib::migrate::MigrateOpts {
+        redis_trib::engine::keys::MigrateOpts {
             batch_slots: 256,
             ..Default::default()
         },

@@ -99,7 +99,7 @@ fn backup_manifest_names_server_and_rdb_version_of_each_file() {
         // The manifest says what the file's header says.
         let rdb = std::fs::read(out.join(m["rdb"].as_str().unwrap())).unwrap();
         assert_eq!(
-            redis_trib::backup::rdb_header(&rdb[..9]),
+            redis_trib::engine::rdb::rdb_header(&rdb[..9]),
             Some(("REDIS".to_string(), expected_rdb_version(&want) as u32))
         );
     }

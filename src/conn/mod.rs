@@ -1,6 +1,8 @@
 //! Connecting to one node: authentication, TLS, timeouts, error messages that name the
 //! node, and the few reads every operation needs (`CLUSTER NODES`, `CLUSTER INFO`).
 
+pub mod pool;
+
 use crate::addr::Addr;
 use crate::topology::{parse_cluster_nodes, View};
 use anyhow::{anyhow, bail, Context, Result};

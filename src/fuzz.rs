@@ -7,13 +7,13 @@
 //!
 //! `FUZZ_SEED=<n>` and `FUZZ_CASES=<n>` change the seed and the number of cases.
 
-use super::{parse_cluster_nodes, Node, Topology, View};
 use crate::addr::Addr;
 use crate::backend::sim::Sim;
 use crate::balance::{pick_slots, validate_plan, Holder};
 use crate::ops;
 use crate::render::{check_text, info_text, plan_text, topology_text, Painter};
 use crate::topology::convergence_problem;
+use crate::topology::{parse_cluster_nodes, Node, Topology, View};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};

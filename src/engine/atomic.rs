@@ -14,20 +14,20 @@
 //! Support is read per node with `COMMAND INFO CLUSTER|MIGRATESLOTS` (never by
 //! version). With `--engine auto` a move goes atomic when both its nodes support it;
 //! a refusal (open slots, a replica, a module that did not opt in) or a failed job
-//! falls back to the key-by-key engine ([`crate::migrate`]) for that move, with a
+//! falls back to the key-by-key engine ([`crate::engine::keys`]) for that move, with a
 //! warning. `--engine atomic` refuses nodes without support and does not fall back.
 //!
 //! Redis 8.4's `CLUSTER MIGRATION IMPORT` (sent to the destination) would be a third
 //! [`Chosen`] variant; it is not written yet (no Redis 8.4 server to test it on).
 //!
-//! Also here: what `check` reports about atomic jobs ([`job_issues`]) and how `fix`
-//! settles them ([`fix_jobs`]).
+//! What `check` reports about atomic jobs and how `fix` settles them is in
+//! `crate::ops` (`job_issues`, `fix_jobs`): they read and act through a backend.
 
-use crate::backend::pool::Pool;
-use crate::backend::{Backend, Event, MoveProgress, MoveStats};
+use crate::conn::pool::Pool;
 use crate::conn::{server_error, NodeConn};
+use crate::engine::keys::{single, Guard, MigrateOpts};
+use crate::engine::{Event, Job, MoveProgress, MoveStats};
 use crate::error::{error, Kind};
-use crate::migrate::{single, Guard, Job, MigrateOpts};
 use crate::slots::format_ranges;
 use crate::topology::Node;
 use anyhow::{anyhow, bail, Result};
@@ -74,7 +74,7 @@ impl Engine {
 pub enum Chosen {
     /// `CLUSTER MIGRATESLOTS` on the source (Valkey 9.0+).
     Atomic,
-    /// The key-by-key engine of [`crate::migrate`].
+    /// The key-by-key engine of [`crate::engine::keys`].
     Keys,
 }
 
@@ -123,7 +123,7 @@ pub fn choose(pool: &mut Pool, job: &Job, engine: Engine) -> Result<Chosen> {
     Ok(Chosen::Atomic)
 }
 
-/// The engine dispatch of [`crate::migrate::move_slots`]: runs the move atomically
+/// The engine dispatch of [`crate::engine::keys::move_slots`]: runs the move atomically
 /// when the engine chosen says so and returns its stats; `None` when the key-by-key
 /// engine must move it (chosen, or an atomic refusal fell back with a warning).
 pub fn dispatch(
@@ -230,7 +230,8 @@ impl SlotJob {
         out
     }
 
-    fn short(&self) -> String {
+    /// The job name's first 8 characters, as messages show it.
+    pub fn short(&self) -> String {
         self.name.chars().take(8).collect()
     }
 }
@@ -567,190 +568,6 @@ fn finish(
             "{what} (job {id}) was {state} by someone else{message}; nothing of it was moved, no slot is left open"
         )))),
     }
-}
-
-/// An atomic job `check` reports: unfinished, or failed/cancelled with its slots
-/// still on the source and no later job on that node for them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JobIssue {
-    /// The source master reporting it.
-    pub node: String,
-    /// The job.
-    pub job: SlotJob,
-    /// The destination's address, when it is still a known master.
-    pub target: Option<String>,
-}
-
-impl std::fmt::Display for JobIssue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let j = &self.job;
-        let to = self
-            .target
-            .clone()
-            .unwrap_or_else(|| j.target_node.chars().take(8).collect());
-        write!(
-            f,
-            "{}: atomic slot migration {} of slots {} to {to} is {}",
-            self.node,
-            j.short(),
-            j.slot_ranges,
-            if j.is_terminal() {
-                j.state.clone()
-            } else {
-                format!("unfinished (state {})", j.state)
-            }
-        )?;
-        if !j.message.is_empty() {
-            write!(f, ": {}", j.message)?;
-        }
-        Ok(())
-    }
-}
-
-/// Atomic jobs that need attention, read from every master with `CLUSTER
-/// GETSLOTMIGRATIONS` (nodes without the command, or that refuse it, report none):
-/// unfinished exports, and failed or cancelled exports whose slots all still belong
-/// to their source (nothing moved them since) and that no later export of that node
-/// overlaps.
-pub fn job_issues(backend: &mut dyn Backend, masters: &[Node]) -> Vec<JobIssue> {
-    let mut out = Vec::new();
-    for m in masters.iter().filter(|m| !m.is_failed()) {
-        let args = [b"CLUSTER".to_vec(), b"GETSLOTMIGRATIONS".to_vec()];
-        let Ok(reply) = backend.execute(&m.addr(), &args) else {
-            continue;
-        };
-        let jobs: Vec<SlotJob> = parse_jobs(&reply)
-            .into_iter()
-            .filter(|j| j.operation.eq_ignore_ascii_case("EXPORT"))
-            .collect();
-        for (i, j) in jobs.iter().enumerate() {
-            if j.state == "success" {
-                continue;
-            }
-            let slots = j.slots();
-            if j.is_terminal() {
-                let still_here = !slots.is_empty()
-                    && slots
-                        .iter()
-                        .all(|s| m.assigned_slots.binary_search(s).is_ok());
-                let later = jobs.iter().enumerate().any(|(k, o)| {
-                    k != i
-                        && (o.create_time, k < i) > (j.create_time, false)
-                        && o.slots().iter().any(|s| slots.contains(s))
-                });
-                if !still_here || later {
-                    continue;
-                }
-            }
-            let target = masters
-                .iter()
-                .find(|n| n.node_id == j.target_node)
-                .map(|n| n.addr().to_string());
-            out.push(JobIssue {
-                node: m.addr().to_string(),
-                job: j.clone(),
-                target,
-            });
-        }
-    }
-    out
-}
-
-/// Settles what [`job_issues`] reports: an unfinished job is cancelled on its source
-/// (and waited for, bounded by the backend's timeout); then every cancelled or failed
-/// job whose slots are still on the source is resumed by moving those slots to its
-/// target again (`move_slots`, with the engine configured: atomic where supported).
-/// Returns one line per job settled.
-pub fn fix_jobs(backend: &mut dyn Backend, masters: &[Node]) -> Result<Vec<String>> {
-    // Slots as they are now: repairs of open slots may have moved some meanwhile.
-    let fresh: Vec<Node> = masters
-        .iter()
-        .map(|m| {
-            backend
-                .view(&m.addr())
-                .map(|v| v.myself().clone())
-                .unwrap_or_else(|_| m.clone())
-        })
-        .collect();
-    let masters = &fresh[..];
-    let mut done = Vec::new();
-    for issue in job_issues(backend, masters) {
-        let Some(src) = masters.iter().find(|m| m.addr().to_string() == issue.node) else {
-            continue;
-        };
-        let Some(dst) = masters.iter().find(|m| m.node_id == issue.job.target_node) else {
-            done.push(format!(
-                "{issue}: its target is no longer a master of the cluster; left as is"
-            ));
-            continue;
-        };
-        if !issue.job.is_terminal() {
-            backend.emit(Event::Step(format!(
-                "{issue}: cancelling it (CLUSTER CANCELSLOTMIGRATIONS on {})",
-                issue.node
-            )));
-            let args = [b"CLUSTER".to_vec(), b"CANCELSLOTMIGRATIONS".to_vec()];
-            backend.execute(&src.addr(), &args)?;
-            let start = Instant::now();
-            loop {
-                let args = [b"CLUSTER".to_vec(), b"GETSLOTMIGRATIONS".to_vec()];
-                let reply = backend.execute(&src.addr(), &args)?;
-                let now = parse_jobs(&reply)
-                    .into_iter()
-                    .find(|j| j.name == issue.job.name);
-                match now {
-                    Some(j) if !j.is_terminal() => {
-                        if start.elapsed() > backend.timeout() {
-                            return Err(error(Kind::TimedOut {
-                                node: issue.node.clone(),
-                                message: format!(
-                                    "{} timed out: job {} is still '{}' after CLUSTER CANCELSLOTMIGRATIONS",
-                                    issue.node,
-                                    j.short(),
-                                    j.state
-                                ),
-                            }));
-                        }
-                        std::thread::sleep(backend.poll_interval());
-                    }
-                    Some(j) if j.state == "success" => {
-                        done.push(format!("{issue}: it finished meanwhile"));
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            if done
-                .last()
-                .is_some_and(|l| l.ends_with("finished meanwhile"))
-            {
-                continue;
-            }
-        }
-        let slots = issue.job.slots();
-        let owned: Vec<u16> = slots
-            .iter()
-            .copied()
-            .filter(|s| src.assigned_slots.binary_search(s).is_ok())
-            .collect();
-        if owned.is_empty() {
-            done.push(format!("{issue}: cancelled"));
-            continue;
-        }
-        backend.emit(Event::Step(format!(
-            "{issue}: resuming it: moving slots {} to {}",
-            format_ranges(&owned),
-            dst.addr()
-        )));
-        let stats = backend.move_slots(src, dst, &owned, masters)?;
-        done.push(format!(
-            "{issue}: resumed, {} slots and {} keys moved to {}",
-            stats.slots,
-            stats.keys,
-            dst.addr()
-        ));
-    }
-    Ok(done)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@
 
 use crate::addr::Addr;
 use crate::conn::{parse_info, server_error, ConnOpts, NodeConn};
+use crate::engine::keys::{migrate_cmd, single, MigrateFlags};
 use crate::interrupt;
-use crate::migrate::{migrate_cmd, single, MigrateFlags};
 use crate::slots::slot_of;
 use anyhow::{anyhow, bail, Result};
 use redis::Value;

@@ -10,9 +10,9 @@
 //! split between the two nodes stays open, named in the error for `fix` to finish.
 
 use crate::addr::Addr;
-use crate::backend::pool::Pool;
-use crate::backend::{Event, MoveProgress, MoveStats};
+use crate::conn::pool::Pool;
 use crate::conn::{server_error, ConnOpts, NodeConn};
+use crate::engine::{Event, Job, MoveProgress, MoveStats};
 use crate::error::{error, kind_of, with_detail, Kind};
 use crate::interrupt;
 use crate::slots::format_ranges;
@@ -38,8 +38,8 @@ pub struct MigrateOpts {
     pub replace: bool,
     /// `MIGRATE` timeout in milliseconds.
     pub migrate_timeout_ms: u64,
-    /// Which engine moves slots (`--engine`; see [`crate::migrate_atomic`]).
-    pub engine: crate::migrate_atomic::Engine,
+    /// Which engine moves slots (`--engine`; see [`crate::engine::atomic`]).
+    pub engine: crate::engine::atomic::Engine,
 }
 
 impl Default for MigrateOpts {
@@ -51,20 +51,9 @@ impl Default for MigrateOpts {
             parallel: 4,
             replace: false,
             migrate_timeout_ms: 10_000,
-            engine: crate::migrate_atomic::Engine::default(),
+            engine: crate::engine::atomic::Engine::default(),
         }
     }
-}
-
-/// One source → destination move.
-#[derive(Clone, Debug)]
-pub struct Job {
-    /// The giving master.
-    pub src: Node,
-    /// The receiving master.
-    pub dst: Node,
-    /// The slots to move.
-    pub slots: Vec<u16>,
 }
 
 /// What stops a move between two batches: another move of the same operation
@@ -106,7 +95,7 @@ pub fn move_slots(
     guard: &Guard,
 ) -> Result<MoveStats> {
     // The engine of this move: atomic (done here) or key by key (below).
-    if let Some(stats) = crate::migrate_atomic::dispatch(pool, job, opts, events, guard)? {
+    if let Some(stats) = crate::engine::atomic::dispatch(pool, job, opts, events, guard)? {
         return Ok(stats);
     }
     let Job { src, dst, slots } = job;
