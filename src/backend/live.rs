@@ -3,6 +3,7 @@
 use super::{Backend, Event, FailoverMode, KeyProgress, MoveStats, SlotState};
 use crate::addr::Addr;
 use crate::conn::pool::Pool;
+use crate::conn::reply::{refusal, Refusal};
 use crate::conn::ConnOpts;
 use crate::engine::key_copy::ImportOpts;
 use crate::engine::keys::{self as migrate, MigrateOpts};
@@ -334,7 +335,7 @@ impl Backend for Live {
         let result = self.simple(node, cmd);
         self.pool.forget(node);
         if let Err(e) = result {
-            if e.to_string().contains("containing keys") {
+            if refusal(&format!("{e:#}")) == Refusal::HoldsKeys {
                 bail!("{node}: refuses to reset while it holds keys");
             }
             return Err(e);

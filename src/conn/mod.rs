@@ -2,6 +2,7 @@
 //! node, and the few reads every operation needs (`CLUSTER NODES`, `CLUSTER INFO`).
 
 pub mod pool;
+pub mod reply;
 
 use crate::addr::Addr;
 use crate::topology::{parse_cluster_nodes, View};
@@ -298,7 +299,9 @@ impl NodeConn {
         let replies = self.pipeline(&pipe)?;
         let text = |v: &Value| -> Result<String> {
             match v {
-                Value::ServerError(e) if e.to_string().contains("cluster support disabled") => {
+                Value::ServerError(e)
+                    if reply::refusal(&e.to_string()) == reply::Refusal::NotClusterEnabled =>
+                {
                     bail!(
                         "{} is not cluster-enabled (start it with cluster-enabled yes)",
                         self.addr

@@ -232,7 +232,7 @@ impl SlotJob {
 
     /// The job name's first 8 characters, as messages show it.
     pub fn short(&self) -> String {
-        self.name.chars().take(8).collect()
+        crate::topology::short_id(&self.name).to_string()
     }
 }
 

@@ -6,6 +6,7 @@
 //! time.
 
 use crate::addr::Addr;
+use crate::conn::reply::{refusal, Refusal};
 use crate::conn::{parse_info, server_error, ConnOpts, NodeConn};
 use crate::engine::keys::{migrate_cmd, single, MigrateFlags};
 use crate::interrupt;
@@ -173,14 +174,14 @@ fn import_error(
 ) -> anyhow::Error {
     let source = conn.addr().clone();
     let stopped = format!("{done} keys were imported before; the rest are still on {source}");
-    if err.contains("BUSYKEY") {
+    if refusal(err) == Refusal::BusyKey {
         for key in keys {
             let one = single(migrate_cmd(dst, std::slice::from_ref(key), flags, target));
             let busy = conn
                 .pipeline(&one)
                 .ok()
                 .and_then(|r| r.first().and_then(server_error))
-                .is_some_and(|e| e.contains("BUSYKEY"));
+                .is_some_and(|e| refusal(&e) == Refusal::BusyKey);
             if busy {
                 return anyhow!(
                     "key '{}' already exists in the cluster (on {dst}); use --replace to overwrite it ({stopped})",

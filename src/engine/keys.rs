@@ -11,6 +11,8 @@
 
 use crate::addr::Addr;
 use crate::conn::pool::Pool;
+pub use crate::conn::reply::error_code;
+use crate::conn::reply::{refusal, Refusal};
 use crate::conn::{server_error, ConnOpts, NodeConn};
 use crate::engine::{Event, Job, MoveProgress, MoveStats};
 use crate::error::{error, kind_of, with_detail, Kind};
@@ -197,7 +199,7 @@ fn still_ours(pool: &mut Pool, src: &Node, dst: &Node, batch: &[u16]) -> Result<
         open.map(|(slot, dir, peer)| {
             format!(
                 "slot {slot} is already open on {addr} ({dir} {}), opened by another tool or person",
-                peer.chars().take(8).collect::<String>()
+                crate::topology::short_id(peer)
             )
         })
     };
@@ -602,22 +604,6 @@ fn migrate_error(
     )
 }
 
-/// The error code of a server error reply: its first word (`BUSYKEY`, `IOERR`), as
-/// the server sent it or as the redis crate prints it (`"IOERR": ...`). A `MIGRATE`
-/// passes the target's own error on inside an `ERR` ("Target instance replied with
-/// error: BUSYKEY ..."): then the target's code is the one that counts.
-pub fn error_code(err: &str) -> &str {
-    const RELAYED: &str = "Target instance replied with error: ";
-    let err = match err.find(RELAYED) {
-        Some(at) => &err[at + RELAYED.len()..],
-        None => err,
-    };
-    err.split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_matches(|c| c == '"' || c == ':')
-}
-
 /// A pipeline of one command (so a server error comes back as a value).
 pub(crate) fn single(cmd: redis::Cmd) -> redis::Pipeline {
     let mut p = redis::pipe();
@@ -698,7 +684,7 @@ fn assign(
             ))),
             Ok(replies) => {
                 if let Some((slot, err)) = first_error(batch, &replies) {
-                    if !err.contains("only with masters") {
+                    if refusal(&err) != Refusal::NotAMaster {
                         events(Event::Warning(format!(
                             "{addr}: SETSLOT {slot} NODE refused: {err} (gossip will update it)"
                         )));
@@ -1034,23 +1020,6 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 replies for 2"), "{e}");
-    }
-
-    #[test]
-    fn error_codes_are_read_from_either_spelling() {
-        assert_eq!(
-            error_code("BUSYKEY Target key name already exists."),
-            "BUSYKEY"
-        );
-        assert_eq!(
-            error_code("\"IOERR\": error or timeout reading to target instance"),
-            "IOERR"
-        );
-        assert_eq!(error_code(""), "");
-        assert_eq!(
-            error_code("ResponseError: Target instance replied with error: BUSYKEY Target key name already exists."),
-            "BUSYKEY"
-        );
     }
 
     #[test]

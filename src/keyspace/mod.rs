@@ -12,6 +12,7 @@
 pub mod route;
 
 use crate::addr::Addr;
+use crate::conn::reply::{refusal, Refusal};
 use crate::conn::{connection_addr, ConnOpts, NodeConn};
 use crate::topology::{parse_cluster_nodes, Node};
 use anyhow::{anyhow, bail, Context, Result};
@@ -339,7 +340,7 @@ pub fn refuse_writes(args: &[Vec<u8>]) -> Result<()> {
 
 fn split_error(name: &str, slot: u16, e: &redis::RedisError) -> anyhow::Error {
     let text = e.to_string();
-    if text.contains("TryAgain") || text.contains("TRYAGAIN") {
+    if e.code() == Some("TRYAGAIN") || refusal(&text) == Refusal::TryAgain {
         anyhow!(
             "{name} failed for slot {slot}: {text} (the slot is being migrated and these keys are on both sides; retry once the migration ends, or finish it with `fix`)"
         )

@@ -4,12 +4,11 @@
 //! plans they compute instead of looping over `migrate_slots`, so planning and
 //! moving cost one topology read, not one per move.
 
-use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
+use super::{ensure_healthy_warn, execute, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
-use crate::ops::wait;
 use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{short_id, Node, Topology};
+use crate::topology::{short_id, Node, NodeIndex, Topology};
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 
@@ -22,8 +21,8 @@ pub enum Amount {
     Slots(Vec<u16>),
 }
 
-/// One move of a plan, its ends named as scripts name nodes: a node id, an id prefix
-/// of 8+ characters, or the address the cluster lists.
+/// One move of a plan, its ends named as scripts name nodes: a node id, an id prefix,
+/// or an address (see [`NodeIndex`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanMove {
     /// The giving master.
@@ -45,66 +44,12 @@ pub struct Applied {
     pub keys: u64,
 }
 
-/// Masters of a topology by id, address and id prefix.
-struct Masters<'a> {
-    by_id: HashMap<&'a str, &'a Node>,
-    by_addr: HashMap<Addr, &'a Node>,
-    /// Ids, sorted, for prefixes.
-    ids: Vec<&'a str>,
-}
-
-impl<'a> Masters<'a> {
-    fn new(topo: &'a Topology) -> Masters<'a> {
-        let masters: Vec<&Node> = topo.masters().collect();
-        let mut ids: Vec<&str> = masters.iter().map(|m| m.node_id.as_str()).collect();
-        ids.sort_unstable();
-        Masters {
-            by_id: masters.iter().map(|m| (m.node_id.as_str(), *m)).collect(),
-            by_addr: masters.iter().map(|m| (m.addr(), *m)).collect(),
-            ids,
-        }
-    }
-
-    /// The master `spec` names, or why none.
-    fn find(&self, spec: &str) -> Result<&'a Node, String> {
-        if let Some(m) = self.by_id.get(spec) {
-            return Ok(m);
-        }
-        if spec.len() >= 8 {
-            let from = self.ids.partition_point(|id| *id < spec);
-            let hits: Vec<&str> = self.ids[from..]
-                .iter()
-                .take_while(|id| id.starts_with(spec))
-                .take(2)
-                .copied()
-                .collect();
-            match hits.as_slice() {
-                [one] => return self.by_id.get(one).copied().ok_or_else(String::new),
-                [_, _] => {
-                    return Err(format!(
-                        "{spec} matches several masters; give more of the id"
-                    ))
-                }
-                _ => {}
-            }
-        }
-        if let Ok(a) = Addr::parse(spec) {
-            if let Some(m) = self.by_addr.get(&a) {
-                return Ok(m);
-            }
-        }
-        Err(format!(
-            "{spec} is not a master of the cluster (give a node id, an id prefix of 8+ characters or HOST:PORT)"
-        ))
-    }
-}
-
 /// Resolves and checks `plan` against `topo` as a whole: known masters, distinct live
 /// ends, exact slots held by their source at the start and named once, counts a
 /// source can give besides its named slots. Returns the concrete moves (exact slots
 /// first reserved, then each count from its source's lowest-numbered slots left).
 pub fn resolve_plan(topo: &Topology, plan: &[PlanMove]) -> Result<Vec<(String, String, Vec<u16>)>> {
-    let masters = Masters::new(topo);
+    let masters = NodeIndex::new(topo.masters());
     let mut ends: Vec<(&Node, &Node)> = Vec::with_capacity(plan.len());
     // Slot → the move (1-based) naming it.
     let mut named: Vec<usize> = vec![0; usize::from(SLOT_COUNT)];
@@ -119,10 +64,10 @@ pub fn resolve_plan(topo: &Topology, plan: &[PlanMove]) -> Result<Vec<(String, S
     for (i, mv) in plan.iter().enumerate() {
         let at = || format!("plan move #{} ({} -> {})", i + 1, mv.src, mv.dst);
         let src = masters
-            .find(&mv.src)
+            .resolve(&mv.src, "master")
             .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
         let dst = masters
-            .find(&mv.dst)
+            .resolve(&mv.dst, "master")
             .map_err(|e| anyhow::anyhow!("{}: {e}", at()))?;
         if src.node_id == dst.node_id {
             bail!("{}: source and destination are the same node", at());
@@ -240,9 +185,7 @@ pub fn apply_plan(
             }
         ),
     );
-    let keys = run_moves(b, &topo, &moves)?;
-    step(b, "waiting for the cluster to agree on the new slot map");
-    wait::converged(b, &live_addrs(&topo))?;
+    let keys = execute(b, &topo, &moves)?;
     Ok(Applied {
         moves: moves.len(),
         slots,

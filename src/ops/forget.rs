@@ -16,7 +16,7 @@ use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::ops::wait;
 use crate::slots::format_ranges;
-use crate::topology::{Node, Topology};
+use crate::topology::{Node, NodeIndex, Topology};
 use anyhow::{bail, Result};
 
 /// Removes the node `spec` (node id, id prefix of 4+ characters, or `HOST:PORT`)
@@ -110,38 +110,10 @@ pub fn name_of(topo: &Topology, node: &Node) -> String {
     }
 }
 
-/// The node `spec` names: a node id, an id prefix (4+ characters), or an address.
+/// The node `spec` names: a node id, an id prefix, or an address (see
+/// [`NodeIndex`]).
 pub fn find_node<'a>(topo: &'a Topology, spec: &str) -> Result<&'a Node> {
-    let by_addr = Addr::parse(spec).ok();
-    let ip = by_addr
-        .as_ref()
-        .and_then(|a| a.resolve_ip().ok())
-        .map(|ip| ip.to_string());
-    let hits: Vec<&Node> = topo
-        .nodes
-        .iter()
-        .filter(|n| {
-            n.node_id == spec
-                || (spec.len() >= 4 && n.node_id.starts_with(spec))
-                || by_addr.as_ref().is_some_and(|a| {
-                    n.port == a.port && (n.host == a.host || Some(&n.host) == ip.as_ref())
-                })
-        })
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(one),
-        [] => bail!(
-            "no node of the cluster matches '{spec}' (give a node id, an id prefix or HOST:PORT; `redis-trib check` lists them)"
-        ),
-        _ => bail!(
-            "'{spec}' matches {} nodes ({}); give the node id",
-            hits.len(),
-            hits.iter()
-                .map(|n| format!("{} {}", n.short_id(), n.addr()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
+    NodeIndex::new(&topo.nodes).resolve(spec, "node")
 }
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 
 use super::rejoin::with_short_node_timeout;
 use super::{
-    ensure_healthy_warn, free_node, live_addrs, meet_every_member, run_moves, step, topology,
+    concrete, ensure_healthy_warn, execute, free_node, holders, live_addrs, meet_every_member,
+    step, topology,
 };
 use crate::addr::Addr;
 use crate::backend::Backend;
-use crate::balance::{base_balance_plan, pick_slots, validate_plan, Holder, Move};
+use crate::balance::{base_balance_plan, validate_plan, Move};
 use crate::ops::wait;
 use crate::topology::{Node, Topology, View};
 use anyhow::{bail, Result};
-use std::collections::BTreeMap;
 
 /// Decides where slots go when a master joins: a weight per master and a plan.
 /// The defaults give every master weight 1 and use [`base_balance_plan`].
@@ -29,19 +29,6 @@ pub trait Balancer {
 /// Weight 1 for all, the default plan.
 pub struct DefaultBalancer;
 impl Balancer for DefaultBalancer {}
-
-/// Masters with their slot counts and weights, as planning wants them.
-pub fn holders(masters: &[Node], weights: &[f64]) -> Vec<Holder> {
-    masters
-        .iter()
-        .zip(weights)
-        .map(|(m, &w)| Holder {
-            id: m.node_id.clone(),
-            slots: m.assigned_slots.len(),
-            weight: w,
-        })
-        .collect()
-}
 
 /// Adds `new` to the cluster of `cluster` with no slots; returns the topology after.
 pub fn join_no_load(b: &mut dyn Backend, cluster: &Addr, new: &Addr) -> Result<Topology> {
@@ -107,17 +94,8 @@ pub fn join(
         return Ok(());
     }
     // Slots are picked from the topology after the join (it is the same slot map).
-    let held: BTreeMap<String, Vec<u16>> = after
-        .masters()
-        .map(|m| (m.node_id.clone(), m.assigned_slots.clone()))
-        .collect();
-    let concrete: Vec<_> = pick_slots(&held, &moves)?
-        .into_iter()
-        .map(|(m, slots)| (m.src, m.dst, slots))
-        .collect();
-    run_moves(b, &after, &concrete)?;
-    step(b, "waiting for the cluster to agree on the new slot map");
-    wait::converged(b, &live_addrs(&after))
+    execute(b, &after, &concrete(&after, &moves)?)?;
+    Ok(())
 }
 
 /// Weights and plan from the balancer, validated.

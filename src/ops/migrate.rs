@@ -1,10 +1,9 @@
 //! `migrate_slots`: move exactly these slots, with their keys, from one master to
 //! another of the same cluster.
 
-use super::{ensure_no_open_slots, live_addrs, member, run_moves, topology_from};
+use super::{ensure_no_open_slots, execute, member, topology_from};
 use crate::addr::Addr;
 use crate::backend::Backend;
-use crate::ops::wait;
 use crate::slots::format_ranges;
 use anyhow::{bail, Result};
 
@@ -56,7 +55,6 @@ pub fn migrate_slots(b: &mut dyn Backend, src: &Addr, dst: &Addr, slots: &[u16])
         bail!("{src} does not hold slots {}", format_ranges(&not_held));
     }
     ensure_no_open_slots(&topo, "migrate slots")?;
-    let keys = run_moves(b, &topo, &[(sid, did, slots.to_vec())])?;
-    wait::converged(b, &live_addrs(&topo))?;
+    let keys = execute(b, &topo, &[(sid, did, slots.to_vec())])?;
     Ok(keys)
 }

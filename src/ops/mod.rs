@@ -15,6 +15,7 @@ mod join;
 mod metrics;
 mod migrate;
 mod move_replica;
+mod moves;
 mod quit;
 mod rebalance;
 mod rejoin;
@@ -38,13 +39,14 @@ pub use failover::{failover, FailoverDone};
 pub use fix::{fix, Repair};
 pub use forget::{find_node, forget, name_of};
 pub use import::import;
-pub use join::{holders, join, join_no_load, Balancer, DefaultBalancer};
+pub use join::{join, join_no_load, Balancer, DefaultBalancer};
 pub use metrics::{
     fill as fill_metrics, memory_of, node_info, parse_info, slot_stats, topology_with_metrics,
     InfoValue,
 };
 pub use migrate::migrate_slots;
 pub use move_replica::{move_replica, ReplicaMoved};
+pub use moves::{concrete, execute, holder, holders, run_moves, Concrete};
 pub use quit::quit;
 pub use rebalance::{
     find_master, load_plan, rebalance, rebalance_by, rebalance_plan, reshard, reshard_plan,
@@ -59,7 +61,6 @@ pub use timeout::set_timeout;
 
 use crate::addr::Addr;
 use crate::backend::{Backend, Event};
-use crate::engine::Job;
 use crate::slots::format_ranges;
 use crate::topology::{Node, Topology, View};
 use anyhow::{bail, Result};
@@ -215,39 +216,4 @@ pub fn meet_every_member(b: &mut dyn Backend, new: &Addr, members: &[Addr]) -> R
         ),
     );
     members.iter().try_for_each(|m| b.meet(new, m))
-}
-
-/// Moves concrete slot sets (in parallel where the backend can), announcing each.
-pub fn run_moves(
-    b: &mut dyn Backend,
-    topo: &Topology,
-    moves: &[(String, String, Vec<u16>)],
-) -> Result<u64> {
-    // Masters that must learn the new owners: not the dead ones.
-    let masters: Vec<Node> = topo
-        .masters()
-        .filter(|m| !topo.unreachable.contains_key(&m.node_id))
-        .cloned()
-        .collect();
-    let mut jobs = Vec::new();
-    for (src, dst, slots) in moves {
-        let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {
-            bail!("move names a node that is not in the cluster");
-        };
-        step(
-            b,
-            format!(
-                "moving {} slots from {} to {}",
-                slots.len(),
-                topo.describe(src),
-                topo.describe(dst)
-            ),
-        );
-        jobs.push(Job {
-            src: s.clone(),
-            dst: d.clone(),
-            slots: slots.clone(),
-        });
-    }
-    Ok(b.move_many(&jobs, &masters)?.keys)
 }

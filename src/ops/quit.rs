@@ -1,13 +1,12 @@
 //! `quit`: a node leaves its cluster. A master's slots (with their keys) go to the
 //! other masters first, then every node forgets it, then it is reset.
 
-use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
+use super::{concrete, ensure_healthy_warn, execute, holder, live_addrs, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
-use crate::balance::{base_balance_plan, pick_slots, Holder};
+use crate::balance::{base_balance_plan, Holder};
 use crate::ops::wait;
 use anyhow::{bail, Result};
-use std::collections::BTreeMap;
 
 /// Removes the node at `addr` from its cluster, keeping every key.
 pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
@@ -37,11 +36,7 @@ pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
         // only masters that will remain.
         let holders: Vec<Holder> = topo
             .masters()
-            .map(|m| Holder {
-                id: m.node_id.clone(),
-                slots: m.assigned_slots.len(),
-                weight: if m.node_id == me.node_id { 0.0 } else { 1.0 },
-            })
+            .map(|m| holder(m, if m.node_id == me.node_id { 0.0 } else { 1.0 }))
             .collect();
         if holders.len() < 2 {
             bail!("{addr} is the only master; its slots have nowhere to go");
@@ -50,16 +45,7 @@ pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
             .into_iter()
             .filter(|m| m.src == me.node_id)
             .collect();
-        let held: BTreeMap<String, Vec<u16>> =
-            [(me.node_id.clone(), me.assigned_slots.clone())].into();
-        let concrete: Vec<_> = pick_slots(&held, &moves)?
-            .into_iter()
-            .map(|(m, s)| (m.src, m.dst, s))
-            .collect();
-        run_moves(b, &topo, &concrete)?;
-        let mut members = others.clone();
-        members.push(addr.clone());
-        wait::converged(b, &members)?;
+        execute(b, &topo, &concrete(&topo, &moves)?)?;
     }
     step(b, format!("every node forgets {addr} ({})", me.short_id()));
     for other in &others {

@@ -1,12 +1,11 @@
 //! `rebalance` and `reshard`, with redis-cli's semantics but exact plans: every slot
 //! is accounted for (redis-cli's reshard table loses slots to rounding).
 
-use super::{ensure_healthy_warn, live_addrs, run_moves, step, topology};
+use super::{concrete, ensure_healthy_warn, execute, holder, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
-use crate::balance::{base_balance_plan, pick_slots, targets, validate_plan, Holder, Move};
-use crate::ops::wait;
-use crate::topology::{Node, Topology};
+use crate::balance::{base_balance_plan, targets, Holder, Move};
+use crate::topology::{Node, NodeIndex, Topology};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
@@ -68,27 +67,9 @@ impl Default for RebalanceOpts {
     }
 }
 
-/// Finds a master by node id, id prefix (4+ characters) or address.
+/// Finds a master by node id, id prefix or address (see [`NodeIndex`]).
 pub fn find_master<'a>(topo: &'a Topology, spec: &str) -> Result<&'a Node> {
-    let by_addr = Addr::parse(spec).ok();
-    let hits: Vec<&Node> = topo
-        .masters()
-        .filter(|m| {
-            m.node_id == spec
-                || (spec.len() >= 4 && m.node_id.starts_with(spec))
-                || by_addr.as_ref().is_some_and(|a| &m.addr() == a)
-        })
-        .collect();
-    match hits.as_slice() {
-        [one] => Ok(one),
-        [] => bail!(
-            "no master of the cluster matches '{spec}' (give a node id, an id prefix or HOST:PORT)"
-        ),
-        _ => bail!(
-            "'{spec}' matches {} masters; give more of the id",
-            hits.len()
-        ),
-    }
+    NodeIndex::new(topo.masters()).resolve(spec, "master")
 }
 
 /// A master that is neither flagged failed nor unreachable: one slots can move to.
@@ -119,11 +100,7 @@ pub fn rebalance_plan(topo: &Topology, opts: &RebalanceOpts) -> Result<Vec<Move>
     let holders: Vec<Holder> = topo
         .masters()
         .filter(|m| is_live(topo, m) && (opts.use_empty_masters || !m.assigned_slots.is_empty()))
-        .map(|m| Holder {
-            id: m.node_id.clone(),
-            slots: m.assigned_slots.len(),
-            weight: weight_of.get(&m.node_id).copied().unwrap_or(1.0),
-        })
+        .map(|m| holder(m, weight_of.get(&m.node_id).copied().unwrap_or(1.0)))
         .collect();
     let goal = targets(&holders)?;
     let over = holders.iter().zip(&goal).any(|(h, &t)| {
@@ -307,9 +284,7 @@ pub fn rebalance_by(
             );
             return Ok(Vec::new());
         }
-        run_moves(b, &topo, &concrete)?;
-        step(b, "waiting for the cluster to agree on the new slot map");
-        wait::converged(b, &live_addrs(&topo))?;
+        execute(b, &topo, &concrete)?;
         return Ok(concrete
             .into_iter()
             .map(|(src, dst, slots)| Move {
@@ -330,7 +305,7 @@ pub fn rebalance_by(
         );
         return Ok(moves);
     }
-    execute_moves(b, &topo, &moves)?;
+    execute(b, &topo, &concrete(&topo, &moves)?)?;
     Ok(moves)
 }
 
@@ -411,31 +386,8 @@ pub fn reshard(
     let topo = topology(b, addr)?;
     ensure_healthy_warn(b, &topo, "reshard")?;
     let moves = reshard_plan(&topo, from, to, count)?;
-    execute_moves(b, &topo, &moves)?;
+    execute(b, &topo, &concrete(&topo, &moves)?)?;
     Ok(moves)
-}
-
-fn execute_moves(b: &mut dyn Backend, topo: &Topology, moves: &[Move]) -> Result<()> {
-    let holders: Vec<Holder> = topo
-        .masters()
-        .map(|m| Holder {
-            id: m.node_id.clone(),
-            slots: m.assigned_slots.len(),
-            weight: 1.0,
-        })
-        .collect();
-    validate_plan(&holders, moves)?;
-    let held: BTreeMap<String, Vec<u16>> = topo
-        .masters()
-        .map(|m| (m.node_id.clone(), m.assigned_slots.clone()))
-        .collect();
-    let concrete: Vec<_> = pick_slots(&held, moves)?
-        .into_iter()
-        .map(|(m, s)| (m.src, m.dst, s))
-        .collect();
-    run_moves(b, topo, &concrete)?;
-    step(b, "waiting for the cluster to agree on the new slot map");
-    wait::converged(b, &live_addrs(topo))
 }
 
 #[cfg(test)]

@@ -1509,7 +1509,7 @@ fn apply_plan_refuses_a_plan_that_does_not_hold_as_a_whole() {
     refused(
         &mut sim,
         &watch,
-        "plan move #1 (7009abab -> 7002abab): 7009abab is not a master",
+        "plan move #1 (7009abab -> 7002abab): no master of the cluster matches '7009abab'",
         |s| {
             apply_plan(
                 s,

@@ -28,7 +28,7 @@ impl std::fmt::Display for JobIssue {
         let to = self
             .target
             .clone()
-            .unwrap_or_else(|| j.target_node.chars().take(8).collect());
+            .unwrap_or_else(|| crate::topology::short_id(&j.target_node).to_string());
         write!(
             f,
             "{}: atomic slot migration {} of slots {} to {to} is {}",

@@ -4,7 +4,7 @@
 use crate::addr::Addr;
 use crate::balance::Move;
 use crate::slots::{check_slot, parse_slot_list};
-use crate::topology::Node;
+use crate::topology::{Miss, Node, NodeIndex};
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 
 /// A script error with this message (the engine adds the position).
@@ -117,9 +117,10 @@ fn reply_key(k: redis::Value) -> String {
     }
 }
 
-/// Resolves a node reference in a plan (a node value, a node id, an id prefix of 8+
-/// characters, or an address) to the id of one of `masters`.
-pub fn master_id(d: &Dynamic, masters: &[Node], at: &str) -> Result<String, Box<EvalAltResult>> {
+/// Resolves a node reference in a plan (a node value, or a node id, an id prefix or
+/// an address: see [`NodeIndex`]) to the id of one of `masters` (indexed once per
+/// plan, so a plan of n moves costs O(n log n)).
+pub fn master_id(d: &Dynamic, masters: &NodeIndex, at: &str) -> Result<String, Box<EvalAltResult>> {
     if let Some(n) = d.clone().try_cast::<Node>() {
         return Ok(n.node_id);
     }
@@ -129,25 +130,15 @@ pub fn master_id(d: &Dynamic, masters: &[Node], at: &str) -> Result<String, Box<
             d.type_name()
         )));
     };
-    if let Some(m) = masters.iter().find(|m| m.node_id == s.as_str()) {
-        return Ok(m.node_id.clone());
+    match masters.find(s.as_str()) {
+        Ok(m) => Ok(m.node_id.clone()),
+        // An ambiguous prefix is refused here; unknown ids are left for plan
+        // validation to name.
+        Err(Miss::Several(_)) => Err(err(format!(
+            "{at}: '{s}' matches several masters; give more of the id"
+        ))),
+        Err(Miss::Nothing) => Ok(s.to_string()),
     }
-    if s.len() >= 8 {
-        let hits: Vec<&Node> = masters
-            .iter()
-            .filter(|m| m.node_id.starts_with(s.as_str()))
-            .collect();
-        if hits.len() == 1 {
-            return Ok(hits[0].node_id.clone());
-        }
-    }
-    if let Ok(a) = Addr::parse(&s) {
-        if let Some(m) = masters.iter().find(|m| m.addr() == a) {
-            return Ok(m.node_id.clone());
-        }
-    }
-    // Unknown ids are left for plan validation to name.
-    Ok(s.to_string())
 }
 
 /// A plan from a script: an array of `[src, dst, count]` (or `#{src, dst, count}`).
@@ -158,6 +149,7 @@ pub fn plan_of(d: Dynamic, masters: &[Node]) -> Result<Vec<Move>, Box<EvalAltRes
             d.type_name()
         )));
     };
+    let index = NodeIndex::new(masters);
     let mut moves = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("plan move #{}", i + 1);
@@ -191,8 +183,8 @@ pub fn plan_of(d: Dynamic, masters: &[Node]) -> Result<Vec<Move>, Box<EvalAltRes
             )));
         }
         moves.push(Move {
-            src: master_id(&src, masters, &at)?,
-            dst: master_id(&dst, masters, &at)?,
+            src: master_id(&src, &index, &at)?,
+            dst: master_id(&dst, &index, &at)?,
             count: count as usize,
         });
     }

@@ -3,12 +3,14 @@
 //! slots, convergence). Nothing here talks to the network.
 
 mod node;
+mod resolve;
 mod shared;
 mod validate;
 
 pub use node::{
     check_node_id, parse_cluster_nodes, parse_node_line, short_id, Node, Role, NODE_ID_LEN,
 };
+pub use resolve::{Miss, NodeIndex, MIN_PREFIX};
 pub use shared::{Seen, SharedView, Table};
 pub use validate::{MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_NODES};
 

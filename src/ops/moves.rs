@@ -1,0 +1,92 @@
+//! The one way operations move slots. A plan of counts ([`Move`]: source,
+//! destination, how many) is made [`concrete`] against a topology (validated,
+//! each source giving its lowest-numbered slots), then [`execute`]d: every move
+//! handed at once to the backend's parallel engine, then a wait until every node
+//! agrees on the new slot map. join, quit, rebalance, reshard, migrate_slots and
+//! apply_plan all move slots through here.
+
+use super::{live_addrs, step};
+use crate::backend::Backend;
+use crate::balance::{pick_slots, validate_plan, Holder, Move};
+use crate::engine::Job;
+use crate::ops::wait;
+use crate::topology::{Node, Topology};
+use anyhow::{bail, Result};
+use std::collections::BTreeMap;
+
+/// One concrete move: source id, destination id, the slots.
+pub type Concrete = (String, String, Vec<u16>);
+
+/// A master as planning sees it: its id, how many slots it holds, `weight`.
+pub fn holder(m: &Node, weight: f64) -> Holder {
+    Holder {
+        id: m.node_id.clone(),
+        slots: m.assigned_slots.len(),
+        weight,
+    }
+}
+
+/// `masters` paired with `weights`, as planning wants them.
+pub fn holders(masters: &[Node], weights: &[f64]) -> Vec<Holder> {
+    masters
+        .iter()
+        .zip(weights)
+        .map(|(m, &w)| holder(m, w))
+        .collect()
+}
+
+/// The slots each move of `moves` takes, from the masters of `topo`: the plan is
+/// validated as a whole first (every node a master, no source giving more than it
+/// holds), then each source gives its lowest-numbered slots, none twice.
+pub fn concrete(topo: &Topology, moves: &[Move]) -> Result<Vec<Concrete>> {
+    let masters: Vec<Node> = topo.masters().cloned().collect();
+    validate_plan(&holders(&masters, &vec![1.0; masters.len()]), moves)?;
+    let held: BTreeMap<String, Vec<u16>> = masters
+        .into_iter()
+        .map(|m| (m.node_id, m.assigned_slots))
+        .collect();
+    Ok(pick_slots(&held, moves)?
+        .into_iter()
+        .map(|(m, slots)| (m.src, m.dst, slots))
+        .collect())
+}
+
+/// Carries out `moves` (see [`run_moves`]) and waits until every live node of
+/// `topo` agrees on the new slot map. Returns the keys moved.
+pub fn execute(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Result<u64> {
+    let keys = run_moves(b, topo, moves)?;
+    step(b, "waiting for the cluster to agree on the new slot map");
+    wait::converged(b, &live_addrs(topo))?;
+    Ok(keys)
+}
+
+/// Moves concrete slot sets (in parallel where the backend can), announcing each.
+pub fn run_moves(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Result<u64> {
+    // Masters that must learn the new owners: not the dead ones.
+    let masters: Vec<Node> = topo
+        .masters()
+        .filter(|m| !topo.unreachable.contains_key(&m.node_id))
+        .cloned()
+        .collect();
+    let mut jobs = Vec::new();
+    for (src, dst, slots) in moves {
+        let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {
+            bail!("move names a node that is not in the cluster");
+        };
+        step(
+            b,
+            format!(
+                "moving {} slots from {} to {}",
+                slots.len(),
+                topo.describe(src),
+                topo.describe(dst)
+            ),
+        );
+        jobs.push(Job {
+            src: s.clone(),
+            dst: d.clone(),
+            slots: slots.clone(),
+        });
+    }
+    Ok(b.move_many(&jobs, &masters)?.keys)
+}
