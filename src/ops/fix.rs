@@ -471,15 +471,9 @@ fn drop_if_unchanged(b: &mut dyn Backend, node: &Addr, key: &[u8], payload: &[u8
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse_node_line;
 
     fn topo(lines: &[String]) -> Topology {
-        let mut t = Topology {
-            nodes: lines.iter().map(|l| parse_node_line(l).unwrap()).collect(),
-            ..Topology::default()
-        };
-        t.sort();
-        t
+        Topology::from_node_lines(lines).unwrap()
     }
     fn id(c: char) -> String {
         c.to_string().repeat(40)

@@ -119,15 +119,9 @@ pub fn find_node<'a>(topo: &'a Topology, spec: &str) -> Result<&'a Node> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::parse_node_line;
 
     fn topo(lines: &[String]) -> Topology {
-        let mut t = Topology {
-            nodes: lines.iter().map(|l| parse_node_line(l).unwrap()).collect(),
-            ..Topology::default()
-        };
-        t.sort();
-        t
+        Topology::from_node_lines(lines).unwrap()
     }
 
     #[test]

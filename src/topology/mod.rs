@@ -112,6 +112,20 @@ pub struct Topology {
 }
 
 impl Topology {
+    /// A topology from `CLUSTER NODES` lines alone (no node's own view), sorted:
+    /// what tests and pure planning start from.
+    pub fn from_node_lines<S: AsRef<str>>(lines: &[S]) -> anyhow::Result<Topology> {
+        let mut t = Topology {
+            nodes: lines
+                .iter()
+                .map(|l| parse_node_line(l.as_ref()))
+                .collect::<anyhow::Result<_>>()?,
+            ..Topology::default()
+        };
+        t.sort();
+        Ok(t)
+    }
+
     /// Assembles the topology from the entry node's view and the views (or read
     /// errors) of every other node it knows.
     pub fn assemble(entry: &View, others: Vec<(String, Result<View, String>)>) -> Topology {

@@ -5,15 +5,13 @@
 //! started with `redis-trib lab up` (the server given to that process only) and
 //! stopped with `lab down` when the test ends.
 
-use crate::support::{bin, poll, raw, redis_cli, text, Run};
+use crate::support::{bin, poll, raw, redis_cli, text, Run, ServerLab};
 use redis::cluster::ClusterClientBuilder;
 use redis::Commands;
-use redis_trib::addr::Addr;
 use redis_trib::engine::atomic::{parse_jobs, SlotJob};
 use redis_trib::topology::parse_cluster_nodes;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Valkey 9.1's server in the cache `./dev servers` fills.
 fn valkey91() -> PathBuf {
@@ -29,62 +27,7 @@ fn redis_path() -> PathBuf {
         .expect("redis-server in PATH: `./dev setup`")
 }
 
-/// Nodes of one server program, started by `redis-trib lab up`.
-struct ServerLab {
-    dir: tempfile::TempDir,
-    lab: PathBuf,
-    ports: Vec<u16>,
-}
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
 impl ServerLab {
-    fn up(n: usize, server: &Path) -> ServerLab {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let seed = std::process::id()
-            ^ (std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0));
-        let mut last = String::new();
-        for attempt in 0..30 {
-            let k = NEXT.fetch_add(1, Ordering::SeqCst);
-            // Ports 23000-28999 (bus ports 33000-38999), 8 apart per attempt.
-            let base = 23000 + ((seed.wrapping_add(k * 7919) % 750) * 8) as u16;
-            let lab = dir.path().join(format!("lab{attempt}"));
-            let out = bin()
-                .args([
-                    "lab",
-                    "up",
-                    &n.to_string(),
-                    "--base-port",
-                    &base.to_string(),
-                ])
-                .arg("--dir")
-                .arg(&lab)
-                .env("REDIS_TRIB_SERVER", server)
-                .output()
-                .expect("run redis-trib lab up");
-            if out.status.success() {
-                return ServerLab {
-                    dir,
-                    lab,
-                    ports: (0..n as u16).map(|i| base + i).collect(),
-                };
-            }
-            last = String::from_utf8_lossy(&out.stderr).into_owned();
-        }
-        panic!("cannot start {n} nodes of {}: {last}", server.display());
-    }
-
-    fn at(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[i])
-    }
-
-    fn addr(&self, i: usize) -> Addr {
-        Addr::new("127.0.0.1", self.ports[i])
-    }
-
     fn cmd(&self, i: usize, args: &[&str]) -> redis::RedisResult<redis::Value> {
         raw(&self.addr(i), None, args)
     }
@@ -178,16 +121,6 @@ impl ServerLab {
         );
         assert!(t.contains("[OK] All 16384 slots covered."), "{t}");
         assert!(!t.contains("[ERR]") && !t.contains("[WARNING]"), "{t}");
-    }
-}
-
-impl Drop for ServerLab {
-    fn drop(&mut self) {
-        let _ = bin()
-            .args(["lab", "down", "--quiet", "--dir"])
-            .arg(&self.lab)
-            .output();
-        let _ = &self.dir;
     }
 }
 

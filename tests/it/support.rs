@@ -12,7 +12,9 @@ use redis_trib::conn::{parse_info, ConnOpts};
 use redis_trib::lab::{Lab, LabOpts};
 use redis_trib::topology::{parse_cluster_nodes, Node};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A lab of free nodes in a temporary directory.
@@ -432,4 +434,78 @@ pub fn cached_server(name: &str, needed_for: &str) -> std::path::PathBuf {
         server.display()
     );
     server
+}
+
+/// Nodes of one server program (a server of the matrix, whatever leg runs the
+/// test), started by `redis-trib lab up` and stopped by `lab down` when dropped.
+pub struct ServerLab {
+    dir: tempfile::TempDir,
+    /// The lab directory `lab down` is given.
+    pub lab: PathBuf,
+    /// The nodes' ports.
+    pub ports: Vec<u16>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl ServerLab {
+    /// Starts `n` free nodes of `server` (ports 23000-28999, retried elsewhere when
+    /// taken).
+    pub fn up(n: usize, server: &Path) -> ServerLab {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let seed = std::process::id()
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos())
+                .unwrap_or(0));
+        let mut last = String::new();
+        for attempt in 0..30 {
+            let k = NEXT.fetch_add(1, Ordering::SeqCst);
+            // Ports 23000-28999 (bus ports 33000-38999), 8 apart per attempt.
+            let base = 23000 + ((seed.wrapping_add(k * 7919) % 750) * 8) as u16;
+            let lab = dir.path().join(format!("lab{attempt}"));
+            let out = bin()
+                .args([
+                    "lab",
+                    "up",
+                    &n.to_string(),
+                    "--base-port",
+                    &base.to_string(),
+                ])
+                .arg("--dir")
+                .arg(&lab)
+                .env("REDIS_TRIB_SERVER", server)
+                .output()
+                .expect("run redis-trib lab up");
+            if out.status.success() {
+                return ServerLab {
+                    dir,
+                    lab,
+                    ports: (0..n as u16).map(|i| base + i).collect(),
+                };
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+        }
+        panic!("cannot start {n} nodes of {}: {last}", server.display());
+    }
+
+    /// `127.0.0.1:PORT` of node `i`.
+    pub fn at(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.ports[i])
+    }
+
+    /// The address of node `i`.
+    pub fn addr(&self, i: usize) -> Addr {
+        Addr::new("127.0.0.1", self.ports[i])
+    }
+}
+
+impl Drop for ServerLab {
+    fn drop(&mut self) {
+        let _ = bin()
+            .args(["lab", "down", "--quiet", "--dir"])
+            .arg(&self.lab)
+            .output();
+        let _ = &self.dir;
+    }
 }

@@ -4,11 +4,10 @@
 //! The Valkey test picks Valkey 8.1 from the servers cache (`./dev servers` fetches
 //! it; missing, it fails saying so), whatever server the leg runs.
 
-use crate::support::{bin, lab, raw, Run};
+use crate::support::{bin, lab, raw, Run, ServerLab};
 use redis_trib::addr::Addr;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// node "host:port" -> (zone, master "host:port" for a replica), from `list --json`.
 type Layout = BTreeMap<String, (Option<String>, Option<String>)>;
@@ -212,65 +211,9 @@ fn valkey81() -> PathBuf {
     crate::support::cached_server("valkey-8.1.8/valkey-server", "the availability-zone test")
 }
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// `n` free Valkey 8.1 nodes started by `redis-trib lab up` in ports 26000-26999,
-/// stopped by `lab down` when dropped.
-struct ValkeyLab {
-    _dir: tempfile::TempDir,
-    lab: PathBuf,
-    ports: Vec<u16>,
-}
-
-impl ValkeyLab {
-    fn up(n: usize) -> ValkeyLab {
-        let server = valkey81();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let seed = std::process::id();
-        let mut last = String::new();
-        for attempt in 0..30 {
-            let k = NEXT.fetch_add(1, Ordering::SeqCst);
-            let base = 26000 + ((seed.wrapping_add(k * 7919) % 120) * 8) as u16;
-            let lab = dir.path().join(format!("lab{attempt}"));
-            let out = bin()
-                .args([
-                    "lab",
-                    "up",
-                    &n.to_string(),
-                    "--base-port",
-                    &base.to_string(),
-                ])
-                .arg("--dir")
-                .arg(&lab)
-                .env("REDIS_TRIB_SERVER", &server)
-                .output()
-                .expect("run redis-trib lab up");
-            if out.status.success() {
-                return ValkeyLab {
-                    _dir: dir,
-                    lab,
-                    ports: (0..n as u16).map(|i| base + i).collect(),
-                };
-            }
-            last = String::from_utf8_lossy(&out.stderr).into_owned();
-        }
-        panic!("cannot start {n} nodes of {}: {last}", server.display());
-    }
-
-    fn at(&self, i: usize) -> String {
-        format!("127.0.0.1:{}", self.ports[i])
-    }
-}
-
-impl Drop for ValkeyLab {
-    fn drop(&mut self) {
-        let _ = bin().args(["lab", "down", "--dir"]).arg(&self.lab).output();
-    }
-}
-
 #[test]
 fn valkey_availability_zone_is_read_and_the_file_wins() {
-    let lab = ValkeyLab::up(6);
+    let lab = ServerLab::up(6, &valkey81());
     let nodes: Vec<String> = (0..6).map(|i| lab.at(i)).collect();
     for (i, n) in nodes.iter().enumerate() {
         let zone = format!("az{}", i / 2 + 1);
