@@ -1,15 +1,15 @@
-//! Running one command: the global options settled, the backend the command acts on
-//! (live, or a simulated copy with `--dry-run`), the library operation, and what it
-//! prints.
+//! Running one command: the command line resolved ([`super::settings`]), the backend
+//! the command acts on (live, or a simulated copy with `--dry-run`), the library
+//! operation, and what it prints.
 
 use super::args::{Cli, Command, ScriptOpts};
 use super::json;
+use super::settings::{ScriptSettings, Settings};
 use crate::output::Output;
 use crate::replies::{print_per_node, print_reply, NodeAnswer};
 use crate::scripting;
 use anyhow::{Context, Result};
 use redis_trib::addr::Addr;
-use redis_trib::backend::sim::Sim;
 use redis_trib::error::{kind_of, Kind};
 use redis_trib::import::ImportOpts;
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
@@ -22,22 +22,14 @@ use redis_trib::slots::parse_slot_list;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-/// Runs one command.
+/// Runs one command: the command line resolved once into [`Settings`], then the
+/// command.
 pub fn run(cli: Cli) -> Result<()> {
-    let g = scripting::secure(cli.global)?;
-    if let Some(path) = &g.zones {
-        ops::zones::use_file(Some(ops::zones::ZoneFile::load(path)?));
+    let s = Settings::resolve(cli.global)?;
+    if let Some(zones) = &s.zones {
+        ops::zones::use_file(Some(zones.clone()));
     }
-    let out = Output::new(&g);
-    let live = |replace: bool| g.live(replace, &out);
-    // Classic commands act on live nodes, or on a simulated copy with --dry-run.
-    let target = |replace: bool| -> Result<Target> {
-        Ok(if g.dry_run {
-            Target::Sim(Sim::over(live(replace)?))
-        } else {
-            Target::Live(live(replace)?)
-        })
-    };
+    let out = Output::new(&s);
     let command = match cli.command {
         Some(c) => c,
         None if std::io::stdin().is_terminal() => Command::Repl {
@@ -48,10 +40,12 @@ pub fn run(cli: Cli) -> Result<()> {
             "no command given: see `redis-trib --help` (on a terminal, no command opens the shell)"
         ),
     };
-    let mut t = target(matches!(
+    // Classic commands act on live nodes, or on a simulated copy with --dry-run.
+    let replace = matches!(
         &command,
         Command::MigrateSlots { replace: true, .. } | Command::Fix { replace: true, .. }
-    ))?;
+    );
+    let mut t = s.target(s.dry_run, replace, &out);
     let b = t.backend();
     let done = match command {
         Command::Start { node, max_slots } => {
@@ -174,7 +168,7 @@ pub fn run(cli: Cli) -> Result<()> {
             from_password,
             from_user,
         } => {
-            let mut source = g.conn_opts()?;
+            let mut source = s.conn.clone();
             if from_password.is_some() {
                 source.password = from_password.filter(|p| !p.is_empty());
                 source.user = from_user;
@@ -185,7 +179,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 ..ImportOpts::new(source)
             };
             let keys = ops::import(b, &node, &from, &opts)?;
-            if g.json && !g.dry_run {
+            if s.json && !s.dry_run {
                 json::print(&out, &json::import(&from, keys, copy))?;
             }
             format!(
@@ -195,9 +189,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Backup { node, dir } => {
             let manifest = ops::backup(b, &node, &dir)?;
-            if g.json && !g.dry_run {
+            if s.json && !s.dry_run {
                 json::print(&out, &manifest)?;
-            } else if !g.dry_run {
+            } else if !s.dry_run {
                 out.data(backup_text(&manifest).trim_end());
             }
             format!(
@@ -261,7 +255,7 @@ pub fn run(cli: Cli) -> Result<()> {
             // Each node's server and version (and, for snapshots, keys and memory:
             // memory-aware plans offline), one INFO round trip a node.
             ops::fill_metrics(b, &mut topo);
-            if g.json {
+            if s.json {
                 json::print(&out, &json::list(b, &topo)?)?;
             } else {
                 out.data(topology_text_all(&topo, masters, all_slots, out.painter()).trim_end());
@@ -270,7 +264,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Check { node } => {
             let report = ops::check(b, &node)?;
-            if g.json {
+            if s.json {
                 json::print(&out, &json::check(&report))?;
             } else {
                 out.data(check_text(&report, out.painter()).trim_end());
@@ -327,7 +321,7 @@ pub fn run(cli: Cli) -> Result<()> {
                     (addr.to_string(), reply)
                 })
                 .collect();
-            let failed = print_per_node(&out, &g, &answers)?;
+            let failed = print_per_node(&out, &s, &answers)?;
             if failed > 0 {
                 anyhow::bail!("{failed} node(s) answered with an error");
             }
@@ -335,11 +329,11 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Exec { node, command } => {
             let args: Vec<Vec<u8>> = command.iter().map(|a| a.clone().into_bytes()).collect();
-            if g.dry_run {
+            if s.dry_run {
                 refuse_writes(&args)?;
             }
-            let reply = ClusterClient::open(&node, &g.conn_opts()?)?.execute(&args)?;
-            let failed = print_reply(&out, &g, reply)?;
+            let reply = ClusterClient::open(&node, &s.conn)?.execute(&args)?;
+            let failed = print_reply(&out, &s, reply)?;
             if failed > 0 {
                 anyhow::bail!("{failed} node(s) answered with an error");
             }
@@ -349,7 +343,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let mut topo = ops::topology(b, &node)?;
             ops::fill_metrics(b, &mut topo);
             let info = ops::info(&topo);
-            if g.json {
+            if s.json {
                 json::print(&out, &info)?;
             } else {
                 out.data(info_text(&info).trim_end());
@@ -366,45 +360,36 @@ pub fn run(cli: Cli) -> Result<()> {
                     p.to_path_buf()
                 }
             });
-            let printed = scripting::Printed::wanted(&g, &script);
+            let script = ScriptSettings::resolve(script, Some(3600))?;
+            let printed = scripting::Printed::wanted(&s, &script);
             let engine = scripting::engine(
                 &script,
-                g.dry_run,
+                &s,
                 &out,
-                live(false)?,
                 folder.into_iter().collect(),
-                Some(3600),
                 printed.as_ref(),
             )?;
             engine.allow_cluster(&scripting::addresses(&args));
-            let mut scope = ScriptEngine::scope(&args, &scripting::params(&script.set)?);
+            let mut scope = ScriptEngine::scope(&args, &script.params);
             let name = file.display().to_string();
             let result = engine.run(&name, &text, &mut scope);
-            return scripting::finish(&engine, &g, &out, printed, result);
+            return scripting::finish(&engine, &s, &out, printed, result);
         }
         Command::Repl { node, script } => {
-            let engine = scripting::engine(
-                &script,
-                g.dry_run,
-                &out,
-                live(false)?,
-                vec![PathBuf::from(".")],
-                None,
-                None,
-            )?;
-            let params = scripting::params(&script.set)?;
-            return crate::repl::run(engine, node, params, &g, &out);
+            let script = ScriptSettings::resolve(script, None)?;
+            let engine = scripting::engine(&script, &s, &out, vec![PathBuf::from(".")], None)?;
+            return crate::repl::run(engine, node, script.params, &s, &out);
         }
         Command::Doc => {
             let engine = scripting::offline_engine();
-            if g.json {
+            if s.json {
                 json::print(&out, &engine.reference())?;
             } else {
                 out.data(reference_markdown(engine.docs()).trim_end());
             }
             return Ok(());
         }
-        Command::Lab(cmd) => return super::lab::lab(cmd, g.tls, &out),
+        Command::Lab(cmd) => return super::lab::lab(cmd, s.tls, &out),
     };
     match &t {
         Target::Sim(sim) => out.data(plan_text(sim.steps()).trim_end()),

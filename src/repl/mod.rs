@@ -23,7 +23,7 @@
 //! error anywhere runs nothing), then run statement by statement the same way, with
 //! no prompt and no history; the first error stops it and is the command's error.
 
-use crate::cli::Global;
+use crate::cli::settings::Settings;
 use crate::output::Output;
 use anyhow::Result;
 use redis_trib::addr::Addr;
@@ -45,20 +45,20 @@ pub fn run(
     mut engine: ScriptEngine,
     node: Option<Addr>,
     params: BTreeMap<String, String>,
-    g: &Global,
+    s: &Settings,
     out: &Output,
 ) -> Result<()> {
     help::register_help(&mut engine);
     engine.allow_cluster(node.as_slice());
     let mut session = Session::new(engine, node.as_ref(), &params);
     if std::io::stdin().is_terminal() {
-        terminal::interactive(session, node.as_ref(), g, out)
+        terminal::interactive(session, node.as_ref(), s, out)
     } else {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text)?;
         let text = redis_trib::script::strip_shebang(&text);
         redis_trib::interrupt::clear();
-        session.run_text(PIPED, &text, g, out)?;
+        session.run_text(PIPED, &text, s, out)?;
         Ok(())
     }
 }

@@ -6,15 +6,14 @@ use super::complete::Names;
 use super::help::full_help;
 use super::input::{imports_in, pad, split, Piece, Split};
 use super::raw;
-use crate::cli::Global;
+use crate::cli::settings::Settings;
 use crate::output::Output;
 use crate::replies::print_reply;
 use anyhow::Result;
 use redis_trib::addr::Addr;
-use redis_trib::backend::sim::Sim;
 use redis_trib::keyspace::{refuse_writes, ClusterClient};
 use redis_trib::script::cluster_handle::ClusterHandle;
-use redis_trib::script::{report, ScriptEngine, Target};
+use redis_trib::script::{report, ScriptEngine};
 use redis_trib::topology::Node;
 use rhai::{Dynamic, Engine, EvalAltResult, Module, Position, Scope, Shared, AST};
 use std::collections::BTreeMap;
@@ -67,7 +66,7 @@ impl Session {
         &mut self,
         name: &str,
         text: &str,
-        g: &Global,
+        s: &Settings,
         out: &Output,
     ) -> Result<Flow> {
         let pieces = match split(self.engine.engine(), text) {
@@ -79,12 +78,12 @@ impl Session {
         for piece in pieces {
             match piece {
                 Piece::Command { text: cmd, .. } => {
-                    if self.command(&cmd, g, out).map_err(anyhow::Error::msg)? == Flow::Quit {
+                    if self.command(&cmd, s, out).map_err(anyhow::Error::msg)? == Flow::Quit {
                         return Ok(Flow::Quit);
                     }
                 }
                 Piece::Raw { line, text: raw } => self
-                    .raw_command(&raw, g, out)
+                    .raw_command(&raw, s, out)
                     .map_err(|e| anyhow::anyhow!("{name}:{}: {e:#}", line + 1))?,
                 Piece::Code { line, text: code } => {
                     let value = self.eval(&pad(line, &code)).map_err(|e| {
@@ -142,7 +141,7 @@ impl Session {
 
     /// A raw Redis command (`> SET foo bar`) sent through a cluster handle on the
     /// cluster the variable `cluster` names; in a dry run only commands that read.
-    fn raw_command(&mut self, line: &str, g: &Global, out: &Output) -> Result<()> {
+    fn raw_command(&mut self, line: &str, s: &Settings, out: &Output) -> Result<()> {
         let args = raw::split_args(line).map_err(anyhow::Error::msg)?;
         if args.is_empty() {
             anyhow::bail!("a Redis command is expected after `>`");
@@ -172,15 +171,15 @@ impl Session {
             .check_reach("> (raw command)", &addr)
             .map_err(anyhow::Error::msg)?;
         if self.raw.as_ref().map(|c| c.entry()) != Some(&addr) {
-            self.raw = Some(ClusterClient::open(&addr, &g.conn_opts()?)?);
+            self.raw = Some(ClusterClient::open(&addr, &s.conn)?);
         }
         let reply = self.raw.as_mut().expect("opened above").execute(&args)?;
         // A node's failure is on its own line; the others' replies still count.
-        print_reply(out, g, reply).map(|_| ())
+        print_reply(out, s, reply).map(|_| ())
     }
 
     /// A shell command (`.help`, `.dry on|off`, `.plan`, `.quit`).
-    fn command(&mut self, cmd: &str, g: &Global, out: &Output) -> Result<Flow, String> {
+    fn command(&mut self, cmd: &str, s: &Settings, out: &Output) -> Result<Flow, String> {
         let words: Vec<&str> = cmd.split_whitespace().collect();
         match words.as_slice() {
             [".help"] => out.data(full_help(&self.engine.reference()).trim_end()),
@@ -194,26 +193,26 @@ impl Session {
                 out.note("already a dry run; .plan shows the plan so far")
             }
             [".dry", "on"] => {
-                let live = g.live(false, out).map_err(|e| format!("{e:#}"))?;
-                self.engine.set_target(Target::Sim(Sim::over(live)));
+                // Built by the settings' factory: every connection, migration and
+                // lease option of the command line holds in the dry run too.
+                self.engine.set_target(s.target(true, false, out));
                 out.note(
                     "dry run: operations change an in-memory copy of the cluster; .plan shows them",
                 );
             }
             [".dry", "off"] if !self.engine.is_dry_run() => out.note("already live"),
             [".dry", "off"] => {
-                let live = g.live(false, out).map_err(|e| format!("{e:#}"))?;
-                self.engine.set_target(Target::Live(live));
+                self.engine.set_target(s.target(false, false, out));
                 out.note("live: operations change the cluster again (the plan was dropped)");
             }
             [".plan"] if self.engine.is_dry_run() => {
-                crate::scripting::print_plan(&self.engine, g, out)
+                crate::scripting::print_plan(&self.engine, s, out)
             }
             [".plan", "all"] if self.engine.is_dry_run() => match self.engine.plan() {
-                Some(plan) if !plan.is_empty() && !g.json => {
+                Some(plan) if !plan.is_empty() && !s.json => {
                     out.data(redis_trib::render::plan_text_all(&plan, true).trim_end())
                 }
-                _ => crate::scripting::print_plan(&self.engine, g, out),
+                _ => crate::scripting::print_plan(&self.engine, s, out),
             },
             [".plan"] | [".plan", "all"] => {
                 out.note("no plan: operations are live (.dry on to plan)")
@@ -225,7 +224,7 @@ impl Session {
                     .map_err(|e| format!(".load {file}: cannot read it ({e})"))?;
                 let text = redis_trib::script::strip_shebang(&text);
                 return self
-                    .run_text(file, &text, g, out)
+                    .run_text(file, &text, s, out)
                     .map_err(|e| format!("{e:#}"));
             }
             _ => return Err(format!("unknown shell command `{cmd}` (.help lists them)")),
@@ -272,13 +271,16 @@ mod tests {
     use super::*;
     use crate::repl::TYPED;
     use crate::scripting::offline_engine;
+    use redis_trib::backend::sim::Sim;
+    use redis_trib::script::Target;
     use std::sync::Arc;
 
     #[test]
     fn a_session_over_its_memory_budget_drops_its_variables_and_goes_on() {
         use clap::Parser;
-        let g = crate::cli::Cli::parse_from(["redis-trib", "--quiet"]).global;
-        let out = Output::new(&g);
+        let s = Settings::resolve(crate::cli::Cli::parse_from(["redis-trib", "--quiet"]).global)
+            .unwrap();
+        let out = Output::new(&s);
         let quiet: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
         let limits = redis_trib::script::Limits {
             max_memory: 48 << 20,
@@ -297,11 +299,11 @@ mod tests {
         let base = session.scope.len();
         let grow = "let s = \"x\"; while s.len() < 1000000 { s += s; }\n\
                     let keep = []; for i in 0..200 { let t = s + i; keep.push(|| t.len()); }";
-        let e = session.run_text(TYPED, grow, &g, &out).unwrap_err();
+        let e = session.run_text(TYPED, grow, &s, &out).unwrap_err();
         assert!(format!("{e:#}").contains("--max-memory 48 MiB"), "{e:#}");
         assert_eq!(session.scope.len(), base, "the variables were dropped");
         assert_eq!(
-            session.run_text(TYPED, "let y = 1", &g, &out).unwrap(),
+            session.run_text(TYPED, "let y = 1", &s, &out).unwrap(),
             Flow::Go
         );
     }

@@ -5,7 +5,7 @@ use super::complete::{complete, hint, Names, ReplHint};
 use super::input::{check, Check};
 use super::session::{Flow, Session};
 use super::{history, CONTINUATION, PAD, TYPED};
-use crate::cli::Global;
+use crate::cli::settings::Settings;
 use crate::output::Output;
 use anyhow::Result;
 use redis_trib::addr::Addr;
@@ -28,7 +28,7 @@ use std::sync::Arc;
 pub(super) fn interactive(
     mut session: Session,
     node: Option<&Addr>,
-    g: &Global,
+    s: &Settings,
     out: &Output,
 ) -> Result<()> {
     let config = Config::builder()
@@ -43,7 +43,7 @@ pub(super) fn interactive(
     rl.set_helper(Some(ReplHelper {
         names: session.names(),
         parser: parser.clone(),
-        color: !g.no_color,
+        color: !s.no_color,
     }));
     rl.bind_sequence(
         KeyEvent(KeyCode::Enter, Modifiers::NONE),
@@ -92,7 +92,7 @@ pub(super) fn interactive(
             }
         }
         redis_trib::interrupt::clear();
-        let flow = session.run_text(TYPED, &input, g, out);
+        let flow = session.run_text(TYPED, &input, s, out);
         // A typed line is one workflow: its lease is not kept while the shell waits.
         session.engine.release_leases();
         if let Some(h) = rl.helper_mut() {
@@ -103,7 +103,7 @@ pub(super) fn interactive(
             Ok(Flow::Go) => {}
             // exit(n) leaves the shell with that code.
             Err(e) if matches!(kind_of(&e), Some(Kind::ScriptExit(_))) => return Err(e),
-            Err(e) => Output::error(g.no_color, &format!("{e:#}")),
+            Err(e) => Output::error(s.no_color, &format!("{e:#}")),
         }
     }
     Ok(())

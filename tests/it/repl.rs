@@ -252,6 +252,30 @@ list_masters(cluster).len()
 }
 
 #[test]
+fn dry_on_and_off_keep_the_migration_options() {
+    let lab = lab(2);
+    lab.cluster(2);
+    let before = lab.snapshot();
+    let toggled = format!(
+        ".dry on\n.dry off\n.dry on\nmigrate_slots(cluster, \"{}\", [0])\n.plan\n",
+        lab.at(1)
+    );
+    // The default engine (auto) plans the key engine on Redis 7.0, and says so.
+    let text = repl(&[&lab.at(0)], &toggled).ok().to_string();
+    assert!(text.contains("engine keys"), "{text}");
+    // --engine atomic, after the backend was rebuilt three times, is still the
+    // engine: the move is refused as the real one would be (a dropped option would
+    // plan the key engine).
+    let out = repl(&["--engine", "atomic", &lab.at(0)], &toggled);
+    out.fails_with("has no CLUSTER MIGRATESLOTS");
+    assert!(!out.stdout.contains("engine keys"), "{}", out.stdout);
+    // The same from a shell that starts dry.
+    let out = repl(&["--dry-run", "--engine", "atomic", &lab.at(0)], &toggled);
+    out.fails_with("has no CLUSTER MIGRATESLOTS");
+    assert_eq!(lab.snapshot(), before, "the dry runs changed the nodes");
+}
+
+#[test]
 fn ctrl_c_stops_a_running_statement() {
     let mut child = bin()
         .arg("repl")
