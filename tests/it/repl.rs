@@ -303,6 +303,10 @@ fn ctrl_c_stops_a_running_statement() {
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
 
+/// What the line editor writes once it has turned the terminal raw for a new line
+/// (bracketed paste on; rustyline does on every terminal but a dumb one).
+const RAW_MODE_ON: &str = "\x1b[?2004h";
+
 /// A child process on a pseudo-terminal, its output collected by a thread that also
 /// answers the cursor-position queries a line editor sends.
 struct Pty {
@@ -411,10 +415,13 @@ impl Pty {
         self.prompt("redis-trib> ");
     }
 
-    /// Waits for `prompt` and lets the editor settle.
+    /// Waits for a new line's `prompt`: the editor turns the terminal raw and says
+    /// so (it switches bracketed paste on, `ESC[?2004h`), then draws the prompt.
+    /// Only then are typed keys its own: the prompt alone also shows in every redraw
+    /// of the line being edited, and keys sent while the line ends are lost.
     fn prompt(&mut self, prompt: &str) {
+        self.wait_for(RAW_MODE_ON);
         self.wait_for(prompt);
-        std::thread::sleep(Duration::from_millis(50));
     }
 
     fn exit_code(&mut self) -> i32 {
@@ -485,8 +492,9 @@ fn terminal_session_continues_completes_cancels_and_keeps_history() {
     sh.prompt("redis-trib> ");
     // Ctrl-C during a statement stops it; the session goes on.
     sh.send("print(\"sle\" + \"eping\"); sleep(3000000)\r");
+    // Printed by the statement: the editor has given the terminal back its normal
+    // mode, where Ctrl-C is a SIGINT for the shell.
     sh.wait_for("sleeping");
-    std::thread::sleep(Duration::from_millis(100));
     sh.send("\x03");
     sh.wait_for("interrupted");
     sh.prompt("redis-trib> ");
