@@ -40,6 +40,8 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// A session on `engine`: `cluster` holds `node` when given, `PARAMS` the `--set`
+    /// pairs.
     pub(super) fn new(
         engine: ScriptEngine,
         node: Option<&Addr>,

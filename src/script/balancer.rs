@@ -7,6 +7,7 @@ use crate::ops::Balancer;
 use crate::topology::Node;
 use rhai::{Array, Dynamic, EvalAltResult, FnPtr, NativeCallContext};
 
+/// `base_balance_plan`: the default plan for these masters (Node values) and weights.
 pub(super) fn default_plan(masters: &Array, weights: &[f64]) -> Result<Array, Box<EvalAltResult>> {
     let nodes = masters
         .iter()

@@ -7,6 +7,7 @@ use crate::ops;
 use crate::topology::Node;
 use rhai::{Array, Dynamic, EvalAltResult, Map};
 
+/// `#{ max_slots: N }` (slots per ADDSLOTS; 16384 when not given), the only key.
 pub(super) fn max_slots(opts: &Map, fname: &str) -> Result<usize, Box<EvalAltResult>> {
     check_keys(opts, &["max_slots"], fname)?;
     match opts.get("max_slots") {
@@ -20,6 +21,7 @@ pub(super) fn max_slots(opts: &Map, fname: &str) -> Result<usize, Box<EvalAltRes
     }
 }
 
+/// The integer option `key` (`default` when not given), refused when negative.
 pub(super) fn int_opt(
     opts: &Map,
     key: &str,
@@ -37,6 +39,7 @@ pub(super) fn int_opt(
     }
 }
 
+/// Refuses an option map holding a key not in `allowed`.
 pub(super) fn check_keys(
     opts: &Map,
     allowed: &[&str],
