@@ -4,8 +4,8 @@
 //!
 //! The pieces live beside it: [`super::host`] (the runtime the functions share),
 //! [`super::registry`] (how they are registered and documented), [`super::node`]
-//! (the `Node` type), [`super::options`] (option maps and plans), [`super::events`]
-//! (events as script values) and [`super::balancer`] (script closures as a balancer).
+//! (the `Node` type), `options` (option maps and plans), [`super::events`]
+//! (events as script values) and `balancer` (script closures as a balancer).
 
 pub use super::events::event_value;
 pub use super::host::{Host, ScriptIo, Target};
