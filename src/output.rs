@@ -2,7 +2,7 @@
 //! stderr (a progress bar on a terminal, throttled lines otherwise, nothing with
 //! `--quiet`).
 
-use crate::cli::Global;
+use crate::cli::settings::Settings;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use redis_trib::backend::live::EventSink;
 use redis_trib::backend::Event;
@@ -21,14 +21,14 @@ pub struct Output {
 }
 
 impl Output {
-    /// From the global options and the terminals we write to.
-    pub fn new(g: &Global) -> Output {
+    /// From the settings (`--no-color`, `--quiet`) and the terminals we write to.
+    pub fn new(s: &Settings) -> Output {
         let stderr_tty = std::io::stderr().is_terminal();
         Output {
-            painter: Painter::new(!g.no_color, std::io::stdout().is_terminal()),
-            err_painter: Painter::new(!g.no_color, stderr_tty),
-            quiet: g.quiet,
-            bar: stderr_tty && !g.quiet,
+            painter: Painter::new(!s.no_color, std::io::stdout().is_terminal()),
+            err_painter: Painter::new(!s.no_color, stderr_tty),
+            quiet: s.quiet,
+            bar: stderr_tty && !s.quiet,
         }
     }
 

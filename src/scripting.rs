@@ -1,58 +1,33 @@
-//! The binary's glue around the script engine: building it from the command line's
-//! options (live, dry run or offline, the sandbox's limits), `--set` pairs, printing
-//! a dry run's plan, and the password settled (`--askpass`, the command-line warning).
+//! The binary's glue around the script engine: building it from the resolved
+//! settings (live, dry run or offline, the sandbox's limits), script output, and
+//! printing a dry run's plan.
 
-use crate::cli::{Global, ScriptOpts};
+use crate::cli::settings::{ScriptSettings, Settings};
 use crate::output::Output;
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use redis_trib::addr::Addr;
-use redis_trib::backend::live::Live;
 use redis_trib::backend::sim::Sim;
 use redis_trib::error::{kind_of, Kind};
 use redis_trib::render::plan_text;
-use redis_trib::script::{Compile, HostRule, Limits, ScriptEngine, ScriptIo, Target};
+use redis_trib::script::{Compile, Limits, ScriptEngine, ScriptIo, Target};
 use redis_trib::topology::Topology;
 use rhai::Dynamic;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// An engine for `run` / `repl` with the target the options ask for; `seconds`: the
-/// time limit when `--max-seconds` is not given (`run`: an hour; the shell: none);
-/// `printed`: where `print` lines go instead of stdout (`run --json` of a plan).
+/// An engine for `run` / `repl` on the backend the settings build (live, a dry run's
+/// simulation, or the `--topology` snapshot offline), with the script options'
+/// limits; `printed`: where `print` lines go instead of stdout (`run --json` of a
+/// plan).
 pub fn engine(
-    opts: &ScriptOpts,
-    dry_run: bool,
+    script: &ScriptSettings,
+    s: &Settings,
     out: &Output,
-    live: Live,
     paths: Vec<PathBuf>,
-    seconds: Option<u64>,
     printed: Option<&Printed>,
 ) -> Result<ScriptEngine> {
-    let target = match &opts.topology {
-        Some(file) => Target::Sim(Sim::load(file)?),
-        None if dry_run => Target::Sim(Sim::over(live)),
-        None => Target::Live(live),
-    };
-    let allow_hosts = opts
-        .allow_host
-        .iter()
-        .map(|h| HostRule::parse(h).map_err(anyhow::Error::msg))
-        .collect::<Result<Vec<_>>>()?;
-    let max_memory = opts
-        .max_memory
-        .checked_mul(1 << 20)
-        .filter(|m| *m > 0)
-        .context("--max-memory must be a number of MiB, 1 or more")?;
-    let limits = Limits {
-        max_operations: opts.max_operations,
-        max_memory,
-        max_seconds: opts.max_seconds.or(seconds).filter(|s| *s > 0),
-        allow_write: opts.allow_write.clone(),
-        allow_hosts,
-        state_file: opts.state.clone(),
-        ..Limits::default()
-    };
+    let target = s.script_target(script.topology.as_deref(), out)?;
+    let limits = &script.limits;
     let io = match printed {
         Some(p) => {
             let lines = p.0.clone();
@@ -67,8 +42,8 @@ pub fn engine(
         }
         None => io(out),
     };
-    let engine = ScriptEngine::new(target, io, paths, &limits);
-    if let Some(file) = opts.state.as_ref().filter(|f| !f.exists()) {
+    let engine = ScriptEngine::new(target, io, paths, limits);
+    if let Some(file) = limits.state_file.as_ref().filter(|f| !f.exists()) {
         // A state file that does not exist yet is for this run to write: refused now,
         // before anything changes, unless an --allow-write directory holds it.
         let dir = match file.parent().map(|d| d.display().to_string()) {
@@ -91,8 +66,8 @@ pub struct Printed(Arc<Mutex<Vec<String>>>);
 impl Printed {
     /// Kept lines when the run prints a plan as JSON (`--json` with `--dry-run` or
     /// `--topology`); `None`: `print` goes to stdout.
-    pub fn wanted(g: &Global, opts: &ScriptOpts) -> Option<Printed> {
-        (g.json && (g.dry_run || opts.topology.is_some())).then(Printed::default)
+    pub fn wanted(s: &Settings, script: &ScriptSettings) -> Option<Printed> {
+        (s.json && (s.dry_run || script.topology.is_some())).then(Printed::default)
     }
 
     fn lines(&self) -> Vec<String> {
@@ -114,7 +89,7 @@ pub fn addresses(args: &[String]) -> Vec<Addr> {
 /// outcome as the command's.
 pub fn finish(
     engine: &ScriptEngine,
-    g: &Global,
+    s: &Settings,
     out: &Output,
     printed: Option<Printed>,
     result: Result<Dynamic>,
@@ -126,7 +101,7 @@ pub fn finish(
         Ok(_) => true,
         Err(e) => matches!(kind_of(e), Some(Kind::ScriptExit(0))),
     };
-    if g.json {
+    if s.json {
         let error = match &result {
             Err(e) if !ended_well => Some(format!("{e:#}")),
             _ => None,
@@ -160,93 +135,6 @@ pub fn finish(
     result.map(|_| ())
 }
 
-/// The global options with the password settled: asked for on the terminal with
-/// `--askpass`; a password given on the command line (visible in `ps`) is warned
-/// about once, as redis-cli does.
-pub fn secure(mut g: Global) -> Result<Global> {
-    if g.askpass {
-        g.password = Some(ask_password("Please input password: ")?);
-    } else if (g.password.is_some() && on_command_line("--password"))
-        || on_command_line("--from-password")
-    {
-        eprintln!("{PASSWORD_WARNING}");
-    }
-    Ok(g)
-}
-
-/// What redis-cli says when a password is given on its command line.
-pub const PASSWORD_WARNING: &str =
-    "Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.";
-
-/// Whether `flag` was given on the command line (`--flag VALUE` or `--flag=VALUE`,
-/// before any `--`).
-fn on_command_line(flag: &str) -> bool {
-    std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .take_while(|a| a != "--")
-        .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
-}
-
-/// Reads a password: from the terminal without echo when stdin is one, else the first
-/// line of stdin.
-fn ask_password(prompt: &str) -> Result<String> {
-    use std::io::{BufRead, IsTerminal, Write};
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    if stdin.is_terminal() {
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
-        let _echo = NoEcho::on(0);
-        stdin.lock().read_line(&mut line)?;
-        eprintln!();
-    } else {
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .context("--askpass: cannot read the password from stdin")?;
-    }
-    let pass = line.trim_end_matches(['\r', '\n']).to_string();
-    if pass.is_empty() {
-        anyhow::bail!("--askpass: no password was given");
-    }
-    Ok(pass)
-}
-
-/// Terminal echo off while it lives (restored on drop).
-struct NoEcho {
-    fd: i32,
-    saved: Option<libc::termios>,
-}
-
-impl NoEcho {
-    fn on(fd: i32) -> NoEcho {
-        // SAFETY: termios is plain data; tcgetattr fills it or fails.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        // SAFETY: `fd` is an open descriptor and `t` a valid termios.
-        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
-            return NoEcho { fd, saved: None };
-        }
-        let saved = t;
-        t.c_lflag &= !libc::ECHO;
-        // SAFETY: as above.
-        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &t) };
-        NoEcho {
-            fd,
-            saved: Some(saved),
-        }
-    }
-}
-
-impl Drop for NoEcho {
-    fn drop(&mut self) {
-        if let Some(t) = &self.saved {
-            // SAFETY: restores the settings read in `on`.
-            unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, t) };
-        }
-    }
-}
-
 /// An engine with nothing behind it (for `doc`).
 pub fn offline_engine() -> ScriptEngine {
     let quiet: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_| {});
@@ -271,30 +159,15 @@ pub fn io(out: &Output) -> ScriptIo {
     }
 }
 
-/// `--set NAME=VALUE` pairs as a map.
-pub fn params(pairs: &[String]) -> Result<BTreeMap<String, String>> {
-    let mut map = BTreeMap::new();
-    for p in pairs {
-        let Some((k, v)) = p.split_once('=') else {
-            bail!("--set {p}: expected NAME=VALUE");
-        };
-        if k.is_empty() {
-            bail!("--set {p}: the name is empty");
-        }
-        map.insert(k.to_string(), v.to_string());
-    }
-    Ok(map)
-}
-
 /// After a dry or offline run, the plan: JSON with `--json`, else a numbered list.
-pub fn print_plan(engine: &ScriptEngine, g: &Global, out: &Output) {
+pub fn print_plan(engine: &ScriptEngine, s: &Settings, out: &Output) {
     let Some(plan) = engine.plan() else { return };
     if plan.is_empty() {
         // Read-only scripts plan nothing: keep stdout for their own output.
         out.note("(dry run: no change planned)");
         return;
     }
-    if g.json {
+    if s.json {
         let doc = serde_json::json!({ "dry_run": true, "steps": plan });
         out.data(&serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {

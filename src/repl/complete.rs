@@ -1,8 +1,33 @@
-//! The line editor's helper: completion, hints, highlighting of the prompt, and the
-//! validator that asks for more lines while a statement is unfinished.
+//! Completion and hints: what the session knows (functions, variables, modules),
+//! the word being typed, and the signature shown once a function's `(` is typed.
 
-use super::input::*;
-use super::*;
+use super::help::DOT_COMMANDS;
+use super::input::{is_command, is_ident, is_raw};
+use redis_trib::script::resolver::{is_closure_name, Resolver, STDLIB};
+use redis_trib::script::{ScriptEngine, NODE_FIELDS};
+use rhai::{Module, Scope, Shared, AST};
+use rustyline::completion::Pair;
+use rustyline::hint::Hint;
+use std::path::PathBuf;
+
+/// Rhai keywords and built-in functions that completion offers.
+const KEYWORDS: &[&str] = &[
+    "let", "const", "fn", "if", "else", "switch", "while", "loop", "for", "in", "do", "until",
+    "break", "continue", "return", "throw", "try", "catch", "import", "export", "as", "private",
+    "true", "false", "this", "global",
+];
+
+/// Built-in functions completion offers (with their `(`).
+const BUILTINS: &[&str] = &[
+    "print",
+    "debug",
+    "type_of",
+    "is_def_var",
+    "is_def_fn",
+    "Fn",
+    "call",
+    "curry",
+];
 
 // ---------------------------------------------------------------------------------
 // Completion and hints.
@@ -293,94 +318,6 @@ pub(super) fn hint(names: &Names, line: &str, pos: usize) -> Option<ReplHint> {
     })
 }
 
-// ---------------------------------------------------------------------------------
-// The terminal.
-
-/// The line editor's helper: completion, hints, continuation lines, validation.
-pub(super) struct ReplHelper {
-    pub(super) names: Names,
-    pub(super) parser: Arc<Engine>,
-    pub(super) color: bool,
-}
-
-impl Completer for ReplHelper {
-    type Candidate = Pair;
-
-    fn complete(
-        &self,
-        line: &str,
-        pos: usize,
-        _ctx: &Context<'_>,
-    ) -> rustyline::Result<(usize, Vec<Pair>)> {
-        Ok(complete(&self.names, line, pos))
-    }
-}
-
-impl Hinter for ReplHelper {
-    type Hint = ReplHint;
-
-    fn hint(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> Option<ReplHint> {
-        hint(&self.names, line, pos)
-    }
-}
-
-impl Highlighter for ReplHelper {
-    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
-        let pad = format!("\n{PAD}");
-        if !line.contains(&pad) {
-            return Cow::Borrowed(line);
-        }
-        let shown = if self.color {
-            format!("\n\x1b[2m{}\x1b[0m ", CONTINUATION.trim_end())
-        } else {
-            format!("\n{CONTINUATION}")
-        };
-        Cow::Owned(line.replace(&pad, &shown))
-    }
-
-    fn highlight_hint<'h>(&self, hint: &'h str) -> Cow<'h, str> {
-        if self.color {
-            Cow::Owned(format!("\x1b[2m{hint}\x1b[0m"))
-        } else {
-            Cow::Borrowed(hint)
-        }
-    }
-
-    fn highlight_char(&self, line: &str, _pos: usize, _kind: CmdKind) -> bool {
-        line.contains('\n')
-    }
-}
-
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext) -> rustyline::Result<ValidationResult> {
-        Ok(match check(&self.parser, ctx.input()) {
-            Check::Incomplete => ValidationResult::Incomplete,
-            Check::Complete | Check::Invalid => ValidationResult::Valid(None),
-        })
-    }
-}
-
-impl Helper for ReplHelper {}
-
-/// Enter on an open statement starts a continuation line (shown as `...> `).
-pub(super) struct ContinueOpen {
-    pub(super) parser: Arc<Engine>,
-}
-
-impl ConditionalEventHandler for ContinueOpen {
-    fn handle(&self, _: &Event, _: RepeatCount, _: bool, ctx: &EventContext) -> Option<Cmd> {
-        (check(&self.parser, ctx.line()) == Check::Incomplete)
-            .then(|| Cmd::Insert(1, format!("\n{PAD}")))
-    }
-}
-
-/// An engine that only parses (for the editor, which may not hold the session's).
-pub(super) fn parser() -> Engine {
-    let mut e = Engine::new_raw();
-    e.set_max_expr_depths(128, 64);
-    e
-}
-
 /// The identifier `text` ends with (empty when it ends with anything else).
 fn trailing_ident(text: &str) -> String {
     let start = text
@@ -390,4 +327,116 @@ fn trailing_ident(text: &str) -> String {
         .last()
         .map_or(text.len(), |(i, _)| i);
     text[start..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scripting::offline_engine;
+    use std::collections::BTreeMap;
+
+    fn names() -> Names {
+        let engine = offline_engine();
+        let mut scope = ScriptEngine::scope(&[], &BTreeMap::new());
+        scope.push("cluster", "127.0.0.1:7000".to_string());
+        scope.push("my_masters", 3_i64);
+        let functions = engine
+            .compile(&scope, "fn my_weight(node, factor) { 1 }")
+            .unwrap();
+        Names::new(&engine, &scope, &functions, &[])
+    }
+
+    fn words(found: (usize, Vec<Pair>)) -> Vec<String> {
+        found.1.into_iter().map(|p| p.replacement).collect()
+    }
+
+    #[test]
+    fn completes_functions_keywords_and_variables() {
+        let n = names();
+        let got = words(complete(&n, "list_", 5));
+        assert_eq!(got, vec!["list_masters(", "list_nodes("]);
+        assert_eq!(complete(&n, "let x = join_c", 14).0, 8);
+        assert_eq!(
+            words(complete(&n, "let x = join_c", 14)),
+            vec!["join_cluster("]
+        );
+        // The variable and the function `cluster(addr)` are both offered.
+        assert_eq!(words(complete(&n, "clu", 3)), vec!["cluster", "cluster("]);
+        assert_eq!(
+            words(complete(&n, "my_", 3)),
+            vec!["my_masters", "my_weight("]
+        );
+        assert!(words(complete(&n, "whi", 3)).contains(&"while".to_string()));
+        assert!(words(complete(&n, "PAR", 3)).contains(&"PARAMS".to_string()));
+        assert!(words(complete(&n, "he", 2)).contains(&"help(".to_string()));
+        // Every API function is offered.
+        let all = words(complete(&n, "", 0));
+        for d in offline_engine().docs() {
+            assert!(all.contains(&format!("{}(", d.name)), "{} missing", d.name);
+        }
+    }
+
+    #[test]
+    fn completes_node_fields_after_a_dot() {
+        let n = names();
+        let line = "list_masters(cluster)[0].slot";
+        assert_eq!(
+            words(complete(&n, line, line.len())),
+            vec!["slot_count", "slots_importing", "slots_migrating"]
+        );
+        let line = "for m in masters { print(m.";
+        let got = words(complete(&n, line, line.len()));
+        assert_eq!(got.len(), NODE_FIELDS.len());
+        assert!(got.contains(&"node_id".to_string()));
+        // Not after a number.
+        assert!(words(complete(&n, "1.", 2)).is_empty());
+    }
+
+    #[test]
+    fn completes_commands_strings_and_modules() {
+        let n = names();
+        assert_eq!(words(complete(&n, ".d", 2)), vec!["dry"]);
+        assert_eq!(words(complete(&n, ".dry o", 6)), vec!["off", "on"]);
+        assert_eq!(
+            words(complete(&n, "help(\"migr", 10)),
+            vec!["migrate_slots"]
+        );
+        assert!(words(complete(&n, "import \"bal", 11)).contains(&"balance".to_string()));
+        assert!(words(complete(&n, "print(\"list_", 12)).is_empty());
+
+        let engine = offline_engine();
+        let scope = ScriptEngine::scope(&[], &BTreeMap::new());
+        let module = engine.module("balance").unwrap();
+        let with_module = Names::new(
+            &engine,
+            &scope,
+            &AST::empty(),
+            &[("bal".to_string(), module)],
+        );
+        let fns = words(complete(&with_module, "bal::", 5));
+        assert!(
+            !fns.is_empty() && fns.iter().all(|f| f.ends_with('(')),
+            "{fns:?}"
+        );
+        assert!(words(complete(&with_module, "ba", 2)).contains(&"bal::".to_string()));
+    }
+
+    #[test]
+    fn hints_show_signatures() {
+        let n = names();
+        let h = hint(&n, "join_no_load(", 13).unwrap();
+        assert_eq!(h.display, "cluster: String, new: String) -> ()");
+        assert_eq!(h.insert, None);
+        let h = hint(&n, "join_cluster(", 13).unwrap();
+        assert!(h.display.contains("options: Map"), "{}", h.display);
+        let h = hint(&n, "x = my_weight(", 14).unwrap();
+        assert_eq!(h.display, "node, factor)");
+        let h = hint(&n, "rescue_c", 8).unwrap();
+        assert_eq!(h.insert.as_deref(), Some("luster("));
+        assert_eq!(hint(&n, ".dry", 4).unwrap().display, " on|off");
+        assert_eq!(hint(&n, ".pl", 3).unwrap().insert.as_deref(), Some("an"));
+        assert!(hint(&n, "list_", 5).is_none(), "two functions start so");
+        assert!(hint(&n, "nothing_like_this(", 18).is_none());
+        assert!(hint(&n, "join_no_load(", 3).is_none(), "only at the end");
+    }
 }

@@ -1,7 +1,10 @@
 //! What the shell's history never keeps: inputs that carry a secret, as redis-cli
 //! leaves out `AUTH`, `HELLO ... AUTH`, `ACL SETUSER`, `CONFIG SET` of a password and
 //! `MIGRATE ... AUTH/AUTH2`, whether typed as a raw `>` line or inside Rhai
-//! (`execute(n, "AUTH", pw)`, `import_keys(..., #{ from_password: ... })`).
+//! (`execute(n, "AUTH", pw)`, `import_keys(..., #{ from_password: ... })`); and where
+//! the history file is.
+
+use std::path::PathBuf;
 
 /// Whether `input` (a whole shell input: raw line, statement or several lines) may
 /// carry a secret and so must stay out of the history file.
@@ -23,6 +26,17 @@ pub(super) fn carries_secret(input: &str) -> bool {
         || (has("CONFIG") && has("SET") && words.iter().any(secret_param))
         // A script option or variable holding a password (from_password, password...).
         || words.iter().any(|w| w.contains("PASSWORD"))
+}
+
+/// The history file: `REDIS_TRIB_HISTORY` (empty: none), else `~/.redis_trib_history`.
+pub(super) fn history_path() -> Option<PathBuf> {
+    match std::env::var_os("REDIS_TRIB_HISTORY") {
+        Some(p) if p.is_empty() => None,
+        Some(p) => Some(PathBuf::from(p)),
+        None => std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".redis_trib_history")),
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Cutting shell input into statements and shell commands, and telling complete
 //! input from input that needs more lines.
 
-use super::pad;
 use rhai::{Engine, EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 // ---------------------------------------------------------------------------------
@@ -234,4 +233,157 @@ pub(super) fn offset_of(pos: Position, text: &str) -> Option<usize> {
 
 pub(super) fn is_ident(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
+}
+
+/// `code` moved down to line `line` (0-based), so positions count from the input's start.
+pub(super) fn pad(line: usize, code: &str) -> String {
+    "\n".repeat(line) + code
+}
+
+/// The `import "name" as alias` statements of `code` (as the regex
+/// `import\s+"([^"]+)"\s+as\s+(\w+)` finds them).
+pub(crate) fn imports_in(code: &str) -> Vec<(String, String)> {
+    fn blanks(s: &str) -> Option<&str> {
+        let t = s.trim_start();
+        (t.len() < s.len()).then_some(t)
+    }
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("import") {
+        let after = &rest[i + "import".len()..];
+        let starts_word = !rest[..i].chars().next_back().is_some_and(is_ident);
+        rest = after;
+        let Some(quoted) = blanks(after).filter(|_| starts_word) else {
+            continue;
+        };
+        let Some(quoted) = quoted.strip_prefix('"') else {
+            continue;
+        };
+        let Some(end) = quoted.find('"').filter(|&e| e > 0) else {
+            continue;
+        };
+        let name = &quoted[..end];
+        let Some(alias) = blanks(&quoted[end + 1..])
+            .and_then(|s| s.strip_prefix("as"))
+            .and_then(blanks)
+        else {
+            continue;
+        };
+        let alias: String = alias.chars().take_while(|&c| is_ident(c)).collect();
+        if !alias.is_empty() {
+            found.push((name.to_string(), alias));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scripting::offline_engine;
+    use redis_trib::script::report;
+
+    #[test]
+    fn parse_errors_at_the_end_continue() {
+        let engine = offline_engine();
+        let e = engine.engine();
+        for open in [
+            "fn f(a) {",
+            "fn f(a) {\n  let x = a;",
+            "if true {",
+            "if x { 1 } else {",
+            "let x = [1, 2,",
+            "join_cluster(cluster,",
+            "let m = #{ a: 1,",
+            "let x = 1 +",
+            "for n in list_masters(cluster) {\n  print(n);\n",
+            "let s = `multi\nline",
+            "while true { // forever",
+            "let x = (1 + 2",
+            "/* a comment\n  still the comment",
+            "5 /* a /* nested */ comment",
+            "/// doubles\n/// a number",
+        ] {
+            assert_eq!(check(e, open), Check::Incomplete, "{open:?}");
+        }
+        for done in [
+            "1 + 2",
+            "let x = 1;",
+            "fn f(a) { a + 1 }",
+            "fn f(a) {\n  a + 1\n}",
+            "list_masters(cluster).len()",
+            "if x { 1 }\nelse { 2 }",
+            ".dry on",
+            "",
+            "let s = `multi\nline`;",
+            "let a = 1\nlet b = 2",
+            "import \"balance\" as b;",
+            "// just a comment",
+            "/* a\n comment */ 5",
+            "let s = \"/*\"; // /*",
+            "/// doubles\nfn d(x) {\n  x * 2\n}",
+        ] {
+            assert_eq!(check(e, done), Check::Complete, "{done:?}");
+        }
+        for wrong in [
+            "let = 5;",
+            "1 +* 2",
+            "fn f( { 1 }",
+            "let x = 1 +* 2;\nfn f() {",
+            "\"open",
+        ] {
+            assert_eq!(check(e, wrong), Check::Invalid, "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn input_is_cut_into_statements_and_commands() {
+        let engine = offline_engine();
+        let text =
+            ".dry on\nlet x = 1\n\nfn f(a) {\n  a + x\n}\nif x > 0 { 1 }\nelse { 2 }\n.plan\nf(1)";
+        let Split::Done(pieces) = split(engine.engine(), text) else {
+            panic!("not done");
+        };
+        let code = |line: usize, text: &str| Piece::Code {
+            line,
+            text: text.into(),
+        };
+        assert_eq!(
+            pieces,
+            vec![
+                Piece::Command {
+                    line: 0,
+                    text: ".dry on".into()
+                },
+                code(1, "let x = 1"),
+                code(3, "fn f(a) {\n  a + x\n}"),
+                code(6, "if x > 0 { 1 }\nelse { 2 }"),
+                Piece::Command {
+                    line: 8,
+                    text: ".plan".into()
+                },
+                code(9, "f(1)"),
+            ]
+        );
+        // A syntax error is reported at its line in the whole input.
+        let Split::Invalid(e) = split(engine.engine(), "let a = 1;\n\nlet b = a +* 2;") else {
+            panic!("not invalid");
+        };
+        assert_eq!(e.position().line(), Some(3), "{e}");
+        let report = report::report(&e, "<stdin>", "let a = 1;\n\nlet b = a +* 2;");
+        assert!(report.starts_with("<stdin>:3:"), "{report}");
+    }
+
+    #[test]
+    fn import_statements_are_found() {
+        assert_eq!(
+            imports_in("import \"balance\" as b; let x = 1;\nimport  \"m\"  as   my_mod;"),
+            vec![
+                ("balance".to_string(), "b".to_string()),
+                ("m".to_string(), "my_mod".to_string())
+            ]
+        );
+        assert!(imports_in("reimport \"m\" as x").is_empty());
+        assert!(imports_in("import m as x; import \"\" as y; import \"m\" x").is_empty());
+    }
 }

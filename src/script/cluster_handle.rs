@@ -3,8 +3,10 @@
 //! `c.execute("DBSIZE")` answers per master, `c.execute("MGET", ...)` is split by
 //! slot. In a dry run only commands that read are sent.
 
-use super::api::{api, command_line, Host, Registry};
+use super::api::command_line;
 use super::convert::{err, reply, rt};
+use super::host::Host;
+use super::registry::{api, Registry};
 use crate::keyspace::{refuse_writes, ClusterClient};
 use rhai::{Dynamic, EvalAltResult};
 use std::sync::atomic::Ordering;

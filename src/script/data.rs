@@ -1,8 +1,9 @@
 //! Script functions that move data in and out of a cluster: `import_keys` (a
 //! standalone Redis into the cluster) and `backup_cluster` (RDBs and a manifest).
 
-use super::api::{api, Host, Registry};
 use super::convert::err;
+use super::host::Host;
+use super::registry::{api, Registry};
 use crate::engine::key_copy::ImportOpts;
 use crate::ops;
 use rhai::{Dynamic, EvalAltResult, Map, NativeCallContext, INT};

@@ -5,7 +5,7 @@
 //! `redis-trib doc` (and `--json`) and the shell's `help()` print them after the
 //! functions.
 
-use super::api::ApiDoc;
+use super::registry::ApiDoc;
 use super::resolver::STDLIB;
 
 /// Topics: (name, signature or shape, text).

@@ -2,11 +2,17 @@
 //! the API, Ctrl-C), the registered API, module imports, running files and lines.
 
 pub mod api;
+mod balancer;
 pub mod cluster_handle;
 pub mod convert;
 mod data;
+pub mod events;
 pub mod guide;
+pub mod host;
 pub mod memory;
+pub mod node;
+mod options;
+pub mod registry;
 pub mod report;
 pub mod resolver;
 pub mod sandbox;

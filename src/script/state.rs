@@ -4,8 +4,9 @@
 //! `--allow-write` directory). Slot lists in the state are kept as ranges, so a token
 //! stays short.
 
-use super::api::{api, Host, Registry};
 use super::convert::{err, slots_of};
+use super::host::Host;
+use super::registry::{api, Registry};
 use crate::slots::format_ranges;
 use rhai::{Dynamic, EvalAltResult, Map, INT};
 use std::sync::atomic::Ordering;

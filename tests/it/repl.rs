@@ -252,6 +252,30 @@ list_masters(cluster).len()
 }
 
 #[test]
+fn dry_on_and_off_keep_the_migration_options() {
+    let lab = lab(2);
+    lab.cluster(2);
+    let before = lab.snapshot();
+    let toggled = format!(
+        ".dry on\n.dry off\n.dry on\nmigrate_slots(cluster, \"{}\", [0])\n.plan\n",
+        lab.at(1)
+    );
+    // The default engine (auto) plans the key engine on Redis 7.0, and says so.
+    let text = repl(&[&lab.at(0)], &toggled).ok().to_string();
+    assert!(text.contains("engine keys"), "{text}");
+    // --engine atomic, after the backend was rebuilt three times, is still the
+    // engine: the move is refused as the real one would be (a dropped option would
+    // plan the key engine).
+    let out = repl(&["--engine", "atomic", &lab.at(0)], &toggled);
+    out.fails_with("has no CLUSTER MIGRATESLOTS");
+    assert!(!out.stdout.contains("engine keys"), "{}", out.stdout);
+    // The same from a shell that starts dry.
+    let out = repl(&["--dry-run", "--engine", "atomic", &lab.at(0)], &toggled);
+    out.fails_with("has no CLUSTER MIGRATESLOTS");
+    assert_eq!(lab.snapshot(), before, "the dry runs changed the nodes");
+}
+
+#[test]
 fn ctrl_c_stops_a_running_statement() {
     let mut child = bin()
         .arg("repl")
@@ -278,6 +302,10 @@ fn ctrl_c_stops_a_running_statement() {
     assert!(stderr.contains("<stdin>:2:"), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+/// What the line editor writes once it has turned the terminal raw for a new line
+/// (bracketed paste on; rustyline does on every terminal but a dumb one).
+const RAW_MODE_ON: &str = "\x1b[?2004h";
 
 /// A child process on a pseudo-terminal, its output collected by a thread that also
 /// answers the cursor-position queries a line editor sends.
@@ -387,10 +415,13 @@ impl Pty {
         self.prompt("redis-trib> ");
     }
 
-    /// Waits for `prompt` and lets the editor settle.
+    /// Waits for a new line's `prompt`: the editor turns the terminal raw and says
+    /// so (it switches bracketed paste on, `ESC[?2004h`), then draws the prompt.
+    /// Only then are typed keys its own: the prompt alone also shows in every redraw
+    /// of the line being edited, and keys sent while the line ends are lost.
     fn prompt(&mut self, prompt: &str) {
+        self.wait_for(RAW_MODE_ON);
         self.wait_for(prompt);
-        std::thread::sleep(Duration::from_millis(50));
     }
 
     fn exit_code(&mut self) -> i32 {
@@ -461,8 +492,9 @@ fn terminal_session_continues_completes_cancels_and_keeps_history() {
     sh.prompt("redis-trib> ");
     // Ctrl-C during a statement stops it; the session goes on.
     sh.send("print(\"sle\" + \"eping\"); sleep(3000000)\r");
+    // Printed by the statement: the editor has given the terminal back its normal
+    // mode, where Ctrl-C is a SIGINT for the shell.
     sh.wait_for("sleeping");
-    std::thread::sleep(Duration::from_millis(100));
     sh.send("\x03");
     sh.wait_for("interrupted");
     sh.prompt("redis-trib> ");
