@@ -8,6 +8,11 @@ mod scripting;
 
 use clap::Parser;
 
+/// Counts the heap, so the script sandbox can bound a script's memory
+/// (`--max-memory`). The library leaves the choice of allocator to the program.
+#[global_allocator]
+static HEAP: redis_trib::script::memory::Counting = redis_trib::script::memory::Counting;
+
 /// First Ctrl-C (or SIGTERM): stop at the next safe point (between slot batches,
 /// statements, polls); second: exit now with 130.
 ///

@@ -201,7 +201,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     });
     let h = host.clone();
     api!(reg, "apply_plan", ["cluster: String", "plan: Array"] -> "Map",
-    "Run a plan of moves [src, dst, count] or #{ src, dst, slots | count } (ends: nodes, ids, 8+ prefixes or addresses), validated whole first; returns #{ moves, slots, keys }.",
+    "Run a plan of moves [src, dst, count] or #{ src, dst, slots | count } (ends: nodes, ids, 4+ character id prefixes or addresses), validated whole first; returns #{ moves, slots, keys }.",
     move |ctx: NativeCallContext, cluster: Dynamic, plan: Array| -> Result<Map, Box<EvalAltResult>> {
         let c = h.addr("apply_plan", &cluster)?;
         let moves = plan_moves_of(plan)?;

@@ -1,7 +1,9 @@
 //! What the process holds on the heap, counted by a thin global allocator around the
 //! system's, so the script sandbox can bound a script's memory wherever its values
 //! live (variables, closures' captures, curried arguments, module globals): Rhai's
-//! own limits only see one string, array or map at a time.
+//! own limits only see one string, array or map at a time. The program installs
+//! [`Counting`] (the binary does); a library user that does not gets no memory
+//! bound, and [`counting`] tells.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -52,12 +54,26 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+// The library's own unit tests count too; a program installs it itself (the binary
+// does in main.rs), so the library never imposes an allocator on its users.
+#[cfg(test)]
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Bytes the process holds on the heap right now.
+/// Bytes the process holds on the heap right now (0 when the program did not
+/// install [`Counting`] as its global allocator: see [`counting`]).
 pub fn allocated() -> usize {
     ALLOCATED.load(Ordering::Relaxed)
+}
+
+/// Whether this program counts its heap: it declared
+/// `#[global_allocator] static A: Counting = Counting;`. Without it a script's
+/// memory cannot be bounded (`--max-memory` has nothing to measure).
+pub fn counting() -> bool {
+    let probe = std::hint::black_box(Box::new([0u8; 64]));
+    let seen = allocated() >= 64;
+    drop(probe);
+    seen
 }
 
 /// Tests that allocate large blocks take turns, so each sees only its own.
@@ -77,5 +93,6 @@ mod tests {
         assert!(allocated() >= before + (48 << 20), "counted");
         drop(block);
         assert!(allocated() < before + (48 << 20), "released");
+        assert!(counting(), "the tests install the counting allocator");
     }
 }
