@@ -10,7 +10,7 @@ use crate::engine::keys::{self as migrate, MigrateOpts};
 use crate::engine::rdb::Written;
 use crate::engine::Job;
 use crate::lease::Lease;
-use crate::topology::{Node, View};
+use crate::topology::{Node, View, ZoneBook, ZoneFile};
 use anyhow::{bail, Result};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -32,6 +32,7 @@ pub struct Live {
     sink: Sinks,
     leases: Vec<Lease>,
     lease_wait: Duration,
+    zones: ZoneBook,
 }
 
 /// Where events go: the sink given at construction, and a tap while one is set.
@@ -61,6 +62,7 @@ impl Live {
             },
             leases: Vec::new(),
             lease_wait: Duration::ZERO,
+            zones: ZoneBook::default(),
         }
     }
 
@@ -68,6 +70,12 @@ impl Live {
     /// (`--wait-lease`; zero: refuse at once).
     pub fn with_lease_wait(mut self, wait: Duration) -> Live {
         self.lease_wait = wait;
+        self
+    }
+
+    /// Zones known before any server is asked: the `--zones` file.
+    pub fn with_zones(mut self, file: Option<Arc<ZoneFile>>) -> Live {
+        self.zones = ZoneBook::with_file(file);
         self
     }
 
@@ -123,6 +131,10 @@ impl Live {
 impl Backend for Live {
     fn view(&mut self, addr: &Addr) -> Result<View> {
         self.pool.with(addr, |c| c.view())
+    }
+
+    fn zone_book(&mut self) -> &mut ZoneBook {
+        &mut self.zones
     }
 
     fn views(&mut self, addrs: &[Addr]) -> Vec<Result<View>> {

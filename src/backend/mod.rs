@@ -12,7 +12,7 @@ use crate::engine::key_copy::ImportOpts;
 use crate::engine::rdb::Written;
 use crate::engine::Job;
 pub use crate::engine::{Event, KeyProgress, MoveProgress, MoveStats};
-use crate::topology::{Node, View};
+use crate::topology::{Node, View, ZoneBook};
 use anyhow::Result;
 use std::path::Path;
 use std::time::Duration;
@@ -45,6 +45,9 @@ pub trait Backend {
     fn poll_interval(&self) -> Duration;
     /// Reports progress to whoever is watching.
     fn emit(&mut self, event: Event);
+    /// What this backend knows of nodes' zones (the `--zones` file, what servers
+    /// said): one book per backend, nothing process-wide.
+    fn zone_book(&mut self) -> &mut ZoneBook;
     /// Whether this backend takes operation leases (live nodes do; a simulation
     /// changes nothing, so dry runs take none).
     fn takes_leases(&self) -> bool {

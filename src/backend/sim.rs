@@ -9,7 +9,9 @@ use crate::addr::Addr;
 use crate::engine::key_copy::ImportOpts;
 use crate::engine::rdb::Written;
 use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{short_id, Node, Role, SharedView, Table, Topology, View};
+use crate::topology::{
+    short_id, Node, Role, SharedView, Table, Topology, View, ZoneBook, ZoneFile,
+};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -63,7 +65,7 @@ struct SimNode {
 /// An in-memory cluster.
 pub struct Sim {
     nodes: BTreeMap<String, SimNode>,
-    source: Option<Live>,
+    source: Option<Box<Live>>,
     steps: Vec<PlanStep>,
     tap: Option<Sender<Event>>,
     next_group: usize,
@@ -74,6 +76,9 @@ pub struct Sim {
     tables: HashMap<usize, (Arc<Table>, &'static str)>,
     /// Node id by (host, port); dropped when nodes come or go.
     by_addr: HashMap<(String, u16), String>,
+    /// What is known of zones offline (over live nodes, the live backend's book is
+    /// used).
+    zones: ZoneBook,
 }
 
 impl Sim {
@@ -92,7 +97,7 @@ impl Sim {
 
     /// A simulation that reads real nodes on first use and never changes them.
     pub fn over(source: Live) -> Sim {
-        Sim::empty(Some(source))
+        Sim::empty(Some(Box::new(source)))
     }
 
     /// Sends every event to `tap` (until set to `None`).
@@ -102,10 +107,10 @@ impl Sim {
 
     /// The live backend this simulation reads from, if any.
     pub fn source(&self) -> Option<&Live> {
-        self.source.as_ref()
+        self.source.as_deref()
     }
 
-    fn empty(source: Option<Live>) -> Sim {
+    fn empty(source: Option<Box<Live>>) -> Sim {
         Sim {
             nodes: BTreeMap::new(),
             source,
@@ -116,7 +121,14 @@ impl Sim {
             epoch: 1,
             tables: HashMap::new(),
             by_addr: HashMap::new(),
+            zones: ZoneBook::default(),
         }
+    }
+
+    /// Zones known offline besides the snapshot's own: the `--zones` file.
+    pub fn with_zones(mut self, file: Option<Arc<ZoneFile>>) -> Sim {
+        self.zones = ZoneBook::with_file(file);
+        self
     }
 
     /// The nodes, for a change: the shared tables no longer hold.
@@ -267,7 +279,7 @@ impl Sim {
                     );
                     Ok(id)
                 } else {
-                    let topo = super::read::topology_from(live, &view)?;
+                    let topo = super::read::topology_from(live.as_mut(), &view)?;
                     self.seed(&topo);
                     Ok(view.myself().node_id.clone())
                 }
@@ -295,6 +307,7 @@ impl Sim {
                     used_memory: None,
                     maxmemory: None,
                     keys: None,
+                    zone: None,
                 };
                 self.put(
                     id.clone(),
@@ -371,6 +384,13 @@ impl Sim {
 impl Backend for Sim {
     fn view(&mut self, addr: &Addr) -> Result<View> {
         Ok(self.shared(addr)?.to_view())
+    }
+
+    fn zone_book(&mut self) -> &mut ZoneBook {
+        match self.source.as_mut() {
+            Some(live) => live.zone_book(),
+            None => &mut self.zones,
+        }
     }
 
     fn shared_view(&mut self, addr: &Addr) -> Option<Result<SharedView>> {

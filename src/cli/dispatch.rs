@@ -26,9 +26,6 @@ use std::path::PathBuf;
 /// command.
 pub fn run(cli: Cli) -> Result<()> {
     let s = Settings::resolve(cli.global)?;
-    if let Some(zones) = &s.zones {
-        ops::zones::use_file(Some(zones.clone()));
-    }
     let out = Output::new(&s);
     let command = match cli.command {
         Some(c) => c,

@@ -17,6 +17,7 @@ use redis_trib::ops::zones::ZoneFile;
 use redis_trib::script::{HostRule, Limits, Target};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The global options, resolved: validated, files read, the password settled.
@@ -32,7 +33,7 @@ pub struct Settings {
     /// `--wait-lease`: how long to wait for another operation's lease.
     pub wait_lease: Duration,
     /// `--zones`: the zone of each node, read.
-    pub zones: Option<ZoneFile>,
+    pub zones: Option<Arc<ZoneFile>>,
     /// `--tls` (`lab up` starts TLS-only nodes).
     pub tls: bool,
     /// `--json`: data as JSON.
@@ -51,7 +52,12 @@ impl Settings {
     /// then `--timeout`, the TLS files and `--wait-lease` checked.
     pub fn resolve(g: Global) -> Result<Settings> {
         let password = password::settle(g.password, g.askpass)?;
-        let zones = g.zones.as_deref().map(ZoneFile::load).transpose()?;
+        let zones = g
+            .zones
+            .as_deref()
+            .map(ZoneFile::load)
+            .transpose()?
+            .map(Arc::new);
         // Bounded so that deadlines (now + timeout) stay representable.
         const MAX_TIMEOUT_SECS: f64 = 1e9;
         let timeout = Duration::try_from_secs_f64(g.timeout)
@@ -109,7 +115,9 @@ impl Settings {
             replace,
             ..self.migrate.clone()
         };
-        Live::new(self.conn.clone(), migrate, out.sink()).with_lease_wait(self.wait_lease)
+        Live::new(self.conn.clone(), migrate, out.sink())
+            .with_lease_wait(self.wait_lease)
+            .with_zones(self.zones.clone())
     }
 
     /// What operations act on: the live nodes, or (`dry`) a simulated copy of them
@@ -130,7 +138,7 @@ impl Settings {
         out: &Output,
     ) -> Result<Target> {
         Ok(match snapshot {
-            Some(file) => Target::Sim(Sim::load(file)?),
+            Some(file) => Target::Sim(Sim::load(file)?.with_zones(self.zones.clone())),
             None => self.target(self.dry_run, false, out),
         })
     }

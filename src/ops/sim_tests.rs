@@ -1576,3 +1576,35 @@ fn check_reports_nothing_on_a_healthy_cluster_and_names_what_is_wrong_otherwise(
     assert!(text.contains("16001-16383"), "{text}");
     assert_eq!(sim.steps(), [], "check changes nothing");
 }
+
+// ------------------------------------------------------------------ zones
+
+#[test]
+fn zones_come_from_the_snapshot_and_from_each_backends_own_file() {
+    // 7000 and its replica 7002 in one zone, 7001 in another: check's zone problem.
+    let mut snap = Snap::text(TWO_MASTERS_ONE_REPLICA);
+    for (port, zone) in [(7000, "a"), (7001, "b"), (7002, "a")] {
+        snap.node(port)["zone"] = json!(zone);
+    }
+    let mut sim = snap.sim();
+    let report = check(&mut sim, &at(7000)).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("all in zone a")),
+        "{:?}",
+        report.problems
+    );
+    // A --zones file is the backend's: it wins over the snapshot, and a second
+    // backend without it knows only the snapshot.
+    let file =
+        crate::topology::ZoneFile::parse(std::path::Path::new("zones.txt"), "127.0.0.1:7002 c\n")
+            .unwrap();
+    let mut with_file = snap.sim().with_zones(Some(std::sync::Arc::new(file)));
+    let report = check(&mut with_file, &at(7000)).unwrap();
+    assert!(
+        !report.problems.iter().any(|p| p.contains("zone")),
+        "{:?}",
+        report.problems
+    );
+    assert_eq!(with_file.zone_book().known(&at(7002)).as_deref(), Some("c"));
+    assert_eq!(sim.zone_book().known(&at(7002)), None);
+}

@@ -42,8 +42,8 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("list_nodes", &addr)?;
         let topo = h.with(|b| {
-            let t = ops::topology_with_metrics(b, &a)?;
-            ops::zones::learn_topology(b, &t);
+            let mut t = ops::topology_with_metrics(b, &a)?;
+            ops::zones::learn_topology(b, &mut t);
             Ok(t)
         })?;
         Ok(topo.nodes.into_iter().map(Dynamic::from).collect())
@@ -53,8 +53,8 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
     move |addr: Dynamic| -> Result<Array, Box<EvalAltResult>> {
         let a = h.addr("list_masters", &addr)?;
         let topo = h.with(|b| {
-            let t = ops::topology_with_metrics(b, &a)?;
-            ops::zones::learn_topology(b, &t);
+            let mut t = ops::topology_with_metrics(b, &a)?;
+            ops::zones::learn_topology(b, &mut t);
             Ok(t)
         })?;
         Ok(topo.masters().cloned().map(Dynamic::from).collect())
@@ -68,7 +68,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
             let mut me = v.myself().clone();
             me.flags.retain(|f| f != "myself");
             me.keys = Some(v.keys);
-            ops::zones::zone_of(b, &a);
+            me.zone = ops::zones::zone_of(b, &a);
             if let Ok((used, max)) = ops::memory_of(b, &a) {
                 me.used_memory = Some(used);
                 me.maxmemory = Some(max);

@@ -1,6 +1,5 @@
 //! The `Node` type scripts see: its fields (getters), how it prints, equality.
 
-use crate::ops;
 use crate::topology::Node;
 use rhai::{Array, Dynamic, Engine, Map, INT};
 
@@ -72,7 +71,7 @@ pub(super) fn register_node_type(engine: &mut Engine) {
         .register_get("maxmemory", |n: &mut Node| opt_int(n.maxmemory))
         .register_get("keys", |n: &mut Node| opt_int(n.keys))
         .register_get("zone", |n: &mut Node| {
-            ops::zones::known(&n.addr()).map_or(Dynamic::UNIT, Dynamic::from)
+            n.zone.clone().map_or(Dynamic::UNIT, Dynamic::from)
         })
         .register_fn("to_string", |n: &mut Node| describe(n))
         .register_fn("to_debug", |n: &mut Node| describe(n))

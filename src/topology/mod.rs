@@ -6,6 +6,7 @@ mod node;
 mod resolve;
 mod shared;
 mod validate;
+mod zones;
 
 pub use node::{
     check_node_id, parse_cluster_nodes, parse_node_line, short_id, Node, Role, NODE_ID_LEN,
@@ -13,6 +14,7 @@ pub use node::{
 pub use resolve::{Miss, NodeIndex, MIN_PREFIX};
 pub use shared::{Seen, SharedView, Table};
 pub use validate::{MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_NODES};
+pub use zones::{ZoneBook, ZoneFile};
 
 use crate::addr::Addr;
 use crate::slots::{format_ranges, SLOT_COUNT};

@@ -70,6 +70,9 @@ pub struct Node {
     /// Keys in database 0 (`DBSIZE`), when read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// Its zone (availability zone, rack), when known (see `crate::ops::zones`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 impl Node {
@@ -223,6 +226,7 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
         used_memory: None,
         maxmemory: None,
         keys: None,
+        zone: None,
     };
     // Redis lists ranges in order; only an out-of-order reply needs sorting.
     let mut in_order = true;
