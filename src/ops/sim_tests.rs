@@ -1576,3 +1576,56 @@ fn check_reports_nothing_on_a_healthy_cluster_and_names_what_is_wrong_otherwise(
     assert!(text.contains("16001-16383"), "{text}");
     assert_eq!(sim.steps(), [], "check changes nothing");
 }
+
+// ------------------------------------------------------------------ apply_many
+
+#[test]
+fn apply_many_records_each_command_in_order_as_the_single_primitives_do() {
+    use crate::backend::NodeCmd;
+    let mut sim = Snap::cluster(3, 0).sim();
+    let (a, b, c) = (at(FREE), at(FREE + 1), at(FREE + 2));
+    let cmds = vec![
+        (a.clone(), NodeCmd::SetConfigEpoch(1)),
+        (b.clone(), NodeCmd::SetConfigEpoch(2)),
+        (a.clone(), NodeCmd::AddSlots((0..8192).collect(), 16384)),
+        (b.clone(), NodeCmd::AddSlots((8192..16384).collect(), 1000)),
+        (a.clone(), NodeCmd::Meet(b.clone())),
+        (a.clone(), NodeCmd::Meet(c.clone())),
+        (c.clone(), NodeCmd::Replicate(id_at(&mut sim, FREE))),
+        (
+            c.clone(),
+            NodeCmd::SetConfig("repl-diskless-sync-delay".into(), "0".into()),
+        ),
+    ];
+    let results = sim.apply_many(&cmds);
+    assert_eq!(results.len(), cmds.len());
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        kinds(&sim),
+        [
+            "set_config_epoch",
+            "set_config_epoch",
+            "add_slots",
+            "add_slots",
+            "meet",
+            "meet",
+            "replicate",
+            "set_config"
+        ]
+    );
+    assert_eq!(
+        steps_of(&sim, "add_slots"),
+        [(FREE, Some(8192)), (FREE + 1, Some(8192))]
+    );
+    let t = read(&mut sim, FREE);
+    assert_eq!(counts(&t), [(FREE, 8192), (FREE + 1, 8192)]);
+    assert_eq!(master_of(&t, FREE + 2), Some(FREE));
+    // The snapshot's own cluster is untouched.
+    let t = read(&mut sim, BASE);
+    assert_eq!(counts(&t), [(7000, 5462), (7001, 5461), (7002, 5461)]);
+}
+
+/// The node id the simulation gives the node on `port`.
+fn id_at(sim: &mut Sim, port: u16) -> String {
+    sim.view(&at(port)).unwrap().myself().node_id.clone()
+}
