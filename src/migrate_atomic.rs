@@ -82,11 +82,16 @@ pub enum Chosen {
 /// `CLUSTER|MIGRATESLOTS`, gives a non-nil entry). Feature detection, never versions.
 pub fn has_command(conn: &mut NodeConn, name: &str) -> Result<bool> {
     let reply = conn.run(redis::cmd("COMMAND").arg("INFO").arg(name))?;
-    Ok(match reply {
+    Ok(names_a_command(&reply))
+}
+
+/// Whether a `COMMAND INFO` reply describes a command (a non-nil entry).
+fn names_a_command(reply: &Value) -> bool {
+    match reply {
         Value::Array(items) => items.first().is_some_and(|v| !matches!(v, Value::Nil)),
         Value::Map(items) => !items.is_empty(),
         _ => false,
-    })
+    }
 }
 
 /// Whether `conn`'s node supports atomic slot migration (`CLUSTER MIGRATESLOTS`).
@@ -613,10 +618,27 @@ impl std::fmt::Display for JobIssue {
 /// to their source (nothing moved them since) and that no later export of that node
 /// overlaps.
 pub fn job_issues(backend: &mut dyn Backend, masters: &[Node]) -> Vec<JobIssue> {
+    // Every live master at once: first which know the command (a node refusing an
+    // unknown one would cost it its pooled connection), then their jobs.
+    let live: Vec<&Node> = masters.iter().filter(|m| !m.is_failed()).collect();
+    let addrs: Vec<crate::addr::Addr> = live.iter().map(|m| m.addr()).collect();
+    let probe = [
+        b"COMMAND".to_vec(),
+        b"INFO".to_vec(),
+        b"CLUSTER|GETSLOTMIGRATIONS".to_vec(),
+    ];
+    let knowing: Vec<&Node> = live
+        .into_iter()
+        .zip(backend.execute_many(&addrs, &probe))
+        .filter(|(_, r)| r.as_ref().is_ok_and(names_a_command))
+        .map(|(m, _)| m)
+        .collect();
+    let addrs: Vec<crate::addr::Addr> = knowing.iter().map(|m| m.addr()).collect();
+    let args = [b"CLUSTER".to_vec(), b"GETSLOTMIGRATIONS".to_vec()];
+    let replies = backend.execute_many(&addrs, &args);
     let mut out = Vec::new();
-    for m in masters.iter().filter(|m| !m.is_failed()) {
-        let args = [b"CLUSTER".to_vec(), b"GETSLOTMIGRATIONS".to_vec()];
-        let Ok(reply) = backend.execute(&m.addr(), &args) else {
+    for (m, reply) in knowing.into_iter().zip(replies) {
+        let Ok(reply) = reply else {
             continue;
         };
         let jobs: Vec<SlotJob> = parse_jobs(&reply)
