@@ -303,14 +303,33 @@ pub fn failover_problems(topo: &Topology, entry: &View) -> Vec<String> {
 /// then differs per node, or a master skips its sync delay). Nodes whose value cannot
 /// be read are left out; on a tie the larger value counts as the cluster's.
 pub(super) fn setting_outliers(b: &mut dyn Backend, addrs: &[Addr]) -> Vec<SettingOutliers> {
+    // Every setting of every node in one round: `CONFIG GET` with several names.
+    let mut args: Vec<Vec<u8>> = vec![b"CONFIG".to_vec(), b"GET".to_vec()];
+    args.extend(
+        super::rejoin::LOWERED
+            .iter()
+            .map(|(name, _)| name.as_bytes().to_vec()),
+    );
+    let replies: Vec<BTreeMap<String, String>> = b
+        .execute_many(addrs, &args)
+        .into_iter()
+        .map(|reply| {
+            let flat: Vec<String> = reply
+                .ok()
+                .and_then(|r| redis::from_redis_value(r).ok())
+                .unwrap_or_default();
+            flat.chunks(2)
+                .filter_map(|p| Some((p.first()?.clone(), p.get(1)?.clone())))
+                .collect()
+        })
+        .collect();
     super::rejoin::LOWERED
         .iter()
         .filter_map(|&(name, unit)| {
             let read: Vec<(Addr, u64)> = addrs
                 .iter()
-                .cloned()
-                .zip(super::rejoin::config_u64_many(b, addrs, name))
-                .filter_map(|(a, v)| v.map(|v| (a, v)))
+                .zip(&replies)
+                .filter_map(|(a, r)| Some((a.clone(), r.get(name)?.parse().ok()?)))
                 .collect();
             outliers_of(read).map(|(common, nodes)| SettingOutliers {
                 name,
