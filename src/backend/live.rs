@@ -326,6 +326,18 @@ impl Backend for Live {
             == Some("up"))
     }
 
+    fn replica_links_up(&mut self, replicas: &[Addr]) -> Vec<Result<bool>> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("replication");
+        self.pool.each(replicas, VIEW_THREADS, |c| {
+            let text: String = c.query(&cmd)?;
+            Ok(crate::conn::parse_info(&text)
+                .get("master_link_status")
+                .map(String::as_str)
+                == Some("up"))
+        })
+    }
+
     fn import_keys(
         &mut self,
         source: &Addr,

@@ -189,6 +189,12 @@ pub trait Backend {
     fn set_config(&mut self, node: &Addr, name: &str, value: &str) -> Result<()>;
     /// Whether a replica reports `master_link_status:up` (always true in a simulation).
     fn replica_link_up(&mut self, replica: &Addr) -> Result<bool>;
+    /// [`Backend::replica_link_up`] for many replicas, one result per replica in
+    /// order (live nodes are asked concurrently; the default asks one after the
+    /// other).
+    fn replica_links_up(&mut self, replicas: &[Addr]) -> Vec<Result<bool>> {
+        replicas.iter().map(|r| self.replica_link_up(r)).collect()
+    }
     /// Moves (or copies) every key of database 0 of the standalone Redis `source`
     /// into the masters `owners` names per slot; `expected` is the source's key count
     /// (for progress and plans). Returns how many keys went over.

@@ -13,6 +13,7 @@ use crate::slots::{format_ranges, split_evenly};
 use crate::topology::convergence_problem;
 use crate::wait;
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 
 /// Who is a master and who replicates whom, by index into the node list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -303,25 +304,50 @@ fn replicas_settled(
     nodes: &[(Addr, String, u64)],
     plan: &CreatePlan,
 ) -> Result<()> {
+    // Each planned replica's id -> its master's id.
+    let planned: HashMap<&str, &str> = plan
+        .replicas
+        .iter()
+        .map(|&(r, m)| (nodes[r].1.as_str(), nodes[m].1.as_str()))
+        .collect();
+    let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
     wait::until(b, "every replica to be known and linked", |b| {
         let views = wait::views(b, all)?;
-        for &(r, m) in &plan.replicas {
-            let (rid, mid) = (&nodes[r].1, &nodes[m].1);
-            for v in &views {
-                match v.node(rid) {
-                    Some(n) if n.master_id.as_deref() == Some(mid.as_str()) => {}
-                    _ => {
-                        return Ok(Some(format!(
-                            "{} does not see {} as a replica of {} yet",
-                            v.addr, all[r], all[m]
-                        )))
+        // Each view's lines once (a lookup per planned replica and view would cost
+        // replicas x nodes x nodes string comparisons per poll).
+        for v in &views {
+            let mut seen = 0;
+            for n in &v.nodes {
+                if let Some(&mid) = planned.get(n.node_id.as_str()) {
+                    if n.master_id.as_deref() == Some(mid) {
+                        seen += 1;
                     }
                 }
             }
-            if !b.replica_link_up(&all[r])? {
+            if seen < planned.len() {
+                // Name one replica it does not see under its master yet.
+                for &(r, m) in &plan.replicas {
+                    let ok = v
+                        .node(&nodes[r].1)
+                        .is_some_and(|n| n.master_id.as_deref() == Some(nodes[m].1.as_str()));
+                    if !ok {
+                        return Ok(Some(format!(
+                            "{} does not see {} as a replica of {} yet",
+                            v.addr, all[r], all[m]
+                        )));
+                    }
+                }
+            }
+        }
+        for ((r, up), &(_, m)) in replicas
+            .iter()
+            .zip(b.replica_links_up(&replicas))
+            .zip(&plan.replicas)
+        {
+            if !up? {
                 return Ok(Some(format!(
-                    "{}: the link to its master {} is not up yet",
-                    all[r], all[m]
+                    "{r}: the link to its master {} is not up yet",
+                    all[m]
                 )));
             }
         }

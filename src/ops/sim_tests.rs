@@ -1629,3 +1629,14 @@ fn apply_many_records_each_command_in_order_as_the_single_primitives_do() {
 fn id_at(sim: &mut Sim, port: u16) -> String {
     sim.view(&at(port)).unwrap().myself().node_id.clone()
 }
+
+#[test]
+fn replica_links_up_answers_once_per_replica_in_order() {
+    let mut sim = Snap::cluster(3, 1).sim();
+    let asked = [at(BASE + 3), at(BASE + 4), at(BASE + 5)];
+    let up = sim.replica_links_up(&asked);
+    assert_eq!(up.len(), 3);
+    assert!(up.into_iter().all(|r| r.is_ok_and(|u| u)));
+    assert!(sim.replica_links_up(&[]).is_empty());
+    assert_eq!(sim.steps(), [], "asking changes nothing");
+}
