@@ -10,7 +10,7 @@ are checked before and after. Prints medians and the ratio (redis-cli / redis-tr
 Environment: REDIS_TRIB (binary, default target/release/redis-trib), REPEATS (3),
 BENCH_KEYS (200000), BENCH_VALUE (100 bytes), BENCH_BASE_PORT (7600),
 BENCH_NODE_TIMEOUT (cluster-node-timeout ms, 3000), BENCH_JOBS (rebalance,reshard,
-create3,create6; `scale` is the live-at-scale scenario), BENCH_SCALE_MASTERS (masters
+create3,create6; also `create6r1` and `scale`, see below), BENCH_SCALE_MASTERS (masters
 of the scale scenario, each with one replica; 50), BENCH_SCALE_BASE_PORT (10000: the
 nodes' ports and bus ports, +10000, must stay below the kernel's ephemeral range).
 
@@ -18,6 +18,10 @@ The scale scenario, per tool on its own fresh nodes (up 3 s before the timed
 window): create M masters + M replicas, then check, info and call (DBSIZE on every
 node) on the ready cluster, then KEYS keys loaded, M/10 empty masters added and the
 cluster rebalanced onto them (add-node + rebalance, until ready), keys verified.
+
+create6r1: 6 nodes, `--replicas 1`, on servers started here rather than by the lab,
+with Redis's default repl-diskless-sync-delay (5 s; lab nodes start with 0), up at
+least 3 s before the timed window, timed until ready (every replica's link up).
 """
 
 import json
@@ -246,6 +250,76 @@ def job_create(tool, n, replicas):
         return time.monotonic() - t0
 
 
+class PlainNodes:
+    """Cluster-enabled redis-server processes started here, with the server's own
+    defaults where the lab sets values (repl-diskless-sync-delay above all), stopped
+    by pid."""
+
+    def __init__(self, n):
+        self.ports = [BASE + i for i in range(n)]
+        self.procs = []
+
+    def __enter__(self):
+        try:
+            for p in self.ports:
+                d = tempfile.mkdtemp(prefix=f"node-{p}-", dir=LAB_DIR)
+                self.procs.append(subprocess.Popen(
+                    ["redis-server", "--port", str(p), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                     "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", NODE_TIMEOUT,
+                     "--dir", d, "--save", "", "--appendonly", "no", "--daemonize", "no",
+                     "--logfile", "redis.log", "--protected-mode", "no"],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            started = time.monotonic()
+            deadline = started + 10
+            for p in self.ports:
+                while True:
+                    try:
+                        c = Resp(p)
+                        ok = c("ping") == "PONG"
+                        c.close()
+                        if ok:
+                            break
+                    except OSError:
+                        pass
+                    if time.monotonic() > deadline:
+                        sys.exit(f"node {p} did not start")
+                    time.sleep(0.02)
+            delay = cli(self.ports[0], "config", "get", "repl-diskless-sync-delay").split()
+            assert delay[-1] == "5", f"repl-diskless-sync-delay is {delay}, not Redis's default 5"
+            # Both tools get nodes up at least 3 s (past the 2 s post-start writable delay).
+            time.sleep(max(0.0, 3.0 - (time.monotonic() - started)))
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def job_create_default_delay(tool):
+    with PlainNodes(6) as nodes:
+        p = nodes.ports
+        t0 = time.monotonic()
+        if tool == "redis-trib":
+            trib("create", *map(addr, p), "--replicas", 1)
+        else:
+            run("redis-cli", "--cluster", "create", *map(addr, p), "--cluster-replicas", 1, "--cluster-yes")
+        ready(p)
+        elapsed = time.monotonic() - t0
+        for port in p:
+            delay = cli(port, "config", "get", "repl-diskless-sync-delay").split()
+            assert delay[-1] == "5", f"{port}: repl-diskless-sync-delay left at {delay[-1]}"
+        return elapsed
+
+
 SCALE_M = int(os.environ.get("BENCH_SCALE_MASTERS", "50"))
 SCALE_BASE = int(os.environ.get("BENCH_SCALE_BASE_PORT", "10000"))
 
@@ -314,7 +388,7 @@ def scale_rows():
     for _ in range(REPEATS):
         for tool in times:
             times[tool].append(job_scale(tool))
-    print(f"scale: {times}", file=sys.stderr)
+    print(f"scale: {times}; load average {load()}", file=sys.stderr)
     titles = {
         "create": f"scale: create {m} masters + {m} replicas",
         "check": "scale: check",
@@ -335,12 +409,20 @@ JOB_TABLE = {
     "reshard": ("reshard 4096 empty slots", job_reshard),
     "create3": ("create 3 masters", lambda t: job_create(t, 3, 0)),
     "create6": ("create 6 nodes, 1 replica each", lambda t: job_create(t, 6, 1)),
+    "create6r1": ("create 6 nodes, 1 replica each, default repl-diskless-sync-delay (5 s)",
+                  job_create_default_delay),
 }
+
+
+def load():
+    """The 1, 5 and 15 minute load averages (the machine may be shared)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main():
     print(f"redis-trib: {run(TRIB, '--version').stdout.strip()}; redis-cli: {run('redis-cli', '--version').stdout.strip()}")
-    print(f"machine: {os.cpu_count()} cores; repeats: {REPEATS}; cluster-node-timeout: {NODE_TIMEOUT} ms\n")
+    print(f"machine: {os.cpu_count()} cores; repeats: {REPEATS}; cluster-node-timeout: {NODE_TIMEOUT} ms; "
+          f"load average at start: {load()}\n")
     rows = []
     for key in JOBS:
         if key == "scale":
@@ -357,7 +439,8 @@ def main():
             ph = {t: statistics.median(v) for t, v in PHASES.items()}
             rows.append(("  of which moving slots (new master ready)", ph["redis-trib"], ph["redis-cli"],
                          ph["redis-cli"] / ph["redis-trib"]))
-        print(f"{title}: redis-trib {times['redis-trib']}, redis-cli {times['redis-cli']}", file=sys.stderr)
+        print(f"{title}: redis-trib {times['redis-trib']}, redis-cli {times['redis-cli']}; load average {load()}",
+              file=sys.stderr)
     print("| job | redis-trib (median) | redis-cli --cluster (median) | speed-up |")
     print("|---|---|---|---|")
     for title, a, b, ratio in rows:

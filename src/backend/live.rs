@@ -1,6 +1,6 @@
 //! The backend that acts on real nodes over the network.
 
-use super::{Backend, Event, FailoverMode, KeyProgress, MoveStats, SlotState};
+use super::{Backend, Event, FailoverMode, KeyProgress, MoveStats, NodeCmd, SlotState};
 use crate::addr::Addr;
 use crate::conn::pool::Pool;
 use crate::conn::reply::{refusal, Refusal};
@@ -12,6 +12,7 @@ use crate::engine::Job;
 use crate::lease::Lease;
 use crate::topology::{Node, View, ZoneBook, ZoneFile};
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
@@ -193,6 +194,70 @@ impl Backend for Live {
         self.simple(node, cmd)
     }
 
+    fn apply_many(&mut self, cmds: &[(Addr, NodeCmd)]) -> Vec<Result<()>> {
+        // Each node's commands (with the index of the entry each serves), in order.
+        let mut results: Vec<Option<Result<()>>> = cmds.iter().map(|_| None).collect();
+        let mut nodes: Vec<Addr> = Vec::new();
+        let mut per_node: HashMap<Addr, Vec<(usize, &'static str, redis::Cmd)>> = HashMap::new();
+        for (i, (node, cmd)) in cmds.iter().enumerate() {
+            match node_cmds(cmd) {
+                Ok(list) => {
+                    if !per_node.contains_key(node) {
+                        nodes.push(node.clone());
+                    }
+                    let mine = per_node.entry(node.clone()).or_default();
+                    mine.extend(list.into_iter().map(|(name, c)| (i, name, c)));
+                }
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let replies = self.pool.each(&nodes, VIEW_THREADS, |c| {
+            let Some(mine) = per_node.get(c.addr()) else {
+                return Ok(Vec::new());
+            };
+            let mut pipe = redis::pipe();
+            for (_, _, cmd) in mine {
+                pipe.add_command(cmd.clone());
+            }
+            c.pipeline(&pipe)
+        });
+        for (node, reply) in nodes.iter().zip(replies) {
+            let Some(mine) = per_node.get(node) else {
+                continue;
+            };
+            match reply {
+                Ok(values) => {
+                    for ((i, name, _), v) in mine.iter().zip(values) {
+                        if let (Some(e), None) = (crate::conn::server_error(&v), &results[*i]) {
+                            let reply = format!("{name} failed: {e}");
+                            results[*i] =
+                                Some(Err(crate::error::error(crate::error::Kind::Server {
+                                    node: node.to_string(),
+                                    message: format!("{node}: {reply}"),
+                                    reply,
+                                })));
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The first of the node's entries carries the error itself.
+                    let mut first = Some(e);
+                    for (i, _, _) in mine {
+                        if results[*i].is_none() {
+                            results[*i] = Some(Err(match first.take() {
+                                Some(e) => e,
+                                None => anyhow::anyhow!(
+                                    "{node}: not sent (an earlier command to it failed)"
+                                ),
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
+    }
+
     fn move_slots(
         &mut self,
         src: &Node,
@@ -273,6 +338,18 @@ impl Backend for Live {
             .get("master_link_status")
             .map(String::as_str)
             == Some("up"))
+    }
+
+    fn replica_links_up(&mut self, replicas: &[Addr]) -> Vec<Result<bool>> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("replication");
+        self.pool.each(replicas, VIEW_THREADS, |c| {
+            let text: String = c.query(&cmd)?;
+            Ok(crate::conn::parse_info(&text)
+                .get("master_link_status")
+                .map(String::as_str)
+                == Some("up"))
+        })
     }
 
     fn import_keys(
@@ -401,6 +478,45 @@ impl Backend for Live {
         }
         Ok(counts)
     }
+}
+
+/// The commands that carry out one [`NodeCmd`], each with its name for errors.
+fn node_cmds(cmd: &NodeCmd) -> Result<Vec<(&'static str, redis::Cmd)>> {
+    let cluster = |sub: &str| {
+        let mut c = redis::cmd("CLUSTER");
+        c.arg(sub);
+        c
+    };
+    Ok(match cmd {
+        NodeCmd::AddSlots(slots, chunk) => slots
+            .chunks((*chunk).max(1))
+            .map(|part| {
+                let mut c = cluster("ADDSLOTS");
+                c.arg(part);
+                ("CLUSTER ADDSLOTS", c)
+            })
+            .collect(),
+        NodeCmd::SetConfigEpoch(epoch) => {
+            let mut c = cluster("SET-CONFIG-EPOCH");
+            c.arg(*epoch);
+            vec![("CLUSTER SET-CONFIG-EPOCH", c)]
+        }
+        NodeCmd::Meet(other) => {
+            let mut c = cluster("MEET");
+            c.arg(other.resolve_ip()?.to_string()).arg(other.port);
+            vec![("CLUSTER MEET", c)]
+        }
+        NodeCmd::Replicate(master_id) => {
+            let mut c = cluster("REPLICATE");
+            c.arg(master_id);
+            vec![("CLUSTER REPLICATE", c)]
+        }
+        NodeCmd::SetConfig(name, value) => {
+            let mut c = redis::cmd("CONFIG");
+            c.arg("SET").arg(name).arg(value);
+            vec![("CONFIG SET", c)]
+        }
+    })
 }
 
 /// One `CLUSTER SLOT-STATS` entry: `[slot, [key-count, n, ...]]` (a map in RESP3).

@@ -26,6 +26,21 @@ pub enum SlotState {
     Stable,
 }
 
+/// One per-node primitive, run in bulk by [`Backend::apply_many`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeCmd {
+    /// [`Backend::add_slots`]: these slots, this many per command.
+    AddSlots(Vec<u16>, usize),
+    /// [`Backend::set_config_epoch`].
+    SetConfigEpoch(u64),
+    /// [`Backend::meet`] with this other node.
+    Meet(Addr),
+    /// [`Backend::replicate`]: the master's node id.
+    Replicate(String),
+    /// [`Backend::set_config`]: the setting's name and value.
+    SetConfig(String, String),
+}
+
 /// The cluster primitives. Reads return what nodes say; mutations act on one node
 /// (or, for `move_slots`, on the pair and the other masters) and report via events.
 pub trait Backend {
@@ -75,6 +90,22 @@ pub trait Backend {
     fn set_config_epoch(&mut self, node: &Addr, epoch: u64) -> Result<()>;
     /// `CLUSTER MEET` sent to `node` about `other`.
     fn meet(&mut self, node: &Addr, other: &Addr) -> Result<()>;
+    /// Runs each `(node, command)` and returns one result per entry, in order. One
+    /// node's commands run in the order given; live nodes run theirs concurrently
+    /// (each node's as one pipeline, on a bounded number of threads), so everything
+    /// is sent even when one fails. The default runs them one after the other
+    /// through the single primitives (a simulation records them so).
+    fn apply_many(&mut self, cmds: &[(Addr, NodeCmd)]) -> Vec<Result<()>> {
+        cmds.iter()
+            .map(|(node, cmd)| match cmd {
+                NodeCmd::AddSlots(slots, chunk) => self.add_slots(node, slots, *chunk),
+                NodeCmd::SetConfigEpoch(epoch) => self.set_config_epoch(node, *epoch),
+                NodeCmd::Meet(other) => self.meet(node, other),
+                NodeCmd::Replicate(master_id) => self.replicate(node, master_id),
+                NodeCmd::SetConfig(name, value) => self.set_config(node, name, value),
+            })
+            .collect()
+    }
     /// Moves `slots` and their keys from `src` to `dst`; `masters` are every master
     /// that must learn the new owners.
     fn move_slots(
@@ -112,6 +143,12 @@ pub trait Backend {
     fn set_config(&mut self, node: &Addr, name: &str, value: &str) -> Result<()>;
     /// Whether a replica reports `master_link_status:up` (always true in a simulation).
     fn replica_link_up(&mut self, replica: &Addr) -> Result<bool>;
+    /// [`Backend::replica_link_up`] for many replicas, one result per replica in
+    /// order (live nodes are asked concurrently; the default asks one after the
+    /// other).
+    fn replica_links_up(&mut self, replicas: &[Addr]) -> Vec<Result<bool>> {
+        replicas.iter().map(|r| self.replica_link_up(r)).collect()
+    }
     /// Moves (or copies) every key of database 0 of the standalone Redis `source`
     /// into the masters `owners` names per slot; `expected` is the source's key count
     /// (for progress and plans). Returns how many keys went over.

@@ -82,11 +82,16 @@ pub enum Chosen {
 /// `CLUSTER|MIGRATESLOTS`, gives a non-nil entry). Feature detection, never versions.
 pub fn has_command(conn: &mut NodeConn, name: &str) -> Result<bool> {
     let reply = conn.run(redis::cmd("COMMAND").arg("INFO").arg(name))?;
-    Ok(match reply {
+    Ok(names_a_command(&reply))
+}
+
+/// Whether a `COMMAND INFO` reply describes a command (a non-nil entry).
+pub fn names_a_command(reply: &Value) -> bool {
+    match reply {
         Value::Array(items) => items.first().is_some_and(|v| !matches!(v, Value::Nil)),
         Value::Map(items) => !items.is_empty(),
         _ => false,
-    })
+    }
 }
 
 /// Whether `conn`'s node supports atomic slot migration (`CLUSTER MIGRATESLOTS`).

@@ -8,11 +8,12 @@
 use super::rejoin::{with_lowered, with_short_node_timeout, SYNC_DELAY};
 use super::{free_node, step};
 use crate::addr::Addr;
-use crate::backend::Backend;
+use crate::backend::{Backend, NodeCmd};
 use crate::ops::wait;
 use crate::slots::{format_ranges, split_evenly};
 use crate::topology::convergence_problem;
 use anyhow::{bail, Result};
+use std::collections::HashMap;
 
 /// Who is a master and who replicates whom, by index into the node list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,9 +203,12 @@ pub fn create(
     }
     let plan = plan_create_in_zones(&hosts, &zones, replicas)?;
     let all: Vec<Addr> = nodes.iter().map(|(a, _, _)| a.clone()).collect();
+    // Epochs and slots on every node at once (a node's own epoch first: it is
+    // refused once the node knows another), then every meet at once.
+    let mut setup: Vec<(Addr, NodeCmd)> = Vec::new();
     for (i, (a, _, epoch)) in nodes.iter().enumerate() {
         if *epoch == 0 {
-            b.set_config_epoch(a, i as u64 + 1)?;
+            setup.push((a.clone(), NodeCmd::SetConfigEpoch(i as u64 + 1)));
         }
     }
     for (&m, slots) in plan.masters.iter().zip(split_evenly(plan.masters.len())) {
@@ -212,13 +216,14 @@ pub fn create(
             b,
             format!("{}: adding slots {}", all[m], format_ranges(&slots)),
         );
-        b.add_slots(&all[m], &slots, max_slots)?;
+        setup.push((all[m].clone(), NodeCmd::AddSlots(slots, max_slots)));
     }
-    for (i, a) in all.iter().enumerate() {
-        for other in &all[i + 1..] {
-            b.meet(a, other)?;
-        }
-    }
+    first_error(b.apply_many(&setup))?;
+    let meets: Vec<(Addr, NodeCmd)> = meet_pairs(all.len())
+        .into_iter()
+        .map(|(i, j)| (all[i].clone(), NodeCmd::Meet(all[j].clone())))
+        .collect();
+    first_error(b.apply_many(&meets))?;
     step(
         b,
         format!("waiting for {} nodes to know each other", all.len()),
@@ -248,10 +253,15 @@ pub fn create(
         0,
         "their replicas are linked",
         |b| {
-            for &(r, m) in &plan.replicas {
-                step(b, format!("{}: replicating {}", all[r], all[m]));
-                b.replicate(&all[r], &nodes[m].1)?;
-            }
+            let attach: Vec<(Addr, NodeCmd)> = plan
+                .replicas
+                .iter()
+                .map(|&(r, m)| {
+                    step(b, format!("{}: replicating {}", all[r], all[m]));
+                    (all[r].clone(), NodeCmd::Replicate(nodes[m].1.clone()))
+                })
+                .collect();
+            first_error(b.apply_many(&attach))?;
             let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
             with_short_node_timeout(b, &replicas, "every node sees them as replicas", |b| {
                 step(
@@ -264,6 +274,28 @@ pub fn create(
     )
 }
 
+/// The first error of a batch run by [`Backend::apply_many`], if any.
+fn first_error(results: Vec<Result<()>>) -> Result<()> {
+    results.into_iter().collect()
+}
+
+/// Who meets whom among `n` nodes so that every pair meets once: node `i` meets the
+/// next `n / 2` nodes after it (wrapping around), so each node sends about half of
+/// the meets of a node rather than all or none of them.
+fn meet_pairs(n: usize) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::with_capacity(n * n.saturating_sub(1) / 2);
+    for i in 0..n {
+        for d in 1..=n / 2 {
+            // With n even, the pair at distance n / 2 would be met from both ends.
+            if n.is_multiple_of(2) && d == n / 2 && i >= n / 2 {
+                continue;
+            }
+            pairs.push((i, (i + d) % n));
+        }
+    }
+    pairs
+}
+
 /// Waits until every node sees each planned replica under its master, every
 /// replica's link is up, and the cluster is converged.
 fn replicas_settled(
@@ -272,25 +304,50 @@ fn replicas_settled(
     nodes: &[(Addr, String, u64)],
     plan: &CreatePlan,
 ) -> Result<()> {
+    // Each planned replica's id -> its master's id.
+    let planned: HashMap<&str, &str> = plan
+        .replicas
+        .iter()
+        .map(|&(r, m)| (nodes[r].1.as_str(), nodes[m].1.as_str()))
+        .collect();
+    let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
     wait::until(b, "every replica to be known and linked", |b| {
         let views = wait::views(b, all)?;
-        for &(r, m) in &plan.replicas {
-            let (rid, mid) = (&nodes[r].1, &nodes[m].1);
-            for v in &views {
-                match v.node(rid) {
-                    Some(n) if n.master_id.as_deref() == Some(mid.as_str()) => {}
-                    _ => {
-                        return Ok(Some(format!(
-                            "{} does not see {} as a replica of {} yet",
-                            v.addr, all[r], all[m]
-                        )))
+        // Each view's lines once (a lookup per planned replica and view would cost
+        // replicas x nodes x nodes string comparisons per poll).
+        for v in &views {
+            let mut seen = 0;
+            for n in &v.nodes {
+                if let Some(&mid) = planned.get(n.node_id.as_str()) {
+                    if n.master_id.as_deref() == Some(mid) {
+                        seen += 1;
                     }
                 }
             }
-            if !b.replica_link_up(&all[r])? {
+            if seen < planned.len() {
+                // Name one replica it does not see under its master yet.
+                for &(r, m) in &plan.replicas {
+                    let ok = v
+                        .node(&nodes[r].1)
+                        .is_some_and(|n| n.master_id.as_deref() == Some(nodes[m].1.as_str()));
+                    if !ok {
+                        return Ok(Some(format!(
+                            "{} does not see {} as a replica of {} yet",
+                            v.addr, all[r], all[m]
+                        )));
+                    }
+                }
+            }
+        }
+        for ((r, up), &(_, m)) in replicas
+            .iter()
+            .zip(b.replica_links_up(&replicas))
+            .zip(&plan.replicas)
+        {
+            if !up? {
                 return Ok(Some(format!(
-                    "{}: the link to its master {} is not up yet",
-                    all[r], all[m]
+                    "{r}: the link to its master {} is not up yet",
+                    all[m]
                 )));
             }
         }
@@ -304,6 +361,24 @@ mod tests {
 
     fn hosts(spec: &[&str]) -> Vec<String> {
         spec.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_pair_meets_once_and_no_node_sends_more_than_half() {
+        for n in 1..=13 {
+            let pairs = meet_pairs(n);
+            let mut seen: Vec<(usize, usize)> =
+                pairs.iter().map(|&(i, j)| (i.min(j), i.max(j))).collect();
+            seen.sort_unstable();
+            seen.dedup();
+            assert_eq!(seen.len(), pairs.len(), "n={n}: a pair met twice");
+            assert_eq!(pairs.len(), n * n.saturating_sub(1) / 2, "n={n}");
+            assert!(pairs.iter().all(|&(i, j)| i != j && i < n && j < n));
+            for i in 0..n {
+                let sent = pairs.iter().filter(|p| p.0 == i).count();
+                assert!(sent <= n / 2, "n={n}: node {i} sends {sent}");
+            }
+        }
     }
 
     #[test]

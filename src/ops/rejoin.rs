@@ -24,7 +24,7 @@
 
 use super::step;
 use crate::addr::Addr;
-use crate::backend::{Backend, Event};
+use crate::backend::{Backend, Event, NodeCmd};
 use anyhow::{anyhow, Result};
 
 /// Redis's smallest rejoin delay (`CLUSTER_MIN_REJOIN_DELAY`), in milliseconds.
@@ -69,9 +69,12 @@ pub fn with_lowered<T>(
     why: &str,
     wait: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
+    // Read, lowered and put back on every node at once.
     let to_lower: Vec<(Addr, u64)> = nodes
         .iter()
-        .filter_map(|a| config_u64(b, a, name).map(|v| (a.clone(), v)))
+        .cloned()
+        .zip(config_u64_many(b, nodes, name))
+        .filter_map(|(a, v)| v.map(|v| (a, v)))
         .filter(|(_, v)| *v > low)
         .collect();
     if !to_lower.is_empty() {
@@ -83,9 +86,18 @@ pub fn with_lowered<T>(
             ),
         );
     }
+    let set = |to: &[(Addr, u64)], value: Option<u64>| -> Vec<(Addr, NodeCmd)> {
+        to.iter()
+            .map(|(a, v)| {
+                let v = value.unwrap_or(*v).to_string();
+                (a.clone(), NodeCmd::SetConfig(name.to_string(), v))
+            })
+            .collect()
+    };
     let mut lowered = Vec::new();
-    for (a, v) in to_lower {
-        match b.set_config(&a, name, &low.to_string()) {
+    let results = b.apply_many(&set(&to_lower, Some(low)));
+    for ((a, v), r) in to_lower.into_iter().zip(results) {
+        match r {
             Ok(()) => lowered.push((a, v)),
             // A refusal only means this node takes Redis's usual time.
             Err(e) => b.emit(Event::Warning(format!(
@@ -95,8 +107,9 @@ pub fn with_lowered<T>(
     }
     let result = wait(b);
     let mut stuck = Vec::new();
-    for (a, v) in &lowered {
-        if let Err(e) = b.set_config(a, name, &v.to_string()) {
+    let results = b.apply_many(&set(&lowered, None));
+    for ((a, v), r) in lowered.iter().zip(results) {
+        if let Err(e) = r {
             stuck.push(format!(
                 "{a} could not get its {name} of {v} {unit} back ({e:#}); set it: redis-cli -h {} -p {} config set {name} {v}",
                 a.host, a.port
@@ -133,16 +146,4 @@ pub(super) fn config_u64_many(b: &mut dyn Backend, nodes: &[Addr], name: &str) -
             pair.get(1)?.parse().ok()
         })
         .collect()
-}
-
-/// A numeric setting of one node (`CONFIG GET name`), or `None` when it cannot be
-/// read.
-pub(super) fn config_u64(b: &mut dyn Backend, node: &Addr, name: &str) -> Option<u64> {
-    let args: Vec<Vec<u8>> = ["CONFIG", "GET", name]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
-    let reply = b.execute(node, &args).ok()?;
-    let pair: Vec<String> = redis::from_redis_value(reply).ok()?;
-    pair.get(1)?.parse().ok()
 }

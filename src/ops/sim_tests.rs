@@ -1608,3 +1608,67 @@ fn zones_come_from_the_snapshot_and_from_each_backends_own_file() {
     assert_eq!(with_file.zone_book().known(&at(7002)).as_deref(), Some("c"));
     assert_eq!(sim.zone_book().known(&at(7002)), None);
 }
+
+// ------------------------------------------------------------------ apply_many
+
+#[test]
+fn apply_many_records_each_command_in_order_as_the_single_primitives_do() {
+    use crate::backend::NodeCmd;
+    let mut sim = Snap::cluster(3, 0).sim();
+    let (a, b, c) = (at(FREE), at(FREE + 1), at(FREE + 2));
+    let cmds = vec![
+        (a.clone(), NodeCmd::SetConfigEpoch(1)),
+        (b.clone(), NodeCmd::SetConfigEpoch(2)),
+        (a.clone(), NodeCmd::AddSlots((0..8192).collect(), 16384)),
+        (b.clone(), NodeCmd::AddSlots((8192..16384).collect(), 1000)),
+        (a.clone(), NodeCmd::Meet(b.clone())),
+        (a.clone(), NodeCmd::Meet(c.clone())),
+        (c.clone(), NodeCmd::Replicate(id_at(&mut sim, FREE))),
+        (
+            c.clone(),
+            NodeCmd::SetConfig("repl-diskless-sync-delay".into(), "0".into()),
+        ),
+    ];
+    let results = sim.apply_many(&cmds);
+    assert_eq!(results.len(), cmds.len());
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(
+        kinds(&sim),
+        [
+            "set_config_epoch",
+            "set_config_epoch",
+            "add_slots",
+            "add_slots",
+            "meet",
+            "meet",
+            "replicate",
+            "set_config"
+        ]
+    );
+    assert_eq!(
+        steps_of(&sim, "add_slots"),
+        [(FREE, Some(8192)), (FREE + 1, Some(8192))]
+    );
+    let t = read(&mut sim, FREE);
+    assert_eq!(counts(&t), [(FREE, 8192), (FREE + 1, 8192)]);
+    assert_eq!(master_of(&t, FREE + 2), Some(FREE));
+    // The snapshot's own cluster is untouched.
+    let t = read(&mut sim, BASE);
+    assert_eq!(counts(&t), [(7000, 5462), (7001, 5461), (7002, 5461)]);
+}
+
+/// The node id the simulation gives the node on `port`.
+fn id_at(sim: &mut Sim, port: u16) -> String {
+    sim.view(&at(port)).unwrap().myself().node_id.clone()
+}
+
+#[test]
+fn replica_links_up_answers_once_per_replica_in_order() {
+    let mut sim = Snap::cluster(3, 1).sim();
+    let asked = [at(BASE + 3), at(BASE + 4), at(BASE + 5)];
+    let up = sim.replica_links_up(&asked);
+    assert_eq!(up.len(), 3);
+    assert!(up.into_iter().all(|r| r.is_ok_and(|u| u)));
+    assert!(sim.replica_links_up(&[]).is_empty());
+    assert_eq!(sim.steps(), [], "asking changes nothing");
+}

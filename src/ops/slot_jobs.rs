@@ -2,8 +2,9 @@
 //! need attention (`check`), and settling them (`fix`), read and changed through
 //! the backend (the engine itself is `crate::engine::atomic`).
 
+use crate::addr::Addr;
 use crate::backend::{Backend, Event};
-use crate::engine::atomic::{parse_jobs, SlotJob};
+use crate::engine::atomic::{names_a_command, parse_jobs, SlotJob};
 use crate::error::{error, Kind};
 use crate::slots::format_ranges;
 use crate::topology::Node;
@@ -54,10 +55,27 @@ impl std::fmt::Display for JobIssue {
 /// to their source (nothing moved them since) and that no later export of that node
 /// overlaps.
 pub fn job_issues(backend: &mut dyn Backend, masters: &[Node]) -> Vec<JobIssue> {
+    // Every live master at once: first which know the command (a node refusing an
+    // unknown one would cost it its pooled connection), then their jobs.
+    let live: Vec<&Node> = masters.iter().filter(|m| !m.is_failed()).collect();
+    let addrs: Vec<Addr> = live.iter().map(|m| m.addr()).collect();
+    let probe = [
+        b"COMMAND".to_vec(),
+        b"INFO".to_vec(),
+        b"CLUSTER|GETSLOTMIGRATIONS".to_vec(),
+    ];
+    let knowing: Vec<&Node> = live
+        .into_iter()
+        .zip(backend.execute_many(&addrs, &probe))
+        .filter(|(_, r)| r.as_ref().is_ok_and(names_a_command))
+        .map(|(m, _)| m)
+        .collect();
+    let addrs: Vec<Addr> = knowing.iter().map(|m| m.addr()).collect();
+    let args = [b"CLUSTER".to_vec(), b"GETSLOTMIGRATIONS".to_vec()];
+    let replies = backend.execute_many(&addrs, &args);
     let mut out = Vec::new();
-    for m in masters.iter().filter(|m| !m.is_failed()) {
-        let args = [b"CLUSTER".to_vec(), b"GETSLOTMIGRATIONS".to_vec()];
-        let Ok(reply) = backend.execute(&m.addr(), &args) else {
+    for (m, reply) in knowing.into_iter().zip(replies) {
+        let Ok(reply) = reply else {
             continue;
         };
         let jobs: Vec<SlotJob> = parse_jobs(&reply)

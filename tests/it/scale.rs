@@ -153,3 +153,53 @@ fn snapshots_past_the_limits_are_refused() {
     file.set_len(MAX_SNAPSHOT_BYTES + 1).expect("grow the file");
     run(&big.display().to_string()).fails_with("more than the 32 MiB a topology snapshot may take");
 }
+
+/// Per-node commands sent in bulk (live: each node's as one pipeline, nodes at
+/// once) keep one result per entry in order: a command a node refuses is an error
+/// of its own naming the node, and the node's later commands still run.
+#[test]
+fn commands_applied_together_report_each_entry() {
+    use redis_trib::backend::{Backend, NodeCmd};
+    let lab = lab(3);
+    let mut b = lab.backend();
+    let (a0, a1, a2) = (lab.addr(0), lab.addr(1), lab.addr(2));
+    let cmds = vec![
+        (a0.clone(), NodeCmd::SetConfigEpoch(7)),
+        (a1.clone(), NodeCmd::Replicate("f".repeat(40))),
+        (a0.clone(), NodeCmd::AddSlots((0..100).collect(), 30)),
+        (
+            a1.clone(),
+            NodeCmd::SetConfig("cluster-node-timeout".into(), "4321".into()),
+        ),
+        (a2.clone(), NodeCmd::Meet(a0.clone())),
+    ];
+    let results = b.apply_many(&cmds);
+    assert_eq!(results.len(), 5);
+    for i in [0, 2, 3, 4] {
+        assert!(results[i].is_ok(), "entry {i}: {:?}", results[i]);
+    }
+    let refused = format!("{:#}", results[1].as_ref().expect_err("an unknown master"));
+    assert!(refused.contains(&a1.to_string()), "{refused}");
+    assert!(refused.contains("CLUSTER REPLICATE failed"), "{refused}");
+
+    let me = b.view(&a0).unwrap();
+    assert_eq!(me.myself().config_epoch, 7);
+    assert_eq!(me.myself().assigned_slots, (0..100).collect::<Vec<u16>>());
+    let timeout: Vec<String> = redis::from_redis_value(
+        lab.cmd(1, &["CONFIG", "GET", "cluster-node-timeout"])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        timeout.get(1).map(String::as_str),
+        Some("4321"),
+        "{timeout:?}"
+    );
+    poll(10, "node 0 to know node 2 after its meet", || {
+        b.view(&a0).is_ok_and(|v| {
+            v.nodes
+                .iter()
+                .any(|n| n.port == a2.port && !n.in_handshake())
+        })
+    });
+}
