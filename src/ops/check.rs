@@ -6,7 +6,7 @@ use super::member;
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{Seen, Topology, View};
+use crate::topology::{claims_are_disjoint, slot_claims, Seen, Topology, View};
 use anyhow::Result;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -186,15 +186,14 @@ pub fn disagreements<V: Seen>(views: &[V], topo: &Topology) -> Vec<String> {
     // A view listing the same slot claims as the reference has the same owners when
     // the reference's claims do not overlap (then line order cannot matter): far
     // cheaper than building and comparing 16384 owners per view.
-    let my_claims = claims(reference);
-    let claimed: usize = my_claims.iter().map(|(_, s)| s.len()).sum();
-    let disjoint = claimed == mine.iter().filter(|o| o.is_some()).count();
+    let my_claims = slot_claims(reference);
+    let disjoint = claims_are_disjoint(&my_claims, &mine);
     let mut out = Vec::new();
     for v in &views[1..] {
         if v.table_key().is_some_and(|k| agreeing.contains(&k)) {
             continue;
         }
-        if disjoint && claims(v) == my_claims {
+        if disjoint && slot_claims(v) == my_claims {
             agreeing.extend(v.table_key());
             continue;
         }
@@ -217,19 +216,6 @@ pub fn disagreements<V: Seen>(views: &[V], topo: &Topology) -> Vec<String> {
             who(theirs.get(usize::from(example)).copied().flatten()),
         ));
     }
-    out
-}
-
-/// The slot claims of a view: each master line that lists slots, as (id, slots),
-/// sorted by id.
-fn claims<V: Seen>(v: &V) -> Vec<(&str, &[u16])> {
-    let mut out: Vec<(&str, &[u16])> = v
-        .lines()
-        .iter()
-        .filter(|n| n.is_master() && !n.assigned_slots.is_empty())
-        .map(|n| (n.node_id.as_str(), n.assigned_slots.as_slice()))
-        .collect();
-    out.sort_unstable();
     out
 }
 
