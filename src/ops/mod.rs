@@ -292,8 +292,9 @@ pub fn run_moves(
         .cloned()
         .collect();
     let mut jobs = Vec::new();
+    let index = topo.index();
     for (src, dst, slots) in moves {
-        let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {
+        let (Some(s), Some(d)) = (index.node(src), index.node(dst)) else {
             bail!("move names a node that is not in the cluster");
         };
         step(
@@ -301,8 +302,8 @@ pub fn run_moves(
             format!(
                 "moving {} slots from {} to {}",
                 slots.len(),
-                topo.describe(src),
-                topo.describe(dst)
+                index.describe(src),
+                index.describe(dst)
             ),
         );
         jobs.push(Job {

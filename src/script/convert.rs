@@ -6,6 +6,7 @@ use crate::balance::Move;
 use crate::slots::{check_slot, parse_slot_list};
 use crate::topology::Node;
 use rhai::{Array, Dynamic, EvalAltResult, Map};
+use std::collections::HashMap;
 
 /// A script error with this message (the engine adds the position).
 pub fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
@@ -120,6 +121,37 @@ fn reply_key(k: redis::Value) -> String {
 /// Resolves a node reference in a plan (a node value, a node id, an id prefix of 8+
 /// characters, or an address) to the id of one of `masters`.
 pub fn master_id(d: &Dynamic, masters: &[Node], at: &str) -> Result<String, Box<EvalAltResult>> {
+    master_id_in(d, masters, &MasterIndex::of(masters), at)
+}
+
+/// The masters' ids and addresses, so that resolving each move of a plan does not scan
+/// them all.
+#[derive(Default)]
+struct MasterIndex {
+    /// Node id to the index of the first master with it.
+    ids: HashMap<String, usize>,
+    /// Address to the index of the first master at it.
+    addrs: HashMap<Addr, usize>,
+}
+
+impl MasterIndex {
+    fn of(masters: &[Node]) -> MasterIndex {
+        let mut index = MasterIndex::default();
+        for (i, m) in masters.iter().enumerate() {
+            index.ids.entry(m.node_id.clone()).or_insert(i);
+            index.addrs.entry(m.addr()).or_insert(i);
+        }
+        index
+    }
+}
+
+/// [`master_id`] through `index` (of `masters`).
+fn master_id_in(
+    d: &Dynamic,
+    masters: &[Node],
+    index: &MasterIndex,
+    at: &str,
+) -> Result<String, Box<EvalAltResult>> {
     if let Some(n) = d.clone().try_cast::<Node>() {
         return Ok(n.node_id);
     }
@@ -129,10 +161,11 @@ pub fn master_id(d: &Dynamic, masters: &[Node], at: &str) -> Result<String, Box<
             d.type_name()
         )));
     };
-    if let Some(m) = masters.iter().find(|m| m.node_id == s.as_str()) {
+    if let Some(m) = index.ids.get(s.as_str()).and_then(|&i| masters.get(i)) {
         return Ok(m.node_id.clone());
     }
-    if s.len() >= 8 {
+    // An address (it has a colon) is no id prefix: no need to scan for one.
+    if s.len() >= 8 && !s.contains(':') {
         let hits: Vec<&Node> = masters
             .iter()
             .filter(|m| m.node_id.starts_with(s.as_str()))
@@ -142,7 +175,7 @@ pub fn master_id(d: &Dynamic, masters: &[Node], at: &str) -> Result<String, Box<
         }
     }
     if let Ok(a) = Addr::parse(&s) {
-        if let Some(m) = masters.iter().find(|m| m.addr() == a) {
+        if let Some(m) = index.addrs.get(&a).and_then(|&i| masters.get(i)) {
             return Ok(m.node_id.clone());
         }
     }
@@ -159,6 +192,7 @@ pub fn plan_of(d: Dynamic, masters: &[Node]) -> Result<Vec<Move>, Box<EvalAltRes
         )));
     };
     let mut moves = Vec::new();
+    let index = MasterIndex::of(masters);
     for (i, item) in items.into_iter().enumerate() {
         let at = format!("plan move #{}", i + 1);
         let (src, dst, count) = if let Some(a) = item.clone().try_cast::<Array>() {
@@ -191,8 +225,8 @@ pub fn plan_of(d: Dynamic, masters: &[Node]) -> Result<Vec<Move>, Box<EvalAltRes
             )));
         }
         moves.push(Move {
-            src: master_id(&src, masters, &at)?,
-            dst: master_id(&dst, masters, &at)?,
+            src: master_id_in(&src, masters, &index, &at)?,
+            dst: master_id_in(&dst, masters, &index, &at)?,
             count: count as usize,
         });
     }

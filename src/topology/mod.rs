@@ -263,10 +263,45 @@ impl Topology {
 
     /// `host:port (abcdef12)`: how messages name a node.
     pub fn describe(&self, id: &str) -> String {
-        match self.node(id) {
-            Some(n) => format!("{} ({})", n.addr(), n.short_id()),
-            None => format!("unknown node {id}"),
+        describe(id, self.node(id))
+    }
+
+    /// The nodes indexed by id, for code that looks many of them up: each
+    /// [`Topology::node`] or [`Topology::describe`] call scans the whole list.
+    pub fn index(&self) -> NodeIndex<'_> {
+        let mut by_id = HashMap::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            // The first line with an id wins, as in `node`.
+            by_id.entry(n.node_id.as_str()).or_insert(n);
         }
+        NodeIndex { by_id }
+    }
+}
+
+/// `host:port (abcdef12)` for a node found, `unknown node ID` otherwise.
+fn describe(id: &str, node: Option<&Node>) -> String {
+    match node {
+        Some(n) => format!("{} ({})", n.addr(), n.short_id()),
+        None => format!("unknown node {id}"),
+    }
+}
+
+/// A topology's nodes by id ([`Topology::index`]): the same answers as
+/// [`Topology::node`] and [`Topology::describe`], without a scan per call.
+#[derive(Debug)]
+pub struct NodeIndex<'a> {
+    by_id: HashMap<&'a str, &'a Node>,
+}
+
+impl<'a> NodeIndex<'a> {
+    /// The node with this id.
+    pub fn node(&self, id: &str) -> Option<&'a Node> {
+        self.by_id.get(id).copied()
+    }
+
+    /// `host:port (abcdef12)`: how messages name a node.
+    pub fn describe(&self, id: &str) -> String {
+        describe(id, self.node(id))
     }
 }
 
