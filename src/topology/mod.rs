@@ -416,6 +416,34 @@ mod tests {
     }
 
     #[test]
+    fn the_index_answers_as_the_scans_do() {
+        let mut topo = Topology {
+            nodes: ["a", "b"]
+                .iter()
+                .zip([7000, 7001])
+                .map(|(c, p)| {
+                    parse_node_line(&line(c.chars().next().unwrap(), p, false, "")).unwrap()
+                })
+                .collect(),
+            ..Topology::default()
+        };
+        // A second line with a's id: the first one wins, as with `node`.
+        let mut dup = topo.nodes[0].clone();
+        dup.port = 7009;
+        topo.nodes.push(dup);
+        let index = topo.index();
+        for id in ["a".repeat(40), "b".repeat(40), "c".repeat(40)] {
+            assert_eq!(index.node(&id), topo.node(&id));
+            assert_eq!(index.describe(&id), topo.describe(&id));
+        }
+        assert_eq!(index.node(&"a".repeat(40)).unwrap().port, 7000);
+        assert_eq!(
+            index.describe(&"c".repeat(40)),
+            format!("unknown node {}", "c".repeat(40))
+        );
+    }
+
+    #[test]
     fn converged_views_have_no_problem() {
         let a = view(
             7000,
