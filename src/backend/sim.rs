@@ -62,6 +62,8 @@ struct SimNode {
 
 /// An in-memory cluster.
 pub struct Sim {
+    /// Every node of the copy, by id. Changed through [`Sim::touch`] (which drops the
+    /// per-group caches) or [`Sim::assign`] (which keeps them true).
     nodes: BTreeMap<String, SimNode>,
     source: Option<Live>,
     steps: Vec<PlanStep>,
