@@ -340,17 +340,7 @@ impl Sim {
         let index = cache
             .index
             .get_or_insert_with(|| SlotIndex::build(nodes, group));
-        let Some(changed) = index.assign(slots, to) else {
-            // A slot out of range: not indexed, so every node of the cluster is looked at.
-            self.touch();
-            for s in self.nodes.values_mut().filter(|s| s.group == group) {
-                give_away(&mut s.node, slots);
-            }
-            if let Some(owner) = self.nodes.get_mut(to) {
-                take(&mut owner.node, slots);
-            }
-            return;
-        };
+        let changed = index.assign(slots, to);
         let mut table = cache.table.take();
         for id in &changed {
             let Some(s) = nodes.get_mut(id) else { continue };
@@ -423,8 +413,9 @@ struct GroupCache {
 #[derive(Debug)]
 struct SlotIndex {
     /// The ids of the nodes listing each slot as theirs (one, unless the cluster
-    /// disagrees with itself).
-    holders: Vec<Vec<String>>,
+    /// disagrees with itself); only slots someone lists, so that a cluster of one
+    /// free node costs little.
+    holders: HashMap<u16, Vec<String>>,
     /// The ids of the nodes with open-slot markers.
     marked: Vec<String>,
 }
@@ -433,14 +424,12 @@ impl SlotIndex {
     /// The index of the nodes of `group`.
     fn build(nodes: &BTreeMap<String, SimNode>, group: usize) -> SlotIndex {
         let mut index = SlotIndex {
-            holders: vec![Vec::new(); usize::from(SLOT_COUNT)],
+            holders: HashMap::new(),
             marked: Vec::new(),
         };
         for (id, s) in nodes.iter().filter(|(_, s)| s.group == group) {
             for &slot in &s.node.assigned_slots {
-                if let Some(h) = index.holders.get_mut(usize::from(slot)) {
-                    h.push(id.clone());
-                }
+                index.holders.entry(slot).or_default().push(id.clone());
             }
             if is_marked(&s.node) {
                 index.marked.push(id.clone());
@@ -450,22 +439,18 @@ impl SlotIndex {
     }
 
     /// Records that `to` alone now holds `slots`; returns the ids of the nodes to
-    /// change (those that listed or marked a slot of them, and `to`), sorted, or
-    /// `None` (and no change) when a slot is out of range.
-    fn assign(&mut self, slots: &[u16], to: &str) -> Option<Vec<String>> {
-        if slots.iter().any(|&s| s >= SLOT_COUNT) {
-            return None;
-        }
+    /// change (those that listed or marked a slot of them, and `to`), sorted.
+    fn assign(&mut self, slots: &[u16], to: &str) -> Vec<String> {
         let mut changed = self.marked.clone();
         changed.push(to.to_string());
         for &s in slots {
-            let h = self.holders.get_mut(usize::from(s))?;
+            let h = self.holders.entry(s).or_default();
             changed.append(h);
             h.push(to.to_string());
         }
         changed.sort_unstable();
         changed.dedup();
-        Some(changed)
+        changed
     }
 
     /// Forgets the marked nodes that have no marker left.
@@ -982,6 +967,10 @@ mod tests {
         if rng.next(3) == 0 {
             slots.push(rng.next(usize::from(SLOT_COUNT)) as u16);
             slots.push(slots[0]);
+        }
+        // And now and then a slot out of range, which a table lists but no owner has.
+        if rng.next(10) == 0 {
+            slots.push(SLOT_COUNT + rng.next(4) as u16);
         }
         slots.sort_unstable();
         slots
