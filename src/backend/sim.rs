@@ -64,6 +64,8 @@ struct SimNode {
 
 /// An in-memory cluster.
 pub struct Sim {
+    /// Every node of the copy, by id. Changed through [`Sim::touch`] (which drops the
+    /// per-group caches) or [`Sim::assign`] (which keeps them true).
     nodes: BTreeMap<String, SimNode>,
     source: Option<Box<Live>>,
     steps: Vec<PlanStep>,
@@ -71,9 +73,8 @@ pub struct Sim {
     next_group: usize,
     next_id: u64,
     epoch: u64,
-    /// Each group's node table and cluster state, shared by every view of it; built
-    /// on first read, dropped by any change (see [`Sim::touch`]).
-    tables: HashMap<usize, (Arc<Table>, &'static str)>,
+    /// What each group keeps between changes: its shared table and slot index.
+    groups: HashMap<usize, GroupCache>,
     /// Node id by (host, port); dropped when nodes come or go.
     by_addr: HashMap<(String, u16), String>,
     /// What is known of zones offline (over live nodes, the live backend's book is
@@ -119,7 +120,7 @@ impl Sim {
             next_group: 0,
             next_id: 1,
             epoch: 1,
-            tables: HashMap::new(),
+            groups: HashMap::new(),
             by_addr: HashMap::new(),
             zones: ZoneBook::default(),
         }
@@ -131,9 +132,9 @@ impl Sim {
         self
     }
 
-    /// The nodes, for a change: the shared tables no longer hold.
+    /// The nodes, for a change: the shared tables and slot indexes no longer hold.
     fn touch(&mut self) -> &mut BTreeMap<String, SimNode> {
-        self.tables.clear();
+        self.groups.clear();
         &mut self.nodes
     }
 
@@ -157,8 +158,15 @@ impl Sim {
 
     /// The table of `group` and its cluster state, built once per change.
     fn table(&mut self, group: usize) -> (Arc<Table>, &'static str) {
-        if let Some(t) = self.tables.get(&group) {
-            return t.clone();
+        let state = |covered: usize| {
+            if covered == usize::from(SLOT_COUNT) {
+                "ok"
+            } else {
+                "fail"
+            }
+        };
+        if let Some((table, covered)) = self.groups.get(&group).and_then(|g| g.table.as_ref()) {
+            return (table.clone(), state(*covered));
         }
         let members: Vec<Node> = self
             .nodes
@@ -166,19 +174,10 @@ impl Sim {
             .filter(|s| s.group == group)
             .map(|s| s.node.clone())
             .collect();
-        let covered: usize = members
-            .iter()
-            .filter(|n| n.is_master() && !n.is_failed())
-            .map(|n| n.assigned_slots.len())
-            .sum();
-        let state = if covered == SLOT_COUNT as usize {
-            "ok"
-        } else {
-            "fail"
-        };
-        let entry = (Arc::new(Table::new(members)), state);
-        self.tables.insert(group, entry.clone());
-        entry
+        let covered: usize = members.iter().map(covered_by).sum();
+        let table = Arc::new(Table::new(members));
+        self.groups.entry(group).or_default().table = Some((table.clone(), covered));
+        (table, state(covered))
     }
 
     /// What the node at `addr` reports, its table shared with its cluster.
@@ -340,26 +339,143 @@ impl Sim {
             .with_context(|| format!("{addr}: node {id} left the simulated cluster"))
     }
 
+    /// Gives `slots` (sorted) to node `to` in its cluster: no other node of that
+    /// cluster lists them or an open-slot marker for them any more. Only the nodes
+    /// concerned change (found through the cluster's [`SlotIndex`]), and the shared
+    /// table follows in place when no view holds it.
     fn assign(&mut self, slots: &[u16], to: &str) {
         // Only `to`'s cluster: another cluster of the copy may serve the same slots.
-        let group = self.nodes.get(to).map(|s| s.group);
-        for s in self.touch().values_mut().filter(|s| Some(s.group) == group) {
-            s.node
-                .assigned_slots
-                .retain(|x| slots.binary_search(x).is_err());
-            s.node
-                .slots_migrating
-                .retain(|(x, _)| slots.binary_search(x).is_err());
-            s.node
-                .slots_importing
-                .retain(|(x, _)| slots.binary_search(x).is_err());
+        let Some(group) = self.nodes.get(to).map(|s| s.group) else {
+            return;
+        };
+        let nodes = &mut self.nodes;
+        let cache = self.groups.entry(group).or_default();
+        let index = cache
+            .index
+            .get_or_insert_with(|| SlotIndex::build(nodes, group));
+        let changed = index.assign(slots, to);
+        let mut table = cache.table.take();
+        for id in &changed {
+            let Some(s) = nodes.get_mut(id) else { continue };
+            let before = covered_by(&s.node);
+            give_away(&mut s.node, slots);
+            if id == to {
+                take(&mut s.node, slots);
+            }
+            let after = covered_by(&s.node);
+            if let Some((arc, covered)) = table.as_mut() {
+                *covered = (*covered + after).saturating_sub(before);
+                if !Arc::get_mut(arc).is_some_and(|t| t.replace(s.node.clone())) {
+                    table = None;
+                }
+            }
         }
-        if let Some(owner) = self.touch().get_mut(to) {
-            owner.node.assigned_slots.extend_from_slice(slots);
-            owner.node.assigned_slots.sort_unstable();
-            owner.node.assigned_slots.dedup();
+        index.keep_marked(nodes);
+        if let Some((mut arc, covered)) = table {
+            let owner = nodes
+                .get(to)
+                .filter(|s| s.node.is_master())
+                .map(|s| s.node.node_id.as_str());
+            if Arc::get_mut(&mut arc).is_some_and(|t| t.set_owner(slots, owner)) {
+                cache.table = Some((arc, covered));
+            }
         }
     }
+}
+
+/// The slots a node counts for in its cluster's state: those it holds as a master
+/// that has not failed.
+fn covered_by(n: &Node) -> usize {
+    if n.is_master() && !n.is_failed() {
+        n.assigned_slots.len()
+    } else {
+        0
+    }
+}
+
+/// Removes `slots` (sorted) from what `n` holds and its open-slot markers.
+fn give_away(n: &mut Node, slots: &[u16]) {
+    n.assigned_slots.retain(|x| slots.binary_search(x).is_err());
+    n.slots_migrating
+        .retain(|(x, _)| slots.binary_search(x).is_err());
+    n.slots_importing
+        .retain(|(x, _)| slots.binary_search(x).is_err());
+}
+
+/// Adds `slots` to what `n` holds (kept sorted, without duplicates).
+fn take(n: &mut Node, slots: &[u16]) {
+    n.assigned_slots.extend_from_slice(slots);
+    n.assigned_slots.sort_unstable();
+    n.assigned_slots.dedup();
+}
+
+/// What the simulation keeps of one cluster (group) between changes; any change
+/// but a slot assignment drops it (see [`Sim::touch`]).
+#[derive(Debug, Default)]
+struct GroupCache {
+    /// The node table shared by every view of the cluster and the slots its masters
+    /// hold (not failed), built on first read; slot assignments update it in place
+    /// when no view holds it.
+    table: Option<(Arc<Table>, usize)>,
+    /// The slot holders, built on the first slot assignment.
+    index: Option<SlotIndex>,
+}
+
+/// Who lists each slot in one cluster of the copy, so that a slot assignment looks
+/// at the nodes concerned only, not at every node.
+#[derive(Debug)]
+struct SlotIndex {
+    /// The ids of the nodes listing each slot as theirs (one, unless the cluster
+    /// disagrees with itself); only slots someone lists, so that a cluster of one
+    /// free node costs little.
+    holders: HashMap<u16, Vec<String>>,
+    /// The ids of the nodes with open-slot markers.
+    marked: Vec<String>,
+}
+
+impl SlotIndex {
+    /// The index of the nodes of `group`.
+    fn build(nodes: &BTreeMap<String, SimNode>, group: usize) -> SlotIndex {
+        let mut index = SlotIndex {
+            holders: HashMap::new(),
+            marked: Vec::new(),
+        };
+        for (id, s) in nodes.iter().filter(|(_, s)| s.group == group) {
+            for &slot in &s.node.assigned_slots {
+                index.holders.entry(slot).or_default().push(id.clone());
+            }
+            if is_marked(&s.node) {
+                index.marked.push(id.clone());
+            }
+        }
+        index
+    }
+
+    /// Records that `to` alone now holds `slots`; returns the ids of the nodes to
+    /// change (those that listed or marked a slot of them, and `to`), sorted.
+    fn assign(&mut self, slots: &[u16], to: &str) -> Vec<String> {
+        let mut changed = self.marked.clone();
+        changed.push(to.to_string());
+        for &s in slots {
+            let h = self.holders.entry(s).or_default();
+            changed.append(h);
+            h.push(to.to_string());
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        changed
+    }
+
+    /// Forgets the marked nodes that have no marker left.
+    fn keep_marked(&mut self, nodes: &BTreeMap<String, SimNode>) {
+        self.marked
+            .retain(|id| nodes.get(id).is_some_and(|s| is_marked(&s.node)));
+    }
+}
+
+/// Whether `n` carries an open-slot marker.
+fn is_marked(n: &Node) -> bool {
+    !n.slots_migrating.is_empty() || !n.slots_importing.is_empty()
 }
 
 impl Sim {
@@ -439,9 +555,12 @@ impl Backend for Sim {
         let a = self.id_at(node)?;
         let b = self.id_at(other)?;
         let (ga, gb) = (self.nodes[&a].group, self.nodes[&b].group);
-        for s in self.touch().values_mut() {
-            if s.group == gb {
-                s.group = ga;
+        // Meeting a node of its own cluster changes nothing (a join meets every one).
+        if ga != gb {
+            for s in self.touch().values_mut() {
+                if s.group == gb {
+                    s.group = ga;
+                }
             }
         }
         self.record("meet", node, format!("CLUSTER MEET {other}"), &[]);
@@ -480,10 +599,11 @@ impl Backend for Sim {
             _ => 0,
         };
         self.assign(slots, &dst.node_id);
-        if let Some(s) = self.touch().get_mut(&src.node_id) {
+        // Keys are not in the shared tables: they stay.
+        if let Some(s) = self.nodes.get_mut(&src.node_id) {
             s.keys = s.keys.saturating_sub(keys);
         }
-        if let Some(d) = self.touch().get_mut(&dst.node_id) {
+        if let Some(d) = self.nodes.get_mut(&dst.node_id) {
             d.keys = d.keys.saturating_add(keys);
         }
         if !held.is_empty() && held.len() == slots.len() {
@@ -739,5 +859,288 @@ impl Backend for Sim {
                 Err(_) => 0,
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The incremental slot assignment (slot index, shared table updated in place)
+    //! against the full rebuild it replaces.
+    use super::*;
+
+    const HOST: &str = "10.9.0.1";
+
+    fn id(port: u16) -> String {
+        format!("{port:040x}")
+    }
+
+    fn line(port: u16, master: Option<u16>, slots: Vec<u16>) -> Node {
+        Node {
+            node_id: id(port),
+            host: HOST.into(),
+            port,
+            cport: None,
+            hostname: None,
+            flags: vec![if master.is_some() { "slave" } else { "master" }.into()],
+            role_in_cluster: if master.is_some() {
+                Role::Slave
+            } else {
+                Role::Master
+            },
+            master_id: master.map(id),
+            ping_sent: 0,
+            pong_recv: 0,
+            config_epoch: u64::from(port),
+            connected: true,
+            assigned_slots: slots,
+            slots_migrating: Vec::new(),
+            slots_importing: Vec::new(),
+            used_memory: None,
+            maxmemory: None,
+            keys: None,
+            zone: None,
+        }
+    }
+
+    /// Six masters (7000..7005) sharing the slots, a replica each (7006..7011), open
+    /// markers on two of them, one failed master, and a replica that wrongly lists a
+    /// slot (a cluster that disagrees with itself).
+    fn cluster() -> Topology {
+        let mut nodes = Vec::new();
+        let per = SLOT_COUNT / 6 + 1;
+        for i in 0..6u16 {
+            let slots = (i * per..((i + 1) * per).min(SLOT_COUNT)).collect();
+            nodes.push(line(7000 + i, None, slots));
+            nodes.push(line(7006 + i, Some(7000 + i), Vec::new()));
+        }
+        nodes[0].slots_migrating = vec![(3, id(7001)), (10, id(7002))];
+        nodes[2].slots_importing = vec![(3, id(7000))];
+        nodes[4].flags.push("fail".into());
+        nodes[3].assigned_slots = vec![5, 6];
+        Topology {
+            entry_id: id(7000),
+            nodes,
+            ..Topology::default()
+        }
+    }
+
+    /// A tiny deterministic generator (no dependency for tests).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self, below: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) as usize) % below.max(1)
+        }
+    }
+
+    /// The slot assignment as it was: every node of the cluster looked at.
+    fn assign_by_scan(nodes: &mut BTreeMap<String, SimNode>, slots: &[u16], to: &str) {
+        let group = nodes.get(to).map(|s| s.group);
+        for s in nodes.values_mut().filter(|s| Some(s.group) == group) {
+            give_away(&mut s.node, slots);
+        }
+        if let Some(owner) = nodes.get_mut(to) {
+            take(&mut owner.node, slots);
+        }
+    }
+
+    /// What a view of the cluster shows: its lines, the owner of each slot, its state.
+    type Served = (Vec<Node>, Vec<Option<String>>, String);
+
+    fn lines(sim: &Sim) -> Vec<(usize, Node)> {
+        sim.nodes
+            .values()
+            .map(|s| (s.group, s.node.clone()))
+            .collect()
+    }
+
+    /// The shared table and state the simulation hands out for `port`, and the ones a
+    /// rebuild from its nodes gives.
+    fn served_and_rebuilt(sim: &mut Sim, port: u16) -> (Served, Served) {
+        let parts = |v: &SharedView| {
+            (
+                v.table.nodes().to_vec(),
+                v.table
+                    .owner_ids()
+                    .into_iter()
+                    .map(|o| o.map(str::to_string))
+                    .collect::<Vec<_>>(),
+                v.cluster_state.clone(),
+            )
+        };
+        let served = parts(&sim.shared(&Addr::new(HOST, port)).unwrap());
+        for g in sim.groups.values_mut() {
+            g.table = None;
+        }
+        let rebuilt = parts(&sim.shared(&Addr::new(HOST, port)).unwrap());
+        (served, rebuilt)
+    }
+
+    fn random_slots(rng: &mut Lcg) -> Vec<u16> {
+        let first = rng.next(usize::from(SLOT_COUNT)) as u16;
+        let len = 1 + rng.next(40) as u16;
+        let mut slots: Vec<u16> = (first..first.saturating_add(len).min(SLOT_COUNT)).collect();
+        // Now and then a scattered set, with a slot listed twice.
+        if rng.next(3) == 0 {
+            slots.push(rng.next(usize::from(SLOT_COUNT)) as u16);
+            slots.push(slots[0]);
+        }
+        // And now and then a slot out of range, which a table lists but no owner has.
+        if rng.next(10) == 0 {
+            slots.push(SLOT_COUNT + rng.next(4) as u16);
+        }
+        slots.sort_unstable();
+        slots
+    }
+
+    #[test]
+    fn slot_assignments_match_a_full_scan_and_the_table_follows_in_place() {
+        let mut sim = Sim::offline(&cluster());
+        // A free node: a cluster of its own, which may claim the same slots.
+        let free = Addr::new(HOST, 7100);
+        sim.add_slots(&free, &[1, 2, 3], 0).unwrap();
+        let mut rng = Lcg(7);
+        let mut held: Option<SharedView> = None;
+        for round in 0..400 {
+            let mut expected = sim.nodes.clone();
+            let ports: Vec<u16> = (7000..7012).chain([7100]).collect();
+            let port = ports[rng.next(ports.len())];
+            let to = sim.id_at(&Addr::new(HOST, port)).unwrap();
+            match rng.next(4) {
+                0 => {
+                    let slots = random_slots(&mut rng);
+                    assign_by_scan(&mut expected, &slots, &to);
+                    sim.add_slots(&Addr::new(HOST, port), &slots, 0).unwrap();
+                }
+                1 => {
+                    let slots = random_slots(&mut rng);
+                    assign_by_scan(&mut expected, &slots, &to);
+                    let state = SlotState::Node(to.clone());
+                    sim.set_slots(&Addr::new(HOST, 7000), &slots, &state)
+                        .unwrap();
+                }
+                2 => {
+                    // A move between two masters of the cluster, of part of what the
+                    // source holds.
+                    let src = sim.nodes[&id(7000 + rng.next(6) as u16)].node.clone();
+                    let dst = sim.nodes[&id(7000 + rng.next(6) as u16)].node.clone();
+                    let take_n = 1 + rng.next(src.assigned_slots.len().min(30));
+                    let slots: Vec<u16> = src.assigned_slots.iter().copied().take(take_n).collect();
+                    if slots.is_empty() || src.node_id == dst.node_id {
+                        continue;
+                    }
+                    assign_by_scan(&mut expected, &slots, &dst.node_id);
+                    if slots.len() == src.assigned_slots.len() {
+                        // The emptied master follows the receiver: roles change, as
+                        // before; copied from the simulation.
+                        sim.move_slots(&src, &dst, &slots, &[]).unwrap();
+                        expected = sim.nodes.clone();
+                    } else {
+                        sim.move_slots(&src, &dst, &slots, &[]).unwrap();
+                    }
+                }
+                _ => {
+                    // Any other change drops the index; markers cleared as well.
+                    let slots = random_slots(&mut rng);
+                    sim.set_slots(&Addr::new(HOST, port), &slots, &SlotState::Stable)
+                        .unwrap();
+                    expected = sim.nodes.clone();
+                }
+            }
+            let got = lines(&sim);
+            let want: Vec<(usize, Node)> = expected
+                .values()
+                .map(|s| (s.group, s.node.clone()))
+                .collect();
+            // Compared line by line: a whole-cluster diff is too long to read.
+            assert_eq!(got.len(), want.len(), "round {round}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(g == w, "round {round}: {g:?}\nshould be\n{w:?}");
+            }
+            // Read a view now and then; keep one alive now and then, so that the
+            // table cannot be changed in place and is rebuilt instead.
+            if rng.next(3) == 0 {
+                let (served, rebuilt) = served_and_rebuilt(&mut sim, 7000 + rng.next(12) as u16);
+                assert_eq!(served, rebuilt, "round {round}");
+            }
+            held = match rng.next(4) {
+                0 => Some(sim.shared(&Addr::new(HOST, 7000)).unwrap()),
+                1 => None,
+                _ => held,
+            };
+        }
+        let (served, rebuilt) = served_and_rebuilt(&mut sim, 7001);
+        assert_eq!(served, rebuilt);
+        let (served, rebuilt) = served_and_rebuilt(&mut sim, 7100);
+        assert_eq!(served, rebuilt);
+    }
+
+    #[test]
+    fn a_move_updates_the_shared_table_without_a_rebuild() {
+        let mut sim = Sim::offline(&cluster());
+        let before = sim.shared(&Addr::new(HOST, 7000)).unwrap();
+        let table = Arc::as_ptr(&before.table);
+        drop(before);
+        let src = sim.nodes[&id(7001)].node.clone();
+        let dst = sim.nodes[&id(7002)].node.clone();
+        sim.move_slots(&src, &dst, &src.assigned_slots[..10], &[])
+            .unwrap();
+        let after = sim.shared(&Addr::new(HOST, 7000)).unwrap();
+        // The same table, changed in place.
+        assert_eq!(Arc::as_ptr(&after.table), table);
+        let owners = after.table.owner_ids();
+        for s in &src.assigned_slots[..10] {
+            assert_eq!(owners[usize::from(*s)], Some(id(7002).as_str()));
+        }
+        drop(after);
+        let (served, rebuilt) = served_and_rebuilt(&mut sim, 7000);
+        assert_eq!(served, rebuilt);
+    }
+
+    #[test]
+    fn a_table_still_read_is_left_alone_and_rebuilt() {
+        let mut sim = Sim::offline(&cluster());
+        let held = sim.shared(&Addr::new(HOST, 7000)).unwrap();
+        let src = sim.nodes[&id(7001)].node.clone();
+        let dst = sim.nodes[&id(7002)].node.clone();
+        sim.move_slots(&src, &dst, &src.assigned_slots[..10], &[])
+            .unwrap();
+        // The view read before shows the cluster as it was.
+        assert_eq!(
+            held.table.node(&id(7001)).unwrap().assigned_slots,
+            src.assigned_slots
+        );
+        let after = sim.shared(&Addr::new(HOST, 7000)).unwrap();
+        assert!(!Arc::ptr_eq(&after.table, &held.table));
+        assert_eq!(
+            after.table.node(&id(7001)).unwrap().assigned_slots,
+            src.assigned_slots[10..]
+        );
+    }
+
+    #[test]
+    fn covering_the_last_slots_turns_the_state_ok_in_place() {
+        let mut topo = cluster();
+        // Slots 0..=9 uncovered: state fail.
+        topo.nodes[0].assigned_slots.retain(|s| *s > 9);
+        topo.nodes[4].flags.retain(|f| f != "fail");
+        topo.nodes[3].assigned_slots.clear();
+        let mut sim = Sim::offline(&topo);
+        assert_eq!(
+            sim.shared(&Addr::new(HOST, 7000)).unwrap().cluster_state,
+            "fail"
+        );
+        sim.add_slots(&Addr::new(HOST, 7001), &(0..10).collect::<Vec<_>>(), 0)
+            .unwrap();
+        assert_eq!(
+            sim.shared(&Addr::new(HOST, 7000)).unwrap().cluster_state,
+            "ok"
+        );
+        let (served, rebuilt) = served_and_rebuilt(&mut sim, 7000);
+        assert_eq!(served, rebuilt);
     }
 }

@@ -69,8 +69,9 @@ pub fn run_moves(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Re
         .cloned()
         .collect();
     let mut jobs = Vec::new();
+    let index = topo.index();
     for (src, dst, slots) in moves {
-        let (Some(s), Some(d)) = (topo.node(src), topo.node(dst)) else {
+        let (Some(s), Some(d)) = (index.node(src), index.node(dst)) else {
             bail!("move names a node that is not in the cluster");
         };
         step(
@@ -78,8 +79,8 @@ pub fn run_moves(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Re
             format!(
                 "moving {} slots from {} to {}",
                 slots.len(),
-                topo.describe(src),
-                topo.describe(dst)
+                index.describe(src),
+                index.describe(dst)
             ),
         );
         jobs.push(Job {

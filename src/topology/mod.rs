@@ -279,10 +279,29 @@ impl Topology {
 
     /// `host:port (abcdef12)`: how messages name a node.
     pub fn describe(&self, id: &str) -> String {
-        match self.node(id) {
-            Some(n) => format!("{} ({})", n.addr(), n.short_id()),
-            None => format!("unknown node {id}"),
-        }
+        describe(id, self.node(id))
+    }
+
+    /// The nodes indexed by id (and address, for references), for code that looks
+    /// many of them up: each [`Topology::node`] or [`Topology::describe`] call scans
+    /// the whole list.
+    pub fn index(&self) -> NodeIndex<'_> {
+        NodeIndex::new(&self.nodes)
+    }
+}
+
+/// `host:port (abcdef12)` for a node found, `unknown node ID` otherwise.
+fn describe(id: &str, node: Option<&Node>) -> String {
+    match node {
+        Some(n) => format!("{} ({})", n.addr(), n.short_id()),
+        None => format!("unknown node {id}"),
+    }
+}
+
+impl NodeIndex<'_> {
+    /// `host:port (abcdef12)`: how messages name a node (as [`Topology::describe`]).
+    pub fn describe(&self, id: &str) -> String {
+        describe(id, self.node(id))
     }
 }
 
@@ -423,6 +442,34 @@ mod tests {
             "{} 127.0.0.1:{port}@1{port} {flags} - 0 0 1 connected {slots}",
             id.to_string().repeat(40)
         )
+    }
+
+    #[test]
+    fn the_index_answers_as_the_scans_do() {
+        let mut topo = Topology {
+            nodes: ["a", "b"]
+                .iter()
+                .zip([7000, 7001])
+                .map(|(c, p)| {
+                    parse_node_line(&line(c.chars().next().unwrap(), p, false, "")).unwrap()
+                })
+                .collect(),
+            ..Topology::default()
+        };
+        // A second line with a's id: the first one wins, as with `node`.
+        let mut dup = topo.nodes[0].clone();
+        dup.port = 7009;
+        topo.nodes.push(dup);
+        let index = topo.index();
+        for id in ["a".repeat(40), "b".repeat(40), "c".repeat(40)] {
+            assert_eq!(index.node(&id), topo.node(&id));
+            assert_eq!(index.describe(&id), topo.describe(&id));
+        }
+        assert_eq!(index.node(&"a".repeat(40)).unwrap().port, 7000);
+        assert_eq!(
+            index.describe(&"c".repeat(40)),
+            format!("unknown node {}", "c".repeat(40))
+        );
     }
 
     #[test]

@@ -35,8 +35,13 @@ impl<'a> NodeIndex<'a> {
         let nodes: Vec<&Node> = nodes.into_iter().collect();
         let mut ids: Vec<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
         ids.sort_unstable();
+        let mut by_id = HashMap::with_capacity(nodes.len());
+        for n in &nodes {
+            // The first line with an id wins, as in `Topology::node`.
+            by_id.entry(n.node_id.as_str()).or_insert(*n);
+        }
         NodeIndex {
-            by_id: nodes.iter().map(|n| (n.node_id.as_str(), *n)).collect(),
+            by_id,
             ids,
             by_addr: nodes
                 .iter()
@@ -44,6 +49,11 @@ impl<'a> NodeIndex<'a> {
                 .map(|n| (n.addr(), *n))
                 .collect(),
         }
+    }
+
+    /// The node with exactly this id.
+    pub fn node(&self, id: &str) -> Option<&'a Node> {
+        self.by_id.get(id).copied()
     }
 
     /// The node `spec` names: an exact id, then a unique id prefix of

@@ -57,6 +57,43 @@ impl Table {
         self.by_id.get(id).copied()
     }
 
+    /// Replaces the line of the node with `node`'s id (its `myself` flag removed),
+    /// keeping its place; false (and no change) when the table has no such node.
+    /// The owners of slots are not updated: see [`Table::set_owner`].
+    pub fn replace(&mut self, mut node: Node) -> bool {
+        let Some(&i) = self.by_id.get(&node.node_id) else {
+            return false;
+        };
+        node.flags.retain(|f| f != "myself");
+        match self.nodes.get_mut(i) {
+            Some(line) => {
+                *line = node;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records `owner` (a node id of the table, or `None`) as the owner of `slots`,
+    /// as [`Table::new`] would find it once `owner` is the only master listing them
+    /// (or no master lists them). False (and no change) when `owner` is not in the
+    /// table; slots out of range are skipped.
+    pub fn set_owner(&mut self, slots: &[u16], owner: Option<&str>) -> bool {
+        let index = match owner {
+            Some(id) => match self.by_id.get(id).and_then(|&i| u32::try_from(i).ok()) {
+                Some(i) => Some(i),
+                None => return false,
+            },
+            None => None,
+        };
+        for &s in slots {
+            if let Some(o) = self.owners.get_mut(usize::from(s)) {
+                *o = index;
+            }
+        }
+        true
+    }
+
     /// The owner id of each slot (`None`: uncovered).
     pub fn owner_ids(&self) -> Vec<Option<&str>> {
         self.owners
@@ -192,5 +229,52 @@ impl Seen for SharedView {
     }
     fn table_key(&self) -> Option<usize> {
         Some(Arc::as_ptr(&self.table) as usize)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::parse_node_line;
+
+    fn node(id: char, port: u16, flags: &str, slots: &str) -> Node {
+        let id: String = std::iter::repeat_n(id, 40).collect();
+        let master = if flags.contains("slave") {
+            "a".repeat(40)
+        } else {
+            "-".into()
+        };
+        parse_node_line(&format!(
+            "{id} 10.0.0.1:{port}@1{port} {flags} {master} 0 0 1 connected {slots}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn replace_and_set_owner_give_what_a_rebuild_gives() {
+        let a = node('a', 7000, "master", "0-99");
+        let b = node('b', 7001, "master", "100-199");
+        let r = node('c', 7002, "slave", "");
+        let mut table = Table::new(vec![a.clone(), b.clone(), r.clone()]);
+        // 50..=149 go to b.
+        let mut a2 = a.clone();
+        a2.assigned_slots.retain(|s| *s < 50);
+        let mut b2 = b.clone();
+        b2.assigned_slots = (50..200).collect();
+        b2.flags.insert(0, "myself".into());
+        assert!(table.replace(a2.clone()));
+        assert!(table.replace(b2.clone()));
+        assert!(table.set_owner(&(50..150).collect::<Vec<_>>(), Some(&b.node_id)));
+        let rebuilt = Table::new(vec![a2, b2, r]);
+        assert_eq!(table.nodes(), rebuilt.nodes());
+        assert_eq!(table.owner_ids(), rebuilt.owner_ids());
+        assert!(!table.nodes()[1].is_myself());
+        // Unknown nodes change nothing.
+        assert!(!table.replace(node('d', 7003, "master", "")));
+        assert!(!table.set_owner(&[1], Some(&"d".repeat(40))));
+        assert_eq!(table.owner_ids(), rebuilt.owner_ids());
+        // No owner: uncovered.
+        assert!(table.set_owner(&[0], None));
+        assert_eq!(table.owner_ids()[0], None);
     }
 }
