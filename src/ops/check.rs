@@ -9,7 +9,7 @@ use crate::slots::{format_ranges, SLOT_COUNT};
 use crate::topology::{claims_are_disjoint, slot_claims, Seen, Topology, View};
 use anyhow::Result;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What `check` found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -220,12 +220,20 @@ pub fn disagreements<V: Seen>(views: &[V], topo: &Topology) -> Vec<String> {
 }
 
 fn notes(topo: &Topology) -> Vec<String> {
+    // One pass each for names and replica counts: a note per master stays O(1).
+    let index = topo.index();
+    let mut replicas_of: HashMap<&str, usize> = HashMap::new();
+    for r in topo.nodes.iter().filter(|n| !n.is_master()) {
+        if let Some(m) = r.master_id.as_deref() {
+            *replicas_of.entry(m).or_default() += 1;
+        }
+    }
     let mut notes = Vec::new();
     for m in topo.masters().filter(|m| !m.assigned_slots.is_empty()) {
-        let replicas = topo.replicas_of(&m.node_id).count();
+        let replicas = replicas_of.get(m.node_id.as_str()).copied().unwrap_or(0);
         notes.push(format!(
             "{}: {} slots, {} keys, {} replica(s)",
-            topo.describe(&m.node_id),
+            index.describe(&m.node_id),
             m.assigned_slots.len(),
             topo.keys
                 .get(&m.node_id)
