@@ -4,7 +4,7 @@
 
 use super::Backend;
 use crate::addr::Addr;
-use crate::topology::{Node, Topology, View};
+use crate::topology::{Node, Seen, SharedView, Topology, View};
 use anyhow::{bail, Result};
 
 /// Reads a node that must belong to a cluster (knows other nodes or serves slots).
@@ -25,50 +25,94 @@ pub fn topology(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {
 
 /// Same as [`topology`] from an already read entry view.
 pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
+    Ok(read_cluster(b, entry, Reach::Live)?.0)
+}
+
+/// Which of the nodes the entry knows are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// Those not flagged failed (what operations act on).
+    Live,
+    /// Failed ones too (what `check` reports on: a node flagged failed may answer).
+    All,
+}
+
+/// Every view read, the entry's first: shared with the simulation's node table
+/// (n views cost one table), or owned (live nodes).
+pub enum Views {
+    /// Views over a simulation's shared table.
+    Shared(Vec<SharedView>),
+    /// Views read from live nodes.
+    Owned(Vec<View>),
+}
+
+impl Views {
+    /// The addresses of the nodes read, the entry's first.
+    pub fn addrs(&self) -> Vec<Addr> {
+        match self {
+            Views::Shared(v) => v.iter().map(|v| v.addr().clone()).collect(),
+            Views::Owned(v) => v.iter().map(|v| v.addr.clone()).collect(),
+        }
+    }
+}
+
+/// Reads the cluster `entry` belongs to: every node it knows but itself (not those
+/// without an address or in handshake; failed ones as `reach` says), all at once
+/// (concurrently where the backend can, from the shared table in a simulation).
+/// Returns the assembled topology and the views read, the entry's first.
+pub fn read_cluster(b: &mut dyn Backend, entry: &View, reach: Reach) -> Result<(Topology, Views)> {
     let my_id = entry.myself().node_id.clone();
+    let others: Vec<&Node> = entry.nodes.iter().filter(|n| n.node_id != my_id).collect();
+    let skipped =
+        |n: &Node| n.no_addr() || n.in_handshake() || (reach == Reach::Live && n.is_failed());
+    let flagged = |n: &Node| format!("flagged {}", n.flags.join(","));
     if let Some(shared) = b.shared_view(&entry.addr) {
         // One table for the whole cluster: each node's own line is read from it.
-        shared?;
-        let others: Vec<_> = entry
-            .nodes
-            .iter()
-            .filter(|n| n.node_id != my_id)
-            .map(|n| {
-                let view = if n.is_failed() || n.no_addr() || n.in_handshake() {
-                    Err(format!("flagged {}", n.flags.join(",")))
-                } else {
-                    match b.shared_view(&n.addr()) {
-                        Some(v) => v.map_err(|e| format!("{e:#}")),
-                        None => Err("the backend stopped sharing views".to_string()),
-                    }
-                };
-                (n.node_id.clone(), view)
-            })
-            .collect();
-        return Ok(Topology::assemble_from(entry, others));
-    }
-    // Every reachable node is read at once (concurrently where the backend can).
-    let others: Vec<&Node> = entry.nodes.iter().filter(|n| n.node_id != my_id).collect();
-    let flagged = |n: &Node| n.is_failed() || n.no_addr() || n.in_handshake();
-    let to_read: Vec<Addr> = others
-        .iter()
-        .filter(|n| !flagged(n))
-        .map(|n| n.addr())
-        .collect();
-    let mut read = b.views(&to_read).into_iter();
-    let others = others
-        .into_iter()
-        .map(|n| {
-            let view = if flagged(n) {
-                Err(format!("flagged {}", n.flags.join(",")))
+        let mut views = vec![shared?];
+        let mut read = Vec::with_capacity(others.len());
+        for n in others {
+            let view = if skipped(n) {
+                Err(flagged(n))
             } else {
-                match read.next() {
+                match b.shared_view(&n.addr()) {
                     Some(v) => v.map_err(|e| format!("{e:#}")),
-                    None => Err("the backend returned too few views".to_string()),
+                    None => Err("the backend stopped sharing views".to_string()),
                 }
             };
-            (n.node_id.clone(), view)
-        })
+            if let Ok(v) = &view {
+                views.push(v.clone());
+            }
+            read.push((n.node_id.clone(), view));
+        }
+        let topo = Topology::assemble_from(entry, read);
+        return Ok((topo, Views::Shared(views)));
+    }
+    // Every node to read at once (concurrently where the backend can).
+    let to_read: Vec<Addr> = others
+        .iter()
+        .filter(|n| !skipped(n))
+        .map(|n| n.addr())
         .collect();
-    Ok(Topology::assemble(entry, others))
+    let mut answers = b.views(&to_read).into_iter();
+    let mut read: Vec<(String, std::result::Result<View, String>)> =
+        Vec::with_capacity(others.len());
+    for n in others {
+        let view = if skipped(n) {
+            Err(flagged(n))
+        } else {
+            match answers.next() {
+                Some(v) => v.map_err(|e| format!("{e:#}")),
+                None => Err("the backend returned too few views".to_string()),
+            }
+        };
+        read.push((n.node_id.clone(), view));
+    }
+    let topo = Topology::assemble_from(
+        entry,
+        read.iter()
+            .map(|(id, v)| (id.clone(), v.as_ref().map_err(String::clone))),
+    );
+    let mut views = vec![entry.clone()];
+    views.extend(read.into_iter().filter_map(|(_, v)| v.ok()));
+    Ok((topo, Views::Owned(views)))
 }

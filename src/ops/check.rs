@@ -4,6 +4,7 @@
 
 use super::member;
 use crate::addr::Addr;
+use crate::backend::read::{read_cluster, Reach, Views};
 use crate::backend::Backend;
 use crate::slots::{format_ranges, SLOT_COUNT};
 use crate::topology::{claims_are_disjoint, slot_claims, Seen, Topology, View};
@@ -32,43 +33,13 @@ impl CheckReport {
 /// Checks the cluster `addr` belongs to.
 pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     let entry = member(b, addr)?;
-    // Where the backend shares one node table per cluster (a simulation), the views
-    // share it too: n views cost one table, not n copies of it.
-    let (topology, mut problems, addrs) = match b.shared_view(&entry.addr) {
-        Some(me) => {
-            let mut views = vec![me?];
-            let others = read_others(&entry, |a| match b.shared_view(a) {
-                Some(v) => v,
-                None => Err(anyhow::anyhow!("{a}: the backend stopped sharing views")),
-            });
-            views.extend(others.iter().filter_map(|(_, v)| v.as_ref().ok()).cloned());
-            let topology = Topology::assemble_from(&entry, others);
-            let problems = disagreements(&views, &topology);
-            (
-                topology,
-                problems,
-                views.iter().map(|v| v.addr.clone()).collect(),
-            )
-        }
-        None => {
-            let mut views = vec![entry.clone()];
-            // Every other node at once (the backend reads them concurrently).
-            let asked: Vec<Addr> = read_others(&entry, |a| Ok(a.clone()))
-                .into_iter()
-                .filter_map(|(_, a)| a.ok())
-                .collect();
-            let mut read = asked.iter().cloned().zip(b.views(&asked));
-            let others = read_others(&entry, |a| match read.find(|(r, _)| r == a) {
-                Some((_, v)) => v,
-                None => Err(anyhow::anyhow!("{a}: not read")),
-            });
-            views.extend(others.iter().filter_map(|(_, v)| v.as_ref().ok()).cloned());
-            let topology = Topology::assemble(&entry, others);
-            let problems = disagreements(&views, &topology);
-            let addrs: Vec<Addr> = views.iter().map(|v| v.addr.clone()).collect();
-            (topology, problems, addrs)
-        }
+    // Failed nodes are asked too: one that answers is reported as it is.
+    let (topology, views) = read_cluster(b, &entry, Reach::All)?;
+    let mut problems = match &views {
+        Views::Shared(v) => disagreements(v, &topology),
+        Views::Owned(v) => disagreements(v, &topology),
     };
+    let addrs = views.addrs();
     problems.extend(topology_problems(&topology));
     problems.extend(failover_problems(&topology, &entry));
     problems.extend(setting_problems(b, &addrs));
@@ -88,28 +59,6 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
         notes,
         topology,
     })
-}
-
-/// The views of every node `entry` knows but itself, read with `read` (nodes without
-/// an address or in handshake are not asked).
-fn read_others<V>(
-    entry: &View,
-    mut read: impl FnMut(&Addr) -> Result<V>,
-) -> Vec<(String, std::result::Result<V, String>)> {
-    let my_id = &entry.myself().node_id;
-    entry
-        .nodes
-        .iter()
-        .filter(|n| &n.node_id != my_id)
-        .map(|n| {
-            let v = if n.no_addr() || n.in_handshake() {
-                Err(format!("flagged {}", n.flags.join(",")))
-            } else {
-                read(&n.addr()).map_err(|e| format!("{e:#}"))
-            };
-            (n.node_id.clone(), v)
-        })
-        .collect()
 }
 
 /// Problems visible in the assembled topology (pure).

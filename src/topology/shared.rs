@@ -178,6 +178,34 @@ pub trait Seen {
     fn table_key(&self) -> Option<usize>;
 }
 
+/// A view seen through a reference (what code that keeps its views passes on).
+impl<T: Seen> Seen for &T {
+    fn addr(&self) -> &Addr {
+        (**self).addr()
+    }
+    fn me(&self) -> &Node {
+        (**self).me()
+    }
+    fn find(&self, id: &str) -> Option<&Node> {
+        (**self).find(id)
+    }
+    fn lines(&self) -> &[Node] {
+        (**self).lines()
+    }
+    fn state(&self) -> &str {
+        (**self).state()
+    }
+    fn key_count(&self) -> u64 {
+        (**self).key_count()
+    }
+    fn owners(&self) -> Vec<Option<&str>> {
+        (**self).owners()
+    }
+    fn table_key(&self) -> Option<usize> {
+        (**self).table_key()
+    }
+}
+
 impl Seen for View {
     fn addr(&self) -> &Addr {
         &self.addr

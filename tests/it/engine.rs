@@ -175,9 +175,10 @@ print(events.len() > 0);
     ]);
     let out = run.ok().to_string();
     let lines: Vec<&str> = out.lines().collect();
-    // One step, a first event at 0 slots, then one per batch of 500 (and the last).
+    // Two steps (the move, the wait for every node to agree), a first event at 0
+    // slots, then one per batch of 500 (and the last).
     assert!(
-        lines[0].starts_with("steps=1 moving=5 first=0 last=1501/1501 keys="),
+        lines[0].starts_with("steps=2 moving=5 first=0 last=1501/1501 keys="),
         "{out}"
     );
     let moved: &str = lines[0].rsplit("moved=").next().unwrap();
