@@ -472,45 +472,29 @@ mod tests {
         );
     }
 
+    /// The view from `me` (7000 or 7001) of two masters sharing the slots, their
+    /// lines in the given order.
+    fn halves(me: u16, b_first: bool) -> View {
+        let (a, b) = (
+            line('a', 7000, me == 7000, "0-8191"),
+            line('b', 7001, me == 7001, "8192-16383"),
+        );
+        let lines = if b_first { [b, a] } else { [a, b] };
+        view(me, &lines, "ok")
+    }
+
     #[test]
     fn converged_views_have_no_problem() {
-        let a = view(
-            7000,
-            &[
-                line('a', 7000, true, "0-8191"),
-                line('b', 7001, false, "8192-16383"),
-            ],
-            "ok",
+        assert_eq!(
+            convergence_problem(&[halves(7000, false), halves(7001, false)]),
+            None
         );
-        let b = view(
-            7001,
-            &[
-                line('a', 7000, false, "0-8191"),
-                line('b', 7001, true, "8192-16383"),
-            ],
-            "ok",
-        );
-        assert_eq!(convergence_problem(&[a, b]), None);
     }
 
     #[test]
     fn equal_claims_agree_in_any_line_order_and_overlapping_claims_are_compared_slot_by_slot() {
-        let a = view(
-            7000,
-            &[
-                line('a', 7000, true, "0-8191"),
-                line('b', 7001, false, "8192-16383"),
-            ],
-            "ok",
-        );
-        let b = view(
-            7001,
-            &[
-                line('b', 7001, true, "8192-16383"),
-                line('a', 7000, false, "0-8191"),
-            ],
-            "ok",
-        );
+        let a = halves(7000, false);
+        let b = halves(7001, true);
         assert_eq!(convergence_problem(&[a.clone(), b]), None);
         // A slot one view gives to b: not the same claims, so compared and named.
         let moved = view(
