@@ -3,7 +3,7 @@
 //! source, then keys drained with pipelined `GETKEYSINSLOT` + `MIGRATE ... KEYS` (one
 //! slot per MIGRATE, many MIGRATEs per round trip; empty slots cost nothing), then
 //! `SETSLOT NODE`: the destination claims the batch in one transaction (see
-//! [`claim_pipe`] for why), then the source and every other master are told,
+//! `claim_pipe` for why), then the source and every other master are told,
 //! pipelined (the others concurrently). That per-slot order is the one that keeps
 //! the cluster correct. If anything fails, the batch is settled before returning: finished slots
 //! are assigned, untouched slots made stable again, and only a slot whose keys are

@@ -3,7 +3,7 @@
 //! Key commands go to their slot's owner through the `redis` crate's cluster
 //! connection, which follows MOVED (refreshing its slot map) and ASK (sending
 //! ASKING) and retries TRYAGAIN and CLUSTERDOWN with a bounded backoff. What the
-//! crate does not do the way an operator expects is done here ([`route`] decides):
+//! crate does not do the way an operator expects is done here ([`route()`] decides):
 //! multi-key commands are split per slot (every part with the same redirections and
 //! retries) and merged in the caller's order; fan-out commands answer per node;
 //! `SCAN` walks every master with a cluster cursor; dangerous or meaningless
