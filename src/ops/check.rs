@@ -6,11 +6,11 @@ use super::member;
 use crate::addr::Addr;
 use crate::backend::read::{read_cluster, Reach, Views};
 use crate::backend::Backend;
-use crate::slots::{format_ranges, SLOT_COUNT};
-use crate::topology::{claims_are_disjoint, slot_claims, Seen, Topology, View};
+use crate::slots::format_ranges;
+use crate::topology::{OwnerReference, Seen, Topology, View};
 use anyhow::Result;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// What `check` found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -130,30 +130,14 @@ pub fn disagreements<V: Seen>(views: &[V], topo: &Topology) -> Vec<String> {
     let Some(reference) = views.first() else {
         return Vec::new();
     };
-    let mine = reference.owners();
-    let mut agreeing: HashSet<usize> = reference.table_key().into_iter().collect();
-    // A view listing the same slot claims as the reference has the same owners when
-    // the reference's claims do not overlap (then line order cannot matter): far
-    // cheaper than building and comparing 16384 owners per view.
-    let my_claims = slot_claims(reference);
-    let disjoint = claims_are_disjoint(&my_claims, &mine);
+    let mut compare = OwnerReference::new(reference);
     let mut out = Vec::new();
     for v in &views[1..] {
-        if v.table_key().is_some_and(|k| agreeing.contains(&k)) {
+        let Some(theirs) = compare.differs(v) else {
             continue;
-        }
-        if disjoint && slot_claims(v) == my_claims {
-            agreeing.extend(v.table_key());
-            continue;
-        }
-        let theirs = v.owners();
-        if theirs == mine {
-            agreeing.extend(v.table_key());
-            continue;
-        }
-        let differing: Vec<u16> = (0..SLOT_COUNT)
-            .filter(|&s| mine.get(usize::from(s)) != theirs.get(usize::from(s)))
-            .collect();
+        };
+        let differing = compare.differing(&theirs);
+        let mine = &compare.owners;
         let example = differing[0];
         let who = |o: Option<&str>| o.map_or("nobody".to_string(), |id| topo.describe(id));
         out.push(format!(

@@ -386,34 +386,70 @@ pub fn claims_are_disjoint(claims: &[(&str, &[u16])], owners: &[Option<&str>]) -
     claimed == owners.iter().filter(|o| o.is_some()).count()
 }
 
-fn agreement_problem<V: Seen>(views: &[V]) -> Option<String> {
-    let reference = views.first()?;
-    let owners = reference.owners();
-    let my_claims = slot_claims(reference);
-    let disjoint = claims_are_disjoint(&my_claims, &owners);
-    let mut agreeing: HashSet<usize> = reference.table_key().into_iter().collect();
-    for v in &views[1..] {
-        if v.table_key().is_some_and(|k| agreeing.contains(&k)) {
-            continue;
+/// A reference view's slot owners, against which other views are compared as cheaply
+/// as they can be: a view sharing a node table already found to agree, or listing the
+/// same non-overlapping slot claims, agrees without building its 16384 owners.
+pub struct OwnerReference<'a> {
+    /// The reference's owner per slot.
+    pub owners: Vec<Option<&'a str>>,
+    claims: Vec<(&'a str, &'a [u16])>,
+    disjoint: bool,
+    agreeing: HashSet<usize>,
+}
+
+impl<'a> OwnerReference<'a> {
+    /// The owners `reference` sees.
+    pub fn new<V: Seen>(reference: &'a V) -> OwnerReference<'a> {
+        let owners = reference.owners();
+        let claims = slot_claims(reference);
+        OwnerReference {
+            disjoint: claims_are_disjoint(&claims, &owners),
+            owners,
+            claims,
+            agreeing: reference.table_key().into_iter().collect(),
         }
-        if disjoint && slot_claims(v) == my_claims {
-            agreeing.extend(v.table_key());
-            continue;
+    }
+
+    /// `None` when `v` sees the same owner for every slot; else the owners it sees.
+    pub fn differs<'v, V: Seen>(&mut self, v: &'v V) -> Option<Vec<Option<&'v str>>> {
+        if v.table_key().is_some_and(|k| self.agreeing.contains(&k)) {
+            return None;
+        }
+        if self.disjoint && slot_claims(v) == self.claims {
+            self.agreeing.extend(v.table_key());
+            return None;
         }
         let theirs = v.owners();
-        if theirs != owners {
-            let differing: Vec<u16> = (0..SLOT_COUNT)
-                .filter(|&s| owners.get(usize::from(s)) != theirs.get(usize::from(s)))
-                .collect();
+        if theirs == self.owners {
+            self.agreeing.extend(v.table_key());
+            return None;
+        }
+        Some(theirs)
+    }
+
+    /// The slots whose owner differs in `theirs` (what [`differs`](Self::differs)
+    /// returned).
+    pub fn differing(&self, theirs: &[Option<&str>]) -> Vec<u16> {
+        (0..SLOT_COUNT)
+            .filter(|&s| self.owners.get(usize::from(s)) != theirs.get(usize::from(s)))
+            .collect()
+    }
+}
+
+fn agreement_problem<V: Seen>(views: &[V]) -> Option<String> {
+    let reference = views.first()?;
+    let mut compare = OwnerReference::new(reference);
+    for v in &views[1..] {
+        if let Some(theirs) = compare.differs(v) {
             return Some(format!(
                 "{} and {} disagree on the owner of slots {}",
                 reference.addr(),
                 v.addr(),
-                format_ranges(&differing)
+                format_ranges(&compare.differing(&theirs))
             ));
         }
-        agreeing.extend(v.table_key());
     }
+    let owners = &compare.owners;
     if owners.iter().all(Option::is_some) {
         if let Some(v) = views.iter().find(|v| v.state() != "ok") {
             return Some(format!("{} reports cluster_state:{}", v.addr(), v.state()));
