@@ -224,12 +224,18 @@ impl Lab {
                 );
             }
             // A TLS port cannot be PINGed in plain text: accepting connections is
-            // the sign there (it listens only once it is ready).
-            let serving = if self.tls.is_some() {
+            // the sign there (it listens only once it is ready). Either way the
+            // answer must be this process's: another lab's node may hold the port
+            // (ours then exits with "Address already in use"), so its own log must
+            // say it is ready too.
+            let answering = if self.tls.is_some() {
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             } else {
                 ping(port)
             };
+            let serving = answering
+                && std::fs::read_to_string(dir.join("redis.log"))
+                    .is_ok_and(|log| log.contains("Ready to accept connections"));
             if serving {
                 break;
             }

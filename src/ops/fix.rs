@@ -27,7 +27,7 @@
 use super::check::setting_outliers;
 use super::{live_addrs, step, topology};
 use crate::addr::Addr;
-use crate::backend::{Backend, SlotState};
+use crate::backend::{Backend, Event, SlotState};
 use crate::error::{error, kind_of, Kind};
 use crate::interrupt;
 use crate::ops::wait;
@@ -67,6 +67,18 @@ pub enum Repair {
         /// The replica the marker points at.
         peer: String,
     },
+    /// Tell `primary` `SETSLOT slot STABLE` again: its replica `replica` still carries
+    /// a copy of a marker the primary no longer has (Valkey 8+ replicas take their
+    /// primary's markers through replication; a `STABLE` the primary took before the
+    /// replica was linked never reached it), and the primary replicates the command.
+    Mirror {
+        /// The slot.
+        slot: u16,
+        /// The replica carrying the stale copy.
+        replica: String,
+        /// Its primary.
+        primary: String,
+    },
     /// Put the cluster's common value of a setting operations lower for a while
     /// (`cluster-node-timeout`, `repl-diskless-sync-delay`) back on a node.
     Setting {
@@ -92,7 +104,8 @@ impl Repair {
         match self {
             Repair::Finish { slot, .. }
             | Repair::Clear { slot, .. }
-            | Repair::Dangling { slot, .. } => Some(*slot),
+            | Repair::Dangling { slot, .. }
+            | Repair::Mirror { slot, .. } => Some(*slot),
             Repair::Setting { .. } => None,
         }
     }
@@ -110,6 +123,10 @@ impl Repair {
                 "slot {slot} (the marker on {} toward the replica {})",
                 topo.describe(node),
                 topo.describe(peer)
+            ),
+            Repair::Mirror { slot, replica, .. } => format!(
+                "slot {slot} (the stale copy of its primary's marker on the replica {})",
+                topo.describe(replica)
             ),
             Repair::Setting {
                 node,
@@ -235,6 +252,7 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
     if interrupt::requested() {
         return Err(interrupted(&done, &[]));
     }
+    done.extend(clear_mirrored_markers(b, addr)?);
     for o in setting_outliers(b, &live) {
         let (name, unit, common) = (o.name, o.unit, o.common);
         for (node, v) in o.nodes {
@@ -350,8 +368,88 @@ fn repair(b: &mut dyn Backend, topo: &Topology, masters: &[Node], r: &Repair) ->
             );
             b.set_slots(&n.addr(), &[*slot], &SlotState::Stable)
         }
-        Repair::Setting { .. } => Ok(()),
+        Repair::Setting { .. } | Repair::Mirror { .. } => Ok(()),
     }
+}
+
+/// The markers replicas of `topo` carry in their own line that their primary's own
+/// line does not (pure): (slot, replica id, primary id), one per slot and replica.
+pub fn mirrored_markers(topo: &Topology) -> Vec<(u16, String, String)> {
+    let index = topo.index();
+    let mut out = Vec::new();
+    for r in topo
+        .nodes
+        .iter()
+        .filter(|n| !n.is_master() && !n.is_failed())
+    {
+        let Some(p) = r.master_id.as_deref().and_then(|id| index.node(id)) else {
+            continue;
+        };
+        if topo.unreachable.contains_key(&r.node_id) || topo.unreachable.contains_key(&p.node_id) {
+            continue;
+        }
+        let open_on = |n: &Node| -> BTreeSet<u16> {
+            n.slots_migrating
+                .iter()
+                .chain(&n.slots_importing)
+                .map(|(s, _)| *s)
+                .collect()
+        };
+        let on_primary = open_on(p);
+        for slot in open_on(r).difference(&on_primary) {
+            out.push((*slot, r.node_id.clone(), p.node_id.clone()));
+        }
+    }
+    out
+}
+
+/// Clears what [`mirrored_markers`] finds: each primary is told `SETSLOT STABLE`
+/// again for those slots (a no-op on it, replicated to its replicas), then each
+/// replica is waited for (bounded by the backend's timeout). A replica whose server
+/// does not take markers from its primary keeps its copy: a warning says so (it is
+/// harmless while it is a replica; should it be promoted, `fix` finishes the slot).
+fn clear_mirrored_markers(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
+    let topo = topology(b, addr)?;
+    let found = mirrored_markers(&topo);
+    let mut done = Vec::new();
+    for (slot, replica, primary) in &found {
+        step(
+            b,
+            format!(
+                "slot {slot}: {} still carries its primary's old marker; telling {} SETSLOT STABLE again (it replicates it)",
+                topo.describe(replica),
+                topo.describe(primary)
+            ),
+        );
+        let p = node(&topo, primary)?;
+        b.set_slots(&p.addr(), &[*slot], &SlotState::Stable)?;
+        done.push(Repair::Mirror {
+            slot: *slot,
+            replica: replica.clone(),
+            primary: primary.clone(),
+        });
+    }
+    let replicas: BTreeSet<&String> = found.iter().map(|(_, r, _)| r).collect();
+    for r in replicas {
+        let at = node(&topo, r)?.addr();
+        let cleared = wait::until(b, &format!("{at} to drop its stale slot markers"), |b| {
+            let v = b.view(&at)?;
+            let me = v.myself();
+            Ok(
+                (!me.slots_migrating.is_empty() || !me.slots_importing.is_empty())
+                    .then(|| format!("{at} still lists its markers")),
+            )
+        });
+        if let Err(e) = cleared {
+            if interrupt::requested() {
+                return Err(e);
+            }
+            b.emit(Event::Warning(format!(
+                "{at} kept its copy of the markers ({e:#}): harmless while it is a replica; run `redis-trib fix` again should it be promoted"
+            )));
+        }
+    }
+    Ok(done)
 }
 
 /// Runs `move_keys` (a move of `slot`'s keys from `src` to `dst`). When it stops on
@@ -483,6 +581,29 @@ mod tests {
             "{} 127.0.0.1:{port}@1{port} master - 0 0 1 connected {slots}",
             id(c)
         )
+    }
+
+    #[test]
+    fn a_replica_marker_its_primary_no_longer_has_is_found() {
+        let replica = |c: char, port: u16, of: char, slots: &str| {
+            format!(
+                "{} 127.0.0.1:{port}@1{port} slave {} 0 0 1 connected {slots}",
+                id(c),
+                id(of)
+            )
+        };
+        // c copies a's old marker on slot 100; d copies b's live one on 9000.
+        let t = topo(&[
+            line('a', 7000, "0-8191"),
+            line('b', 7001, &format!("8192-16383 [9000->-{}]", id('a'))),
+            replica('c', 7002, 'a', &format!("[100->-{}]", id('c'))),
+            replica('d', 7003, 'b', &format!("[9000->-{}]", id('a'))),
+        ]);
+        assert_eq!(mirrored_markers(&t), vec![(100, id('c'), id('a'))]);
+        assert_eq!(
+            mirrored_markers(&topo(&[line('a', 7000, "0-16383")])),
+            Vec::new()
+        );
     }
 
     #[test]

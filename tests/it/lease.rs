@@ -360,6 +360,15 @@ fn a_destination_that_stops_answering_mid_migration_is_bounded_by_timeout() {
     poll(20, "the destination to answer", || {
         lab.cmd(3, &["PING"]).is_ok()
     });
+    // A stall past the node timeout gets it flagged failing; fix refuses to finish a
+    // move toward a master flagged so (rightly), and Redis clears the flag once the
+    // node has answered for a while.
+    let d_id = lab.id(3);
+    poll(30, "the destination's failure flag to clear", || {
+        lab.nodes(0)
+            .iter()
+            .any(|n| n.node_id == d_id && !n.is_failed() && !n.is_suspected())
+    });
     lab.run(&["fix", &a]).ok();
     lab.assert_keys(0, &kv);
     lab.assert_redis_cli_check(0);

@@ -215,15 +215,38 @@ fn fix_clears_a_migrating_mark_toward_a_replica() {
     // The former master, now a replica, learns the final slot map by gossip; on
     // Valkey 8+ a replica also carries its primary's markers until the primary's
     // replicated SETSLOT STABLE reaches it.
-    poll(20, "every node to agree", || {
-        lab.run(&["check", &lab.at(0)]).code == 0
-            && (0..2).all(|i| {
-                lab.nodes(i)
-                    .iter()
-                    .filter(|n| n.is_myself())
-                    .all(|n| n.slots_migrating.is_empty() && n.slots_importing.is_empty())
+    let mut last = String::new();
+    let agreed = (0..400).any(|_| {
+        let check = lab.run(&["check", &lab.at(0)]);
+        let clean = (0..2).all(|i| {
+            lab.nodes(i)
+                .iter()
+                .filter(|n| n.is_myself())
+                .all(|n| n.slots_migrating.is_empty() && n.slots_importing.is_empty())
+        });
+        let marks: Vec<String> = (0..2)
+            .flat_map(|i| lab.nodes(i).into_iter().filter(|n| n.is_myself()))
+            .map(|n| {
+                format!(
+                    "{} {:?} migrating {:?} importing {:?}",
+                    n.addr(),
+                    n.flags,
+                    n.slots_migrating,
+                    n.slots_importing
+                )
             })
+            .collect();
+        last = format!("{}{}\n{}", check.stdout, check.stderr, marks.join("\n"));
+        let done = check.code == 0 && clean;
+        if !done {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        done
     });
+    assert!(
+        agreed,
+        "every node to agree within 20 s; the last check said:\n{last}"
+    );
     lab.assert_redis_cli_check(0);
 }
 
