@@ -196,7 +196,10 @@ impl Lab {
             .arg("--dir")
             .arg(&dir)
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--logfile", "redis.log", "--protected-mode", "no"])
+            // An absolute path: a `--dir` among the extra arguments does not move it.
+            .arg("--logfile")
+            .arg(std::path::absolute(dir.join("redis.log"))?)
+            .args(["--protected-mode", "no"])
             // Replicas link in milliseconds instead of ~5 s (lab only; the tool assumes nothing).
             .args(["--repl-diskless-sync-delay", "0"]);
         if let Some(p) = &opts.password {
