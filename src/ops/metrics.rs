@@ -105,8 +105,21 @@ pub fn server_and_memory(
     b: &mut dyn Backend,
     addr: &Addr,
 ) -> Result<(crate::conn::Server, Option<(u64, u64)>)> {
-    let args = [b"INFO".to_vec(), b"server".to_vec(), b"memory".to_vec()];
-    let text = match b.execute(addr, &args)? {
+    parse_server_and_memory(
+        addr,
+        b.execute(addr, &INFO_SERVER_MEMORY.map(|w| w.to_vec()))?,
+    )
+}
+
+/// The command [`server_and_memory`] sends.
+const INFO_SERVER_MEMORY: [&[u8]; 3] = [b"INFO", b"server", b"memory"];
+
+/// What one `INFO server memory` reply says (see [`server_and_memory`]).
+fn parse_server_and_memory(
+    addr: &Addr,
+    reply: redis::Value,
+) -> Result<(crate::conn::Server, Option<(u64, u64)>)> {
+    let text = match reply {
         redis::Value::BulkString(t) => String::from_utf8_lossy(&t).into_owned(),
         redis::Value::VerbatimString { text, .. } => text,
         redis::Value::SimpleString(t) => t,
@@ -120,24 +133,32 @@ pub fn server_and_memory(
 }
 
 /// Gives every reachable node of `topo` its key count and, where `INFO server
-/// memory` answers (one round trip a node), its `used_memory`, `maxmemory` and
-/// server with version (`topo.servers`). Where it does not (an offline
-/// simulation), values already there (from a snapshot) are kept.
+/// memory` answers (one round trip a node, every node at once where the backend
+/// can), its `used_memory`, `maxmemory` and server with version (`topo.servers`).
+/// Where it does not (an offline simulation), values already there (from a
+/// snapshot) are kept.
 pub fn fill(b: &mut dyn Backend, topo: &mut Topology) {
-    for n in &mut topo.nodes {
+    let mut asked: Vec<usize> = Vec::new();
+    for (i, n) in topo.nodes.iter_mut().enumerate() {
         if let Some(k) = topo.keys.get(&n.node_id) {
             n.keys = Some(*k);
         }
-        if topo.unreachable.contains_key(&n.node_id) || n.is_failed() || n.no_addr() {
+        if !(topo.unreachable.contains_key(&n.node_id) || n.is_failed() || n.no_addr()) {
+            asked.push(i);
+        }
+    }
+    let addrs: Vec<Addr> = asked.iter().map(|&i| topo.nodes[i].addr()).collect();
+    let replies = b.execute_many(&addrs, &INFO_SERVER_MEMORY.map(|w| w.to_vec()));
+    for ((i, addr), reply) in asked.into_iter().zip(&addrs).zip(replies) {
+        let Ok((server, memory)) = reply.and_then(|r| parse_server_and_memory(addr, r)) else {
             continue;
+        };
+        let n = &mut topo.nodes[i];
+        if let Some((used, max)) = memory {
+            n.used_memory = Some(used);
+            n.maxmemory = Some(max);
         }
-        if let Ok((server, memory)) = server_and_memory(b, &n.addr()) {
-            if let Some((used, max)) = memory {
-                n.used_memory = Some(used);
-                n.maxmemory = Some(max);
-            }
-            topo.servers.insert(n.node_id.clone(), server.to_string());
-        }
+        topo.servers.insert(n.node_id.clone(), server.to_string());
     }
 }
 
