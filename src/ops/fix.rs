@@ -252,7 +252,13 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
     if interrupt::requested() {
         return Err(interrupted(&done, &[]));
     }
-    done.extend(clear_mirrored_markers(b, addr)?);
+    // After repairs the cluster is read again; else what was read first still holds.
+    let now = if done.is_empty() && jobs.is_empty() {
+        topo
+    } else {
+        topology(b, addr)?
+    };
+    done.extend(clear_mirrored_markers(b, &now)?);
     for o in setting_outliers(b, &live) {
         let (name, unit, common) = (o.name, o.unit, o.common);
         for (node, v) in o.nodes {
@@ -403,14 +409,30 @@ pub fn mirrored_markers(topo: &Topology) -> Vec<(u16, String, String)> {
     out
 }
 
-/// Clears what [`mirrored_markers`] finds: each primary is told `SETSLOT STABLE`
-/// again for those slots (a no-op on it, replicated to its replicas), then each
-/// replica is waited for (bounded by the backend's timeout). A replica whose server
-/// does not take markers from its primary keeps its copy: a warning says so (it is
-/// harmless while it is a replica; should it be promoted, `fix` finishes the slot).
-fn clear_mirrored_markers(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
-    let topo = topology(b, addr)?;
-    let found = mirrored_markers(&topo);
+/// Clears what [`mirrored_markers`] finds in `topo`: each primary whose server
+/// replicates `SETSLOT` (Valkey 8+) is told `SETSLOT STABLE` again for those slots
+/// (a no-op on it, replicated to its replicas), then each replica is waited for
+/// (bounded by the backend's timeout). Where the server does not replicate it, or
+/// the replica keeps its copy, a warning says so (harmless while it is a replica;
+/// should it be promoted, `fix` finishes the slot).
+fn clear_mirrored_markers(b: &mut dyn Backend, topo: &Topology) -> Result<Vec<Repair>> {
+    let mut found = mirrored_markers(topo);
+    found.retain(|(slot, replica, primary)| {
+        let Ok(p) = node(topo, primary) else {
+            return false;
+        };
+        let replicates = super::metrics::server_and_memory(b, &p.addr())
+            .map_or(true, |(server, _)| server.replicates_setslot());
+        if !replicates {
+            b.emit(Event::Warning(format!(
+                "slot {slot}: {} lists a marker its primary {} no longer has, and {}'s server does not pass SETSLOT to replicas: harmless while it is a replica; run `redis-trib fix` again should it be promoted",
+                topo.describe(replica),
+                topo.describe(primary),
+                p.addr()
+            )));
+        }
+        replicates
+    });
     let mut done = Vec::new();
     for (slot, replica, primary) in &found {
         step(
@@ -421,7 +443,7 @@ fn clear_mirrored_markers(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair
                 topo.describe(primary)
             ),
         );
-        let p = node(&topo, primary)?;
+        let p = node(topo, primary)?;
         b.set_slots(&p.addr(), &[*slot], &SlotState::Stable)?;
         done.push(Repair::Mirror {
             slot: *slot,
@@ -431,7 +453,7 @@ fn clear_mirrored_markers(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair
     }
     let replicas: BTreeSet<&String> = found.iter().map(|(_, r, _)| r).collect();
     for r in replicas {
-        let at = node(&topo, r)?.addr();
+        let at = node(topo, r)?.addr();
         let cleared = wait::until(b, &format!("{at} to drop its stale slot markers"), |b| {
             let v = b.view(&at)?;
             let me = v.myself();

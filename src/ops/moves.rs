@@ -39,11 +39,11 @@ pub fn holders(masters: &[Node], weights: &[f64]) -> Vec<Holder> {
 /// validated as a whole first (every node a master, no source giving more than it
 /// holds), then each source gives its lowest-numbered slots, none twice.
 pub fn concrete(topo: &Topology, moves: &[Move]) -> Result<Vec<Concrete>> {
-    let masters: Vec<Node> = topo.masters().cloned().collect();
-    validate_plan(&holders(&masters, &vec![1.0; masters.len()]), moves)?;
-    let held: BTreeMap<String, Vec<u16>> = masters
-        .into_iter()
-        .map(|m| (m.node_id, m.assigned_slots))
+    let holders: Vec<Holder> = topo.masters().map(|m| holder(m, 1.0)).collect();
+    validate_plan(&holders, moves)?;
+    let held: BTreeMap<String, Vec<u16>> = topo
+        .masters()
+        .map(|m| (m.node_id.clone(), m.assigned_slots.clone()))
         .collect();
     Ok(pick_slots(&held, moves)?
         .into_iter()

@@ -143,9 +143,20 @@ pub fn zone_findings(
 /// `zone_findings` on a live (or simulated) cluster: zones from the file or the
 /// servers that answer.
 pub fn check_zones(b: &mut dyn Backend, topo: &Topology) -> (Vec<String>, Vec<String>) {
-    let mut topo = topo.clone();
-    learn_topology(b, &mut topo);
-    zone_findings(&topo, &|n| n.zone.clone())
+    let unreachable: BTreeSet<String> = topo.unreachable.keys().cloned().collect();
+    learn(b, &topo.nodes, &unreachable);
+    let book = b.zone_book();
+    let zones: BTreeMap<&str, Option<String>> = topo
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.node_id.as_str(),
+                book.known(&n.addr()).or_else(|| n.zone.clone()),
+            )
+        })
+        .collect();
+    zone_findings(topo, &|n| zones.get(n.node_id.as_str()).cloned().flatten())
 }
 
 /// Adds `"zone"` to each node of a serialized topology (the `list --json`
