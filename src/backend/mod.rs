@@ -97,14 +97,18 @@ pub trait Backend {
     /// through the single primitives (a simulation records them so).
     fn apply_many(&mut self, cmds: &[(Addr, NodeCmd)]) -> Vec<Result<()>> {
         cmds.iter()
-            .map(|(node, cmd)| match cmd {
-                NodeCmd::AddSlots(slots, chunk) => self.add_slots(node, slots, *chunk),
-                NodeCmd::SetConfigEpoch(epoch) => self.set_config_epoch(node, *epoch),
-                NodeCmd::Meet(other) => self.meet(node, other),
-                NodeCmd::Replicate(master_id) => self.replicate(node, master_id),
-                NodeCmd::SetConfig(name, value) => self.set_config(node, name, value),
-            })
+            .map(|(node, cmd)| self.apply_one(node, cmd))
             .collect()
+    }
+    /// Runs one [`NodeCmd`] on `node` through its single primitive.
+    fn apply_one(&mut self, node: &Addr, cmd: &NodeCmd) -> Result<()> {
+        match cmd {
+            NodeCmd::AddSlots(slots, chunk) => self.add_slots(node, slots, *chunk),
+            NodeCmd::SetConfigEpoch(epoch) => self.set_config_epoch(node, *epoch),
+            NodeCmd::Meet(other) => self.meet(node, other),
+            NodeCmd::Replicate(master_id) => self.replicate(node, master_id),
+            NodeCmd::SetConfig(name, value) => self.set_config(node, name, value),
+        }
     }
     /// Moves `slots` and their keys from `src` to `dst`; `masters` are every master
     /// that must learn the new owners.

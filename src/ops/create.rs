@@ -5,15 +5,15 @@
 //! agrees and reports ok (the masters' rejoin delay shortened, see `rejoin`), and
 //! every replica reports its link up.
 
-use super::rejoin::{with_lowered, with_short_node_timeout, SYNC_DELAY};
-use super::{free_node, step};
+use super::rejoin::{config_u64_many, Lowered, Round, NODE_TIMEOUT, REJOIN_FLOOR_MS, SYNC_DELAY};
+use super::{free_nodes, step};
 use crate::addr::Addr;
 use crate::backend::{Backend, NodeCmd};
 use crate::ops::wait;
 use crate::slots::{format_ranges, split_evenly};
-use crate::topology::convergence_problem;
+use crate::topology::{convergence_problem, Seen};
 use anyhow::{bail, Result};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Who is a master and who replicates whom, by index into the node list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -163,11 +163,12 @@ pub fn create(
     if let Some((first, rest)) = addrs.split_first() {
         super::take_lease(b, "create", first, rest)?;
     }
+    // Every node read at once; a node given twice (under two names) counts once.
     let mut nodes: Vec<(Addr, String, u64)> = Vec::new();
-    for a in addrs {
-        let v = free_node(b, a)?;
+    let mut ids: HashSet<String> = HashSet::new();
+    for (a, v) in addrs.iter().zip(free_nodes(b, addrs)?) {
         let me = v.myself();
-        if !nodes.iter().any(|(_, id, _)| id == &me.node_id) {
+        if ids.insert(me.node_id.clone()) {
             nodes.push((a.clone(), me.node_id.clone(), me.config_epoch));
         }
     }
@@ -179,10 +180,8 @@ pub fn create(
                 .unwrap_or_else(|_| a.host.clone())
         })
         .collect();
-    let zones: Vec<Option<String>> = nodes
-        .iter()
-        .map(|(a, _, _)| super::zones::zone_of(b, a))
-        .collect();
+    let all: Vec<Addr> = nodes.iter().map(|(a, _, _)| a.clone()).collect();
+    let zones = super::zones::zones_of(b, &all);
     if zones.iter().any(Option::is_some) {
         let mut named: Vec<String> = zones.iter().flatten().cloned().collect();
         named.sort();
@@ -202,7 +201,15 @@ pub fn create(
         );
     }
     let plan = plan_create_in_zones(&hosts, &zones, replicas)?;
-    let all: Vec<Addr> = nodes.iter().map(|(a, _, _)| a.clone()).collect();
+    // The settings lowered later, read now while the nodes are idle.
+    let own = OwnSettings {
+        timeout: config_u64_many(b, &all, NODE_TIMEOUT.0),
+        sync_delay: if plan.replicas.is_empty() {
+            vec![None; all.len()]
+        } else {
+            config_u64_many(b, &all, SYNC_DELAY)
+        },
+    };
     // Epochs and slots on every node at once (a node's own epoch first: it is
     // refused once the node knows another), then every meet at once.
     let mut setup: Vec<(Addr, NodeCmd)> = Vec::new();
@@ -229,49 +236,95 @@ pub fn create(
         format!("waiting for {} nodes to know each other", all.len()),
     );
     wait::acquainted(b, &all)?;
-    // The masters report ok after Redis's rejoin delay, shortened for these brand-new
-    // nodes (see `rejoin`). Replicas are attached after, so no failover can start
-    // while the masters' timeouts are short.
+    let mut lowered = Lowered::default();
+    let result = settle(b, &mut lowered, &nodes, &plan, &own);
+    lowered.finish(b, result)
+}
+
+/// Each node's own `cluster-node-timeout` and `repl-diskless-sync-delay` (by index
+/// into the node list; `None` where it could not be read).
+struct OwnSettings {
+    timeout: Vec<Option<u64>>,
+    sync_delay: Vec<Option<u64>>,
+}
+
+/// Once every node knows every other: waits for the masters to report ok, attaches
+/// the replicas and waits for them, lowering on the way what `rejoin` explains (and
+/// recording it in `lowered`, which the caller puts back whatever happens).
+///
+/// Rounds, each sent to every node at once:
+/// 1. masters: `cluster-node-timeout` to the rejoin floor (they report ok without
+///    sitting out Redis's rejoin delay) and, when replicas follow,
+///    `repl-diskless-sync-delay` 0 (they hold no data);
+/// 2. masters: their timeout back; replicas: their timeout short (every node hears
+///    of their role sooner). Replicas are attached only after this round, so no
+///    failover can start while a master's timeout is short;
+/// 3. replicas: `CLUSTER REPLICATE`.
+fn settle(
+    b: &mut dyn Backend,
+    lowered: &mut Lowered,
+    nodes: &[(Addr, String, u64)],
+    plan: &CreatePlan,
+    own: &OwnSettings,
+) -> Result<()> {
+    let all: Vec<Addr> = nodes.iter().map(|(a, _, _)| a.clone()).collect();
+    // (node, its own value of a setting) for each node of `who`.
+    let pick = |of: &[Option<u64>], who: &[usize]| -> Vec<(Addr, Option<u64>)> {
+        who.iter().map(|&i| (all[i].clone(), of[i])).collect()
+    };
     let masters: Vec<Addr> = plan.masters.iter().map(|&m| all[m].clone()).collect();
-    with_short_node_timeout(b, &masters, "they report ok", |b| {
-        step(
+    let mut round = Round::default();
+    lowered.lower(
+        b,
+        &mut round,
+        pick(&own.timeout, &plan.masters),
+        (NODE_TIMEOUT, REJOIN_FLOOR_MS),
+        "they report ok",
+    );
+    if !plan.replicas.is_empty() {
+        lowered.lower(
             b,
-            format!("waiting for {} masters to report ok", masters.len()),
+            &mut round,
+            pick(&own.sync_delay, &plan.masters),
+            ((SYNC_DELAY, "s"), 0),
+            "their replicas are linked",
         );
-        wait::converged(b, &masters)
-    })?;
+    }
+    lowered.run(b, round);
+    step(
+        b,
+        format!("waiting for {} masters to report ok", masters.len()),
+    );
+    wait::converged(b, &masters)?;
     if plan.replicas.is_empty() {
         // Every node is one of those masters: the cluster is converged.
         return Ok(());
     }
-    // The new masters hold no data: their replicas need not wait out
-    // repl-diskless-sync-delay (see `rejoin`).
-    with_lowered(
+    let replica_index: Vec<usize> = plan.replicas.iter().map(|&(r, _)| r).collect();
+    let mut round = Round::default();
+    lowered.put_back(&mut round, NODE_TIMEOUT);
+    lowered.lower(
         b,
-        &masters,
-        (SYNC_DELAY, "s"),
-        0,
-        "their replicas are linked",
-        |b| {
-            let attach: Vec<(Addr, NodeCmd)> = plan
-                .replicas
-                .iter()
-                .map(|&(r, m)| {
-                    step(b, format!("{}: replicating {}", all[r], all[m]));
-                    (all[r].clone(), NodeCmd::Replicate(nodes[m].1.clone()))
-                })
-                .collect();
-            first_error(b.apply_many(&attach))?;
-            let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
-            with_short_node_timeout(b, &replicas, "every node sees them as replicas", |b| {
-                step(
-                    b,
-                    "waiting for every replica to be known and linked to its master",
-                );
-                replicas_settled(b, &all, &nodes, &plan)
-            })
-        },
-    )
+        &mut round,
+        pick(&own.timeout, &replica_index),
+        (NODE_TIMEOUT, REJOIN_FLOOR_MS),
+        "every node sees them as replicas",
+    );
+    lowered.run(b, round);
+    if lowered.is_stuck() {
+        bail!("replicas not attached: a master's cluster-node-timeout could not be put back");
+    }
+    let mut round = Round::default();
+    for &(r, m) in &plan.replicas {
+        step(b, format!("{}: replicating {}", all[r], all[m]));
+        round.push(all[r].clone(), NodeCmd::Replicate(nodes[m].1.clone()));
+    }
+    first_error(lowered.run(b, round))?;
+    step(
+        b,
+        "waiting for every replica to be known and linked to its master",
+    );
+    replicas_settled(b, &all, nodes, plan)
 }
 
 /// The first error of a batch run by [`Backend::apply_many`], if any.
@@ -312,32 +365,14 @@ fn replicas_settled(
         .collect();
     let replicas: Vec<Addr> = plan.replicas.iter().map(|&(r, _)| all[r].clone()).collect();
     wait::until(b, "every replica to be known and linked", |b| {
-        let views = wait::views(b, all)?;
-        // Each view's lines once (a lookup per planned replica and view would cost
-        // replicas x nodes x nodes string comparisons per poll).
-        for v in &views {
-            let mut seen = 0;
-            for n in &v.nodes {
-                if let Some(&mid) = planned.get(n.node_id.as_str()) {
-                    if n.master_id.as_deref() == Some(mid) {
-                        seen += 1;
-                    }
-                }
-            }
-            if seen < planned.len() {
-                // Name one replica it does not see under its master yet.
-                for &(r, m) in &plan.replicas {
-                    let ok = v
-                        .node(&nodes[r].1)
-                        .is_some_and(|n| n.master_id.as_deref() == Some(nodes[m].1.as_str()));
-                    if !ok {
-                        return Ok(Some(format!(
-                            "{} does not see {} as a replica of {} yet",
-                            v.addr, all[r], all[m]
-                        )));
-                    }
-                }
-            }
+        // Shared tables where the backend keeps them (a simulation of 1,000 nodes
+        // would otherwise copy a million lines per poll).
+        let seen = match wait::shared_views(b, all) {
+            Some(shared) => unplaced(&shared?, &planned, all, nodes, plan),
+            None => unplaced(&wait::views(b, all)?, &planned, all, nodes, plan),
+        };
+        if seen.is_some() {
+            return Ok(seen);
         }
         for ((r, up), &(_, m)) in replicas
             .iter()
@@ -351,8 +386,48 @@ fn replicas_settled(
                 )));
             }
         }
-        Ok(convergence_problem(&views))
+        Ok(None)
     })
+}
+
+/// Why `views` are not settled yet: a view that does not see a planned replica
+/// under its master, or the cluster not converged.
+fn unplaced<V: Seen>(
+    views: &[V],
+    planned: &HashMap<&str, &str>,
+    all: &[Addr],
+    nodes: &[(Addr, String, u64)],
+    plan: &CreatePlan,
+) -> Option<String> {
+    // Each view's lines once (a lookup per planned replica and view would cost
+    // replicas x nodes x nodes string comparisons per poll).
+    for v in views {
+        let mut seen = 0;
+        for n in v.lines() {
+            if let Some(&mid) = planned.get(n.node_id.as_str()) {
+                if n.master_id.as_deref() == Some(mid) {
+                    seen += 1;
+                }
+            }
+        }
+        if seen < planned.len() {
+            // Name one replica it does not see under its master yet.
+            for &(r, m) in &plan.replicas {
+                let ok = v
+                    .find(&nodes[r].1)
+                    .is_some_and(|n| n.master_id.as_deref() == Some(nodes[m].1.as_str()));
+                if !ok {
+                    return Some(format!(
+                        "{} does not see {} as a replica of {} yet",
+                        v.addr(),
+                        all[r],
+                        all[m]
+                    ));
+                }
+            }
+        }
+    }
+    convergence_problem(views)
 }
 
 #[cfg(test)]

@@ -69,6 +69,21 @@ use anyhow::{bail, Result};
 /// other node, serving no slot, holding no key.
 pub fn free_node(b: &mut dyn Backend, addr: &Addr) -> Result<View> {
     let v = b.view(addr)?;
+    check_free(addr, v)
+}
+
+/// [`free_node`] for each of `addrs`, read all at once; the first node that is not
+/// free (or cannot be read), in the order given, is the error.
+pub fn free_nodes(b: &mut dyn Backend, addrs: &[Addr]) -> Result<Vec<View>> {
+    addrs
+        .iter()
+        .zip(b.views(addrs))
+        .map(|(a, v)| check_free(a, v?))
+        .collect()
+}
+
+/// `v` (the view of `addr`) when it is a free node: alone, no slots, no keys.
+fn check_free(addr: &Addr, v: View) -> Result<View> {
     if !v.is_alone() {
         bail!(
             "{addr} is already in a cluster (it knows {} other nodes); use a free node, or `quit` it first",

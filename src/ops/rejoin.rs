@@ -41,7 +41,7 @@ pub const SYNC_DELAY: &str = "repl-diskless-sync-delay";
 /// The settings operations lower for a while and put back (so `check` reports, and
 /// `fix` restores, a node left with a value that differs from the cluster's by a run
 /// killed meanwhile), with their unit.
-pub const LOWERED: &[(&str, &str)] = &[(NAME, "ms"), (SYNC_DELAY, "s")];
+pub const LOWERED: &[Setting] = &[NODE_TIMEOUT, (SYNC_DELAY, "s")];
 
 /// Runs `wait` with the `cluster-node-timeout` of the brand-new nodes `nodes` lowered
 /// to [`REJOIN_FLOOR_MS`], then restores each node's own value; `why` says what for
@@ -54,8 +54,14 @@ pub fn with_short_node_timeout<T>(
     why: &str,
     wait: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
-    with_lowered(b, nodes, (NAME, "ms"), REJOIN_FLOOR_MS, why, wait)
+    with_lowered(b, nodes, NODE_TIMEOUT, REJOIN_FLOOR_MS, why, wait)
 }
+
+/// A setting operations lower for a while: its name and unit (`ms`, `s`).
+pub type Setting = (&'static str, &'static str);
+
+/// `cluster-node-timeout`, in milliseconds.
+pub const NODE_TIMEOUT: Setting = (NAME, "ms");
 
 /// Runs `wait` with the setting `name` (in `unit`) of `nodes` lowered to `low`, then
 /// restores each node's own value, also when `wait` fails. Nodes whose value cannot
@@ -64,77 +70,189 @@ pub fn with_short_node_timeout<T>(
 pub fn with_lowered<T>(
     b: &mut dyn Backend,
     nodes: &[Addr],
-    (name, unit): (&str, &str),
+    setting: Setting,
     low: u64,
     why: &str,
     wait: impl FnOnce(&mut dyn Backend) -> Result<T>,
 ) -> Result<T> {
     // Read, lowered and put back on every node at once.
-    let to_lower: Vec<(Addr, u64)> = nodes
-        .iter()
-        .cloned()
-        .zip(config_u64_many(b, nodes, name))
-        .filter_map(|(a, v)| v.map(|v| (a, v)))
-        .filter(|(_, v)| *v > low)
-        .collect();
-    if !to_lower.is_empty() {
-        step(
-            b,
-            format!(
-                "{name} {low} {unit} on {} new node(s) until {why} (each gets its own value back after)",
-                to_lower.len()
-            ),
-        );
-    }
-    let set = |to: &[(Addr, u64)], value: Option<u64>| -> Vec<(Addr, NodeCmd)> {
-        to.iter()
-            .map(|(a, v)| {
-                let v = value.unwrap_or(*v).to_string();
-                (a.clone(), NodeCmd::SetConfig(name.to_string(), v))
-            })
-            .collect()
-    };
-    let mut lowered = Vec::new();
-    let results = b.apply_many(&set(&to_lower, Some(low)));
-    for ((a, v), r) in to_lower.into_iter().zip(results) {
-        match r {
-            Ok(()) => lowered.push((a, v)),
-            // A refusal only means this node takes Redis's usual time.
-            Err(e) => b.emit(Event::Warning(format!(
-                "{a}: {name} not lowered ({e:#}); it takes its usual time"
-            ))),
-        }
-    }
+    let own = config_u64_many(b, nodes, setting.0);
+    let mut lowered = Lowered::default();
+    let mut round = Round::default();
+    let targets = nodes.iter().cloned().zip(own);
+    lowered.lower(b, &mut round, targets, (setting, low), why);
+    lowered.run(b, round);
     let result = wait(b);
-    let mut stuck = Vec::new();
-    let results = b.apply_many(&set(&lowered, None));
-    for ((a, v), r) in lowered.iter().zip(results) {
-        if let Err(e) = r {
-            stuck.push(format!(
-                "{a} could not get its {name} of {v} {unit} back ({e:#}); set it: redis-cli -h {} -p {} config set {name} {v}",
-                a.host, a.port
-            ));
+    lowered.finish(b, result)
+}
+
+/// One node's lowered setting and the value it gets back.
+#[derive(Clone, Debug)]
+struct Held {
+    node: Addr,
+    setting: Setting,
+    own: u64,
+}
+
+/// What a command of a [`Round`] is for.
+enum Purpose {
+    Lower(Held),
+    PutBack(Held),
+    Other,
+}
+
+/// Per-node commands sent to every node at once ([`Backend::apply_many`]): settings
+/// lowered or put back by a [`Lowered`], and the caller's own commands, so an
+/// operation that changes several things between two waits pays one round trip.
+#[derive(Default)]
+pub struct Round {
+    cmds: Vec<(Addr, NodeCmd)>,
+    purposes: Vec<Purpose>,
+}
+
+impl Round {
+    /// Adds one of the caller's commands; [`Lowered::run`] returns its result.
+    pub fn push(&mut self, node: Addr, cmd: NodeCmd) {
+        self.cmds.push((node, cmd));
+        self.purposes.push(Purpose::Other);
+    }
+
+    fn setting(&mut self, held: &Held, value: u64, purpose: Purpose) {
+        let cmd = NodeCmd::SetConfig(held.setting.0.to_string(), value.to_string());
+        self.cmds.push((held.node.clone(), cmd));
+        self.purposes.push(purpose);
+    }
+}
+
+/// The settings an operation lowered on brand-new nodes, each with the node's own
+/// value, until they are put back. [`Lowered::finish`] puts back whatever is still
+/// lowered, also when the operation failed; a run killed meanwhile leaves nodes
+/// that `check` reports and `fix` puts back (see [`LOWERED`]).
+#[derive(Default)]
+pub struct Lowered {
+    held: Vec<Held>,
+    /// Put-backs that failed: what to run by hand.
+    stuck: Vec<String>,
+}
+
+impl Lowered {
+    /// Adds to `round` the commands lowering `setting` to `low` on each node of
+    /// `targets` whose own value (`None` when it could not be read) is above `low`,
+    /// and says so; `why` ends the step line. Nodes left alone take Redis's usual time.
+    pub fn lower(
+        &self,
+        b: &mut dyn Backend,
+        round: &mut Round,
+        targets: impl IntoIterator<Item = (Addr, Option<u64>)>,
+        (setting, low): (Setting, u64),
+        why: &str,
+    ) {
+        let mut count = 0;
+        for (node, own) in targets {
+            if let Some(own) = own.filter(|v| *v > low) {
+                let held = Held { node, setting, own };
+                round.setting(&held, low, Purpose::Lower(held.clone()));
+                count += 1;
+            }
+        }
+        if count > 0 {
+            let (name, unit) = setting;
+            step(
+                b,
+                format!(
+                    "{name} {low} {unit} on {count} new node(s) until {why} (each gets its own value back after)"
+                ),
+            );
         }
     }
-    if !lowered.is_empty() && stuck.is_empty() {
-        let back: Vec<String> = lowered
-            .iter()
-            .map(|(a, v)| format!("{a} {v} {unit}"))
-            .collect();
-        step(b, format!("{name} put back: {}", back.join(", ")));
+
+    /// Adds to `round` the commands putting `setting` back on every node it is
+    /// lowered on.
+    pub fn put_back(&mut self, round: &mut Round, setting: Setting) {
+        let (back, keep): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.setting == setting);
+        self.held = keep;
+        for held in back {
+            round.setting(&held, held.own, Purpose::PutBack(held.clone()));
+        }
     }
-    if stuck.is_empty() {
-        return result;
+
+    /// Sends `round`: settings that were lowered are remembered, a refusal to lower
+    /// is a warning (that node takes its usual time), a refusal to put back is
+    /// remembered for [`Lowered::finish`] (see [`Lowered::is_stuck`]). Returns the
+    /// results of the caller's own commands, in the order they were pushed.
+    pub fn run(&mut self, b: &mut dyn Backend, round: Round) -> Vec<Result<()>> {
+        if round.cmds.is_empty() {
+            return Vec::new();
+        }
+        let results = b.apply_many(&round.cmds);
+        let mut others = Vec::new();
+        let mut back: Vec<Held> = Vec::new();
+        for (purpose, result) in round.purposes.into_iter().zip(results) {
+            match (purpose, result) {
+                (Purpose::Lower(h), Ok(())) => self.held.push(h),
+                (Purpose::Lower(h), Err(e)) => b.emit(Event::Warning(format!(
+                    "{}: {} not lowered ({e:#}); it takes its usual time",
+                    h.node, h.setting.0
+                ))),
+                (Purpose::PutBack(h), Ok(())) => back.push(h),
+                (Purpose::PutBack(h), Err(e)) => {
+                    let (name, unit) = h.setting;
+                    self.stuck.push(format!(
+                        "{} could not get its {name} of {} {unit} back ({e:#}); set it: redis-cli -h {} -p {} config set {name} {}",
+                        h.node, h.own, h.node.host, h.node.port, h.own
+                    ));
+                }
+                (Purpose::Other, r) => others.push(r),
+            }
+        }
+        // One line per setting put back.
+        let mut settings: Vec<Setting> = back.iter().map(|h| h.setting).collect();
+        settings.dedup();
+        for setting in settings {
+            let (name, unit) = setting;
+            let list: Vec<String> = back
+                .iter()
+                .filter(|h| h.setting == setting)
+                .map(|h| format!("{} {} {unit}", h.node, h.own))
+                .collect();
+            step(b, format!("{name} put back: {}", list.join(", ")));
+        }
+        others
     }
-    match result {
-        Ok(_) => Err(anyhow!("{}", stuck.join("; "))),
-        Err(e) => Err(anyhow!("{e:#}; also, {}", stuck.join("; "))),
+
+    /// Whether a setting could not be put back on some node.
+    pub fn is_stuck(&self) -> bool {
+        !self.stuck.is_empty()
+    }
+
+    /// Puts back every setting still lowered, then returns `result`, or an error
+    /// naming each node whose setting could not be put back (and the `config set`
+    /// that would), after `result`'s own error if any.
+    pub fn finish<T>(mut self, b: &mut dyn Backend, result: Result<T>) -> Result<T> {
+        let mut round = Round::default();
+        let mut settings: Vec<Setting> = self.held.iter().map(|h| h.setting).collect();
+        settings.sort_unstable();
+        settings.dedup();
+        for setting in settings {
+            self.put_back(&mut round, setting);
+        }
+        self.run(b, round);
+        if self.stuck.is_empty() {
+            return result;
+        }
+        let stuck = self.stuck.join("; ");
+        match result {
+            Ok(_) => Err(anyhow!("{stuck}")),
+            Err(e) => Err(anyhow!("{e:#}; also, {stuck}")),
+        }
     }
 }
 
 /// A numeric setting of each of `nodes` (`CONFIG GET name`, sent to all at once),
 /// `None` where it cannot be read.
-pub(super) fn config_u64_many(b: &mut dyn Backend, nodes: &[Addr], name: &str) -> Vec<Option<u64>> {
+pub fn config_u64_many(b: &mut dyn Backend, nodes: &[Addr], name: &str) -> Vec<Option<u64>> {
     let args: Vec<Vec<u8>> = ["CONFIG", "GET", name]
         .iter()
         .map(|s| s.as_bytes().to_vec())

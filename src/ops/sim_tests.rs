@@ -237,6 +237,21 @@ fn count_of(sim: &Sim, action: &str) -> usize {
     kinds(sim).iter().filter(|k| **k == action).count()
 }
 
+/// Every pair of ports a recorded meet step introduces, each as (lower, higher), sorted.
+fn met_pairs(sim: &Sim) -> Vec<(u16, u16)> {
+    let mut pairs = Vec::new();
+    for s in sim.steps().iter().filter(|s| s.action == "meet") {
+        let from = port_of(&s.node);
+        for word in s.detail.split_whitespace() {
+            if let Ok(other) = Addr::parse(word) {
+                pairs.push((from.min(other.port), from.max(other.port)));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs
+}
+
 fn port_of(addr: &str) -> u16 {
     Addr::parse(addr).expect("a step names an address").port
 }
@@ -353,7 +368,7 @@ fn start_multi_splits_slots_in_order_meets_every_pair_and_counts_duplicates_once
             (FREE + 2, Some(5461))
         ]
     );
-    assert_eq!(count_of(&sim, "meet"), 3, "every pair once");
+    assert_eq!(met_pairs(&sim).len(), 3, "every pair once");
     let t = read(&mut sim, FREE + 2);
     assert_eq!(
         counts(&t),
@@ -415,7 +430,15 @@ fn create_makes_three_masters_and_three_replicas_from_six_free_nodes() {
     assert_eq!(count_of(&sim, "set_config_epoch"), 6);
     let added: Vec<Option<usize>> = steps_of(&sim, "add_slots").iter().map(|s| s.1).collect();
     assert_eq!(added, [Some(5462), Some(5461), Some(5461)]);
-    assert_eq!(count_of(&sim, "meet"), 15, "every pair of 6 once");
+    assert_eq!(
+        count_of(&sim, "meet"),
+        6,
+        "one meet step per node that sends any"
+    );
+    let mut pairs = met_pairs(&sim);
+    assert_eq!(pairs.len(), 15, "every pair of 6 once: {pairs:?}");
+    pairs.dedup();
+    assert_eq!(pairs.len(), 15, "a pair met twice");
     assert_eq!(count_of(&sim, "replicate"), 3);
     let t = read(&mut sim, FREE);
     assert_eq!(t.nodes.len(), 6);
@@ -1612,7 +1635,8 @@ fn zones_come_from_the_snapshot_and_from_each_backends_own_file() {
 // ------------------------------------------------------------------ apply_many
 
 #[test]
-fn apply_many_records_each_command_in_order_as_the_single_primitives_do() {
+fn apply_many_records_each_command_in_order_as_the_single_primitives_do_and_a_nodes_meets_as_one_step(
+) {
     use crate::backend::NodeCmd;
     let mut sim = Snap::cluster(3, 0).sim();
     let (a, b, c) = (at(FREE), at(FREE + 1), at(FREE + 2));
@@ -1640,7 +1664,6 @@ fn apply_many_records_each_command_in_order_as_the_single_primitives_do() {
             "add_slots",
             "add_slots",
             "meet",
-            "meet",
             "replicate",
             "set_config"
         ]
@@ -1649,6 +1672,8 @@ fn apply_many_records_each_command_in_order_as_the_single_primitives_do() {
         steps_of(&sim, "add_slots"),
         [(FREE, Some(8192)), (FREE + 1, Some(8192))]
     );
+    // A node's consecutive meets are one step naming each node met.
+    assert_eq!(met_pairs(&sim), [(FREE, FREE + 1), (FREE, FREE + 2)]);
     let t = read(&mut sim, FREE);
     assert_eq!(counts(&t), [(FREE, 8192), (FREE + 1, 8192)]);
     assert_eq!(master_of(&t, FREE + 2), Some(FREE));

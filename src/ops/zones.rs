@@ -34,16 +34,44 @@ pub fn zone_of(b: &mut dyn Backend, addr: &Addr) -> Option<String> {
     z
 }
 
+/// [`zone_of`] for each of `addrs`, the nodes not settled yet asked all at once.
+pub fn zones_of(b: &mut dyn Backend, addrs: &[Addr]) -> Vec<Option<String>> {
+    let ask: Vec<Addr> = addrs
+        .iter()
+        .filter(|a| !b.zone_book().settled(a))
+        .cloned()
+        .collect();
+    if !ask.is_empty() {
+        let replies = b.execute_many(&ask, &zone_query());
+        for (a, reply) in ask.iter().zip(replies) {
+            // Only an answer is remembered: a node that did not answer is asked again later.
+            if let Some(z) = reply.ok().map(zone_in) {
+                b.zone_book().remember(a, z);
+            }
+        }
+    }
+    addrs.iter().map(|a| b.zone_book().known(a)).collect()
+}
+
+/// The command asking a node its zone.
+fn zone_query() -> Vec<Vec<u8>> {
+    ["CONFIG", "GET", "availability-zone"]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect()
+}
+
+/// The zone in a `CONFIG GET availability-zone` reply (`None` when not set or empty).
+fn zone_in(reply: redis::Value) -> Option<String> {
+    let pair: Vec<String> = redis::from_redis_value(reply).unwrap_or_default();
+    pair.get(1).filter(|z| !z.is_empty()).cloned()
+}
+
 /// `CONFIG GET availability-zone`: `Some(zone)` when set and not empty, `Some(None)`
 /// when the server has no such setting or it is empty, `None` when it did not answer.
 fn server_zone(b: &mut dyn Backend, addr: &Addr) -> Option<Option<String>> {
-    let args: Vec<Vec<u8>> = ["CONFIG", "GET", "availability-zone"]
-        .iter()
-        .map(|s| s.as_bytes().to_vec())
-        .collect();
-    let reply = b.execute(addr, &args).ok()?;
-    let pair: Vec<String> = redis::from_redis_value(reply).unwrap_or_default();
-    Some(pair.get(1).filter(|z| !z.is_empty()).cloned())
+    let reply = b.execute(addr, &zone_query()).ok()?;
+    Some(zone_in(reply))
 }
 
 /// [`learn`] for every node of `topo` that was read, then each node's `zone` set

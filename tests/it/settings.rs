@@ -104,3 +104,52 @@ fn check_reports_and_fix_puts_back_a_sync_delay_a_killed_run_left() {
     assert_eq!(sync_delay(&lab, 1), "5");
     lab.run(&["check", &a]).ok();
 }
+
+#[test]
+fn create_puts_every_setting_back_when_its_replicas_never_link() {
+    // The replicas cannot authenticate to their masters (a wrong masterauth), so
+    // their links never come up and create's last wait times out, after it lowered
+    // the masters' and the replicas' settings.
+    let lab = lab_with(
+        6,
+        LabOpts {
+            password: Some("s3cret".into()),
+            extra_args: vec!["--repl-diskless-sync-delay".into(), "5".into()],
+            ..LabOpts::default()
+        },
+    );
+    for i in 0..6 {
+        lab.cmd(i, &["CONFIG", "SET", "masterauth", "not-the-password"])
+            .unwrap();
+    }
+    let own_timeout = node_timeout(&lab, 0);
+    let addrs: Vec<String> = (0..6).map(|i| lab.at(i)).collect();
+    let mut args = vec!["--timeout", "4", "create", "--replicas", "1"];
+    args.extend(addrs.iter().map(String::as_str));
+    let run = lab.run(&args);
+    run.fails_with("waiting for every replica to be known and linked");
+    for why in [
+        "cluster-node-timeout 500 ms on 3 new node(s) until they report ok",
+        "repl-diskless-sync-delay 0 s on 3 new node(s) until their replicas are linked",
+        "cluster-node-timeout 500 ms on 3 new node(s) until every node sees them as replicas",
+    ] {
+        assert!(run.stderr.contains(why), "{why}: {}", run.stderr);
+    }
+    for i in 0..6 {
+        assert_eq!(
+            node_timeout(&lab, i),
+            own_timeout,
+            "node {i}'s node timeout"
+        );
+        assert_eq!(sync_delay(&lab, i), "5", "node {i}'s sync delay");
+    }
+}
+
+fn node_timeout(lab: &TestLab, i: usize) -> String {
+    let pair: Vec<String> = redis::from_redis_value(
+        lab.cmd(i, &["CONFIG", "GET", "cluster-node-timeout"])
+            .unwrap(),
+    )
+    .unwrap();
+    pair[1].clone()
+}
