@@ -114,6 +114,10 @@ pub struct NodeConn {
     server: Option<Server>,
     /// The bound on each reply.
     timeout: Duration,
+    /// Whether the node has answered on this connection yet.
+    answered: bool,
+    /// Whether the connection is TLS (for the wording of a failure to connect).
+    tls: bool,
 }
 
 /// The server software a node runs, from `INFO server`. Valkey reports
@@ -202,24 +206,23 @@ impl NodeConn {
                     .map_err(|e| anyhow!("{addr}: cannot set up TLS: {e}"))?
             }
         };
-        let mut conn = client
+        let conn = client
             .get_connection_with_timeout(opts.timeout)
             .map_err(|e| connect_error(addr, &e, opts.tls.is_some()))?;
         conn.set_read_timeout(Some(opts.timeout))?;
         conn.set_write_timeout(Some(opts.timeout))?;
-        if opts.password.is_none() {
-            // Nothing was exchanged yet (the TLS handshake, too, waits for the first
-            // write), and a TLS-only port accepts a plain TCP connection: find out now,
-            // where the error can say what is wrong.
-            redis::cmd("PING")
-                .query::<Value>(&mut conn)
-                .map_err(|e| connect_error(addr, &e, opts.tls.is_some()))?;
-        }
         Ok(NodeConn {
             addr: addr.clone(),
             conn,
             server: None,
             timeout: opts.timeout,
+            // With a password the connection authenticated: the node answered. Without
+            // one nothing was exchanged yet (the TLS handshake, too, waits for the
+            // first write), and a TLS-only port accepts a plain TCP connection: the
+            // first command finds out, and its failure is worded as a failure to
+            // connect (see `first_failure`). That spares a PING round trip per node.
+            answered: opts.password.is_some(),
+            tls: opts.tls.is_some(),
         })
     }
 
@@ -250,9 +253,11 @@ impl NodeConn {
 
     /// Runs one command; a server error becomes an error naming the node and command.
     pub fn run(&mut self, cmd: &redis::Cmd) -> Result<Value> {
-        let value: Value = cmd
-            .query(&mut self.conn)
-            .map_err(|e| self.command_error(cmd, &e))?;
+        let value: Value = cmd.query(&mut self.conn).map_err(|e| {
+            self.first_failure(&e)
+                .unwrap_or_else(|| self.command_error(cmd, &e))
+        })?;
+        self.answered = true;
         Ok(value)
     }
 
@@ -279,12 +284,16 @@ impl NodeConn {
             sent = self.conn.recv_response().map(|v| replies.push(v));
         }
         if let Err(e) = sent {
+            if let Some(failure) = self.first_failure(&e) {
+                return Err(failure);
+            }
             return Err(if e.is_timeout() {
                 self.timed_out(&format!("{count} pipelined commands"))
             } else {
                 anyhow!("{}: pipeline of {count} commands failed: {e}", self.addr)
             });
         }
+        self.answered = true;
         if let Some(err) = replies
             .iter()
             .filter_map(server_error)
@@ -337,6 +346,15 @@ impl NodeConn {
                 .unwrap_or(0),
             keys,
         })
+    }
+
+    /// A failure of the connection before the node ever answered on it (no reply in
+    /// time, the connection dropped, a TLS handshake refused), worded as a failure
+    /// to connect, as the PING that used to follow the connection worded it; `None`
+    /// once the node has answered, or for a reply of the server's.
+    fn first_failure(&self, e: &redis::RedisError) -> Option<anyhow::Error> {
+        let transport = e.is_timeout() || e.is_io_error() || e.is_connection_dropped();
+        (!self.answered && transport).then(|| connect_error(&self.addr, e, self.tls))
     }
 
     /// The node gave no reply to `what` within the read timeout (`--timeout`).
