@@ -9,6 +9,7 @@ use crate::topology::{parse_cluster_nodes, View};
 use anyhow::{anyhow, bail, Context, Result};
 use redis::io::tcp::TcpSettings;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -113,6 +114,10 @@ pub struct NodeConn {
     server: Option<Server>,
     /// The bound on each reply.
     timeout: Duration,
+    /// Whether the node has answered on this connection yet.
+    answered: bool,
+    /// Whether the connection is TLS (for the wording of a failure to connect).
+    tls: bool,
 }
 
 /// The server software a node runs, from `INFO server`. Valkey reports
@@ -129,15 +134,23 @@ pub struct Server {
 impl Server {
     /// Reads the server from an `INFO server` reply (unknown fields: Redis 0.0.0).
     pub fn from_info(info: &HashMap<String, String>) -> Server {
-        let name = info
-            .get("server_name")
+        Server::from_fields(|k| info.get(k).map(String::as_str))
+    }
+
+    /// [`Server::from_info`] from the reply's lines borrowed (see [`InfoLines`]),
+    /// rather than every line copied into a map.
+    pub fn from_info_lines(info: &InfoLines<'_>) -> Server {
+        Server::from_fields(|k| info.get(k))
+    }
+
+    fn from_fields<'t>(get: impl Fn(&str) -> Option<&'t str>) -> Server {
+        let name = get("server_name")
             .map(|n| n.trim().to_ascii_lowercase())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "redis".to_string());
-        let version = info
-            .get(&format!("{name}_version"))
-            .or_else(|| info.get("redis_version"))
-            .map(|v| parse_version(v))
+        let version = get(&format!("{name}_version"))
+            .or_else(|| get("redis_version"))
+            .map(parse_version)
             .unwrap_or_default();
         Server { name, version }
     }
@@ -193,24 +206,23 @@ impl NodeConn {
                     .map_err(|e| anyhow!("{addr}: cannot set up TLS: {e}"))?
             }
         };
-        let mut conn = client
+        let conn = client
             .get_connection_with_timeout(opts.timeout)
             .map_err(|e| connect_error(addr, &e, opts.tls.is_some()))?;
         conn.set_read_timeout(Some(opts.timeout))?;
         conn.set_write_timeout(Some(opts.timeout))?;
-        if opts.password.is_none() {
-            // Nothing was exchanged yet (the TLS handshake, too, waits for the first
-            // write), and a TLS-only port accepts a plain TCP connection: find out now,
-            // where the error can say what is wrong.
-            redis::cmd("PING")
-                .query::<Value>(&mut conn)
-                .map_err(|e| connect_error(addr, &e, opts.tls.is_some()))?;
-        }
         Ok(NodeConn {
             addr: addr.clone(),
             conn,
             server: None,
             timeout: opts.timeout,
+            // With a password the connection authenticated: the node answered. Without
+            // one nothing was exchanged yet (the TLS handshake, too, waits for the
+            // first write), and a TLS-only port accepts a plain TCP connection: the
+            // first command finds out, and its failure is worded as a failure to
+            // connect (see `first_failure`). That spares a PING round trip per node.
+            answered: opts.password.is_some(),
+            tls: opts.tls.is_some(),
         })
     }
 
@@ -219,7 +231,7 @@ impl NodeConn {
     pub fn server(&mut self) -> Result<&Server> {
         if self.server.is_none() {
             let text: String = self.query(redis::cmd("INFO").arg("server"))?;
-            self.server = Some(Server::from_info(&parse_info(&text)));
+            self.server = Some(Server::from_info_lines(&InfoLines::parse(&text)));
         }
         self.server
             .as_ref()
@@ -241,9 +253,11 @@ impl NodeConn {
 
     /// Runs one command; a server error becomes an error naming the node and command.
     pub fn run(&mut self, cmd: &redis::Cmd) -> Result<Value> {
-        let value: Value = cmd
-            .query(&mut self.conn)
-            .map_err(|e| self.command_error(cmd, &e))?;
+        let value: Value = cmd.query(&mut self.conn).map_err(|e| {
+            self.first_failure(&e)
+                .unwrap_or_else(|| self.command_error(cmd, &e))
+        })?;
+        self.answered = true;
         Ok(value)
     }
 
@@ -270,12 +284,16 @@ impl NodeConn {
             sent = self.conn.recv_response().map(|v| replies.push(v));
         }
         if let Err(e) = sent {
+            if let Some(failure) = self.first_failure(&e) {
+                return Err(failure);
+            }
             return Err(if e.is_timeout() {
                 self.timed_out(&format!("{count} pipelined commands"))
             } else {
                 anyhow!("{}: pipeline of {count} commands failed: {e}", self.addr)
             });
         }
+        self.answered = true;
         if let Some(err) = replies
             .iter()
             .filter_map(server_error)
@@ -297,22 +315,9 @@ impl NodeConn {
         pipe.cmd("CLUSTER").arg("NODES");
         pipe.cmd("DBSIZE");
         let replies = self.pipeline(&pipe)?;
-        let text = |v: &Value| -> Result<String> {
-            match v {
-                Value::ServerError(e)
-                    if reply::refusal(&e.to_string()) == reply::Refusal::NotClusterEnabled =>
-                {
-                    bail!(
-                        "{} is not cluster-enabled (start it with cluster-enabled yes)",
-                        self.addr
-                    )
-                }
-                Value::ServerError(e) => bail!("{}: {e}", self.addr),
-                other => redis::from_redis_value_ref::<String>(other)
-                    .map_err(|e| anyhow!("{}: unexpected reply: {e}", self.addr)),
-            }
-        };
-        let info = parse_info(&text(&replies[0])?);
+        let text = |v| reply_text(&self.addr, v);
+        let info = text(&replies[0])?;
+        let info = InfoLines::parse(&info);
         let nodes = parse_cluster_nodes(&text(&replies[1])?)
             .with_context(|| format!("{}: cannot read CLUSTER NODES", self.addr))?
             .into_iter()
@@ -334,13 +339,22 @@ impl NodeConn {
         Ok(View {
             addr: self.addr.clone(),
             nodes,
-            cluster_state: info.get("cluster_state").cloned().unwrap_or_default(),
+            cluster_state: info.get("cluster_state").unwrap_or_default().to_string(),
             current_epoch: info
                 .get("cluster_current_epoch")
                 .and_then(|e| e.parse().ok())
                 .unwrap_or(0),
             keys,
         })
+    }
+
+    /// A failure of the connection before the node ever answered on it (no reply in
+    /// time, the connection dropped, a TLS handshake refused), worded as a failure
+    /// to connect, as the PING that used to follow the connection worded it; `None`
+    /// once the node has answered, or for a reply of the server's.
+    fn first_failure(&self, e: &redis::RedisError) -> Option<anyhow::Error> {
+        let transport = e.is_timeout() || e.is_io_error() || e.is_connection_dropped();
+        (!self.answered && transport).then(|| connect_error(&self.addr, e, self.tls))
     }
 
     /// The node gave no reply to `what` within the read timeout (`--timeout`).
@@ -391,6 +405,28 @@ impl NodeConn {
             message: format!("{}: {reply}", self.addr),
             reply,
         })
+    }
+}
+
+/// The text of a reply to a command of [`NodeConn::view`], borrowed where it can be
+/// (a bulk string, as servers send `CLUSTER INFO` and `CLUSTER NODES`): the replies
+/// are parsed, not kept. A server error becomes an error naming the node (saying so
+/// when the node is not cluster-enabled).
+fn reply_text<'v>(addr: &Addr, v: &'v Value) -> Result<Cow<'v, str>> {
+    match v {
+        Value::ServerError(e)
+            if reply::refusal(&e.to_string()) == reply::Refusal::NotClusterEnabled =>
+        {
+            bail!("{addr} is not cluster-enabled (start it with cluster-enabled yes)")
+        }
+        Value::ServerError(e) => bail!("{addr}: {e}"),
+        Value::BulkString(bytes) => match std::str::from_utf8(bytes) {
+            Ok(t) => Ok(Cow::Borrowed(t)),
+            Err(e) => bail!("{addr}: unexpected reply: {e}"),
+        },
+        other => redis::from_redis_value_ref::<String>(other)
+            .map(Cow::Owned)
+            .map_err(|e| anyhow!("{addr}: unexpected reply: {e}")),
     }
 }
 
@@ -458,6 +494,51 @@ pub fn parse_info(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The `key:value` lines of an INFO-style reply, borrowed from it: what
+/// [`parse_info`] maps (each line trimmed, the value after the first `:`), without
+/// copying the reply into a map, for callers that look up a few fields.
+pub struct InfoLines<'t>(Vec<(&'t str, &'t str)>);
+
+impl<'t> InfoLines<'t> {
+    /// Splits `text` into its `key:value` lines (others are left out), in one pass
+    /// over its bytes.
+    pub fn parse(text: &'t str) -> InfoLines<'t> {
+        let mut lines = Vec::with_capacity(text.len() / 16);
+        let mut push = |start: usize, colon: Option<usize>, end: usize| {
+            // Cut at ASCII bytes only, so each piece is text of `text`.
+            let (Some(c), Some(line)) = (colon, text.get(start..end)) else {
+                return;
+            };
+            let c = c - start;
+            if let (Some(k), Some(v)) = (line.get(..c), line.get(c + 1..)) {
+                lines.push((k.trim_start(), v.trim_end()));
+            }
+        };
+        let (mut start, mut colon) = (0, None);
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            match b {
+                b'\n' => {
+                    push(start, colon, i);
+                    (start, colon) = (i + 1, None);
+                }
+                b':' if colon.is_none() => colon = Some(i),
+                _ => {}
+            }
+        }
+        push(start, colon, text.len());
+        InfoLines(lines)
+    }
+
+    /// The value of field `key` (the last line wins, as in [`parse_info`]'s map).
+    pub fn get(&self, key: &str) -> Option<&'t str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, v)| v)
+    }
+}
+
 /// Text of a server error reply, if the value is one.
 pub fn server_error(v: &Value) -> Option<String> {
     match v {
@@ -478,8 +559,37 @@ mod tests {
     }
 
     #[test]
+    fn info_lines_find_what_the_map_has() {
+        let text = "# Cluster\r\ncluster_state:ok\r\ncluster_state_x:no\r\n cluster_known_nodes:3 \r\nodd_line\r\nurl:a:b\r\nempty:\r\n:nokey\r\nlast:1\nlast:2";
+        let map = parse_info(text);
+        let lines = InfoLines::parse(text);
+        for key in [
+            "cluster_state",
+            "cluster_known_nodes",
+            "url",
+            "empty",
+            "odd_line",
+            "cluster",
+            "",
+            "last",
+        ] {
+            assert_eq!(lines.get(key), map.get(key).map(String::as_str), "{key}");
+        }
+        assert_eq!(lines.get("last"), Some("2"));
+        assert_eq!(lines.get("url"), Some("a:b"));
+    }
+
+    #[test]
     fn tells_valkey_from_redis_by_server_name() {
-        let info = |t: &str| Server::from_info(&parse_info(t));
+        for info in [
+            (|t: &str| Server::from_info(&parse_info(t))) as fn(&str) -> Server,
+            |t: &str| Server::from_info_lines(&InfoLines::parse(t)),
+        ] {
+            tells_valkey_from_redis(info);
+        }
+    }
+
+    fn tells_valkey_from_redis(info: fn(&str) -> Server) {
         let valkey8 = info("redis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.8\r\n");
         assert_eq!(valkey8.name, "valkey");
         assert_eq!(valkey8.version, (8, 1, 8));

@@ -119,14 +119,18 @@ fn parse_server_and_memory(
     addr: &Addr,
     reply: redis::Value,
 ) -> Result<(crate::conn::Server, Option<(u64, u64)>)> {
-    let text = match reply {
-        redis::Value::BulkString(t) => String::from_utf8_lossy(&t).into_owned(),
-        redis::Value::VerbatimString { text, .. } => text,
-        redis::Value::SimpleString(t) => t,
+    let text = match &reply {
+        redis::Value::BulkString(t) => match std::str::from_utf8(t) {
+            Ok(text) => text.into(),
+            Err(_) => String::from_utf8_lossy(t),
+        },
+        redis::Value::VerbatimString { text, .. } => text.as_str().into(),
+        redis::Value::SimpleString(t) => t.as_str().into(),
         other => bail!("{addr}: INFO answered {other:?}"),
     };
-    let fields = crate::conn::parse_info(&text);
-    let server = crate::conn::Server::from_info(&fields);
+    // A few fields of a long reply: looked up in place, not copied into a map.
+    let fields = crate::conn::InfoLines::parse(&text);
+    let server = crate::conn::Server::from_info_lines(&fields);
     let num = |k: &str| fields.get(k).and_then(|v| v.trim().parse::<u64>().ok());
     let memory = num("used_memory").map(|used| (used, num("maxmemory").unwrap_or(0)));
     Ok((server, memory))
@@ -180,6 +184,27 @@ pub fn slot_stats(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<(u16, u64)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_and_memory_come_from_one_info_reply() {
+        let addr = Addr::new("127.0.0.1", 7000);
+        let text =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:9.1.2\r\n\
+                    redis_mode:cluster\r\n\r\n# Memory\r\nused_memory:1048576\r\n\
+                    used_memory_human:1.00M\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n";
+        let (server, memory) =
+            parse_server_and_memory(&addr, redis::Value::BulkString(text.as_bytes().to_vec()))
+                .unwrap();
+        assert_eq!(server.to_string(), "valkey 9.1.2");
+        assert_eq!(memory, Some((1048576, 0)));
+        let (server, memory) = parse_server_and_memory(
+            &addr,
+            redis::Value::SimpleString("redis_version:7.0.15\r\n".into()),
+        )
+        .unwrap();
+        assert_eq!((server.to_string(), memory), ("redis 7.0.15".into(), None));
+        assert!(parse_server_and_memory(&addr, redis::Value::Int(1)).is_err());
+    }
 
     #[test]
     fn info_becomes_a_typed_map() {

@@ -158,20 +158,19 @@ pub fn check_node_id(id: &str) -> Result<()> {
 /// Parses the whole reply of `CLUSTER NODES`: one line per node, each node once, at
 /// most one `myself` line.
 pub fn parse_cluster_nodes(text: &str) -> Result<Vec<Node>> {
-    let nodes: Vec<Node> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(parse_node_line)
-        .collect::<Result<_>>()?;
-    let mut seen = std::collections::BTreeSet::new();
-    for n in &nodes {
-        if !seen.insert(n.node_id.as_str()) {
-            bail!(
-                "malformed CLUSTER NODES reply: node {} appears twice",
-                n.node_id
-            );
-        }
+    // One line per node: sized once, no regrowth.
+    let lines: usize = text.bytes().map(|b| usize::from(b == b'\n')).sum();
+    let mut nodes = Vec::with_capacity(lines + 1);
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        nodes.push(parse_node_line(line)?);
+    }
+    let mut ids: Vec<&str> = nodes.iter().map(|n| n.node_id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(twice) = ids.windows(2).find(|w| w[0] == w[1]) {
+        bail!(
+            "malformed CLUSTER NODES reply: node {} appears twice",
+            twice[0]
+        );
     }
     if nodes.iter().filter(|n| n.is_myself()).count() > 1 {
         bail!("malformed CLUSTER NODES reply: more than one line is flagged myself");
@@ -179,25 +178,109 @@ pub fn parse_cluster_nodes(text: &str) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// Parses one line of `CLUSTER NODES`.
-pub fn parse_node_line(line: &str) -> Result<Node> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    if fields.len() < 8 {
-        bail!("malformed CLUSTER NODES line (expected at least 8 fields): {line}");
+/// The fields of a `CLUSTER NODES` line, borrowed from it, split where
+/// [`str::split_whitespace`] splits (Redis separates them with one space): an
+/// ASCII line byte by byte, any other by `split_whitespace` itself.
+enum Fields<'a> {
+    /// A line of ASCII text, from byte `pos` on.
+    Ascii { line: &'a str, pos: usize },
+    /// Any other line.
+    Any(std::str::SplitWhitespace<'a>),
+}
+
+impl<'a> Fields<'a> {
+    fn of(line: &'a str) -> Fields<'a> {
+        if line.is_ascii() {
+            Fields::Ascii { line, pos: 0 }
+        } else {
+            Fields::Any(line.split_whitespace())
+        }
     }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        match self {
+            Fields::Ascii { line, pos } => {
+                // What `char::is_whitespace` takes among ASCII characters (tab to
+                // carriage return, vertical tab included, and space); most bytes
+                // are above the space: one comparison rules them out.
+                let space = |b: &u8| *b <= b' ' && (*b == b' ' || (b'\t'..=b'\r').contains(b));
+                let bytes = line.as_bytes();
+                let mut start = *pos;
+                while bytes.get(start).is_some_and(space) {
+                    start += 1;
+                }
+                let mut end = start;
+                while bytes.get(end).is_some_and(|b| !space(b)) {
+                    end += 1;
+                }
+                *pos = end;
+                // An ASCII line: every byte is a character boundary.
+                line.get(start..end).filter(|f| !f.is_empty())
+            }
+            Fields::Any(f) => f.next(),
+        }
+    }
+}
+
+/// Where byte `b` first occurs in `s` (a plain loop: the fields are short, where a
+/// `memchr` call costs more than it saves).
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// `s` cut at ASCII byte `at` (found by [`find_byte`]): before and after it.
+fn cut(s: &str, at: usize) -> Option<(&str, &str)> {
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// A decimal number as [`str::parse`] reads it; plain digits (what servers print)
+/// are read in a loop of their own, anything else by `parse`, which also words the
+/// error.
+fn number<T: TryFrom<u64> + std::str::FromStr>(s: &str) -> Result<T, T::Err> {
+    // Up to 19 digits cannot overflow a u64.
+    if !s.is_empty() && s.len() <= 19 {
+        let mut n = 0u64;
+        for d in s.bytes() {
+            let digit = d.wrapping_sub(b'0');
+            if digit > 9 {
+                return s.parse();
+            }
+            n = n * 10 + u64::from(digit);
+        }
+        if let Ok(v) = T::try_from(n) {
+            return Ok(v);
+        }
+    }
+    s.parse()
+}
+
+/// Parses one line of `CLUSTER NODES`.
+///
+/// The fields are read in one pass without an intermediate list, and only what the
+/// [`Node`] keeps is copied out of the line.
+pub fn parse_node_line(line: &str) -> Result<Node> {
+    let mut fields = Fields::of(line);
+    let mut head = [""; 8];
+    for slot in &mut head {
+        match fields.next() {
+            Some(f) => *slot = f,
+            None => bail!("malformed CLUSTER NODES line (expected at least 8 fields): {line}"),
+        }
+    }
+    let [id, address, flag_field, master, ping_sent, pong_recv, config_epoch, link] = head;
     let ctx = || format!("malformed CLUSTER NODES line: {line}");
-    check_node_id(fields[0]).with_context(ctx)?;
-    if fields[3] != "-" {
-        check_node_id(fields[3])
+    check_node_id(id).with_context(ctx)?;
+    if master != "-" {
+        check_node_id(master)
             .context("bad master id")
             .with_context(ctx)?;
     }
-    let (host, port, cport, hostname) = parse_address_field(fields[1]).with_context(ctx)?;
-    let flags: Vec<String> = fields[2]
-        .split(',')
-        .filter(|f| !f.is_empty() && *f != "noflags")
-        .map(String::from)
-        .collect();
+    let (host, port, cport, hostname) = parse_address_field(address).with_context(ctx)?;
+    let flags = parse_flags(flag_field);
     // Every server of the matrix (Redis 7.0, 8.2, Valkey 8.1, 9.1) still prints
     // `slave`; `replica` is taken too should a server print the newer word.
     let role_in_cluster = if flags.iter().any(|f| f == "slave" || f == "replica") {
@@ -205,21 +288,19 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
     } else {
         Role::Master
     };
-    let master_id = (fields[3] != "-").then(|| fields[3].to_string());
-    let number = |i: usize| fields[i].parse::<u64>().with_context(ctx);
     let mut node = Node {
-        node_id: fields[0].to_string(),
-        host,
+        node_id: id.to_string(),
+        host: host.to_string(),
         port,
         cport,
-        hostname,
+        hostname: hostname.map(str::to_string),
         flags,
         role_in_cluster,
-        master_id,
-        ping_sent: number(4)?,
-        pong_recv: number(5)?,
-        config_epoch: number(6)?,
-        connected: fields[7] == "connected",
+        master_id: (master != "-").then(|| master.to_string()),
+        ping_sent: number(ping_sent).with_context(ctx)?,
+        pong_recv: number(pong_recv).with_context(ctx)?,
+        config_epoch: number(config_epoch).with_context(ctx)?,
+        connected: link == "connected",
         assigned_slots: Vec::new(),
         slots_migrating: Vec::new(),
         slots_importing: Vec::new(),
@@ -230,7 +311,7 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
     };
     // Redis lists ranges in order; only an out-of-order reply needs sorting.
     let mut in_order = true;
-    for item in &fields[8..] {
+    for item in fields {
         in_order &= parse_slot_item(item, &mut node).with_context(ctx)?;
     }
     if !in_order {
@@ -239,24 +320,43 @@ pub fn parse_node_line(line: &str) -> Result<Node> {
     Ok(node)
 }
 
+/// The comma-separated flags, without empty ones and `noflags`.
+fn parse_flags(field: &str) -> Vec<String> {
+    let mut flags = Vec::with_capacity(field.bytes().filter(|&b| b == b',').count() + 1);
+    let mut rest = field;
+    loop {
+        let (flag, more) = match find_byte(rest, b',').and_then(|at| cut(rest, at)) {
+            Some((flag, more)) => (flag, Some(more)),
+            None => (rest, None),
+        };
+        if !flag.is_empty() && flag != "noflags" {
+            flags.push(flag.to_string());
+        }
+        match more {
+            Some(more) => rest = more,
+            None => return flags,
+        }
+    }
+}
+
 /// `ip:port`, `ip:port@cport` or `ip:port@cport,hostname`; IPv6 ip unbracketed.
-fn parse_address_field(field: &str) -> Result<(String, u16, Option<u16>, Option<String>)> {
-    let (addr, hostname) = match field.split_once(',') {
-        Some((a, h)) => (a, (!h.is_empty()).then(|| h.to_string())),
+/// The host and hostname are borrowed from `field` (an empty hostname is none).
+fn parse_address_field(field: &str) -> Result<(&str, u16, Option<u16>, Option<&str>)> {
+    let (addr, hostname) = match find_byte(field, b',').and_then(|at| cut(field, at)) {
+        Some((a, h)) => (a, (!h.is_empty()).then_some(h)),
         None => (field, None),
     };
-    let (addr, cport) = match addr.split_once('@') {
-        Some((a, c)) => (a, Some(c.parse::<u16>().context("bad cluster bus port")?)),
+    let (addr, cport) = match find_byte(addr, b'@').and_then(|at| cut(addr, at)) {
+        Some((a, c)) => (a, Some(number::<u16>(c).context("bad cluster bus port")?)),
         None => (addr, None),
     };
-    let (host, port) = addr.rsplit_once(':').context("address has no port")?;
+    let (host, port) = addr
+        .bytes()
+        .rposition(|b| b == b':')
+        .and_then(|at| cut(addr, at))
+        .context("address has no port")?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    Ok((
-        host.to_string(),
-        port.parse().context("bad port")?,
-        cport,
-        hostname,
-    ))
+    Ok((host, number(port).context("bad port")?, cport, hostname))
 }
 
 /// `5`, `0-5460`, `[5461->-id]` (migrating) or `[5461-<-id]` (importing); false
@@ -266,20 +366,20 @@ fn parse_slot_item(item: &str, node: &mut Node) -> Result<bool> {
         if let Some((slot, id)) = inner.split_once("->-") {
             check_node_id(id)?;
             node.slots_migrating
-                .push((check_slot(slot.parse()?)?, id.to_string()));
+                .push((check_slot(number(slot)?)?, id.to_string()));
         } else if let Some((slot, id)) = inner.split_once("-<-") {
             check_node_id(id)?;
             node.slots_importing
-                .push((check_slot(slot.parse()?)?, id.to_string()));
+                .push((check_slot(number(slot)?)?, id.to_string()));
         } else {
             bail!("unknown slot marker '{item}'");
         }
         return Ok(true);
     }
-    let (first, last) = match item.split_once('-') {
-        Some((a, b)) => (a.parse::<i64>()?, b.parse::<i64>()?),
+    let (first, last) = match find_byte(item, b'-').and_then(|at| cut(item, at)) {
+        Some((a, b)) => (number::<i64>(a)?, number::<i64>(b)?),
         None => {
-            let s = item.parse::<i64>()?;
+            let s = number::<i64>(item)?;
             (s, s)
         }
     };
@@ -434,5 +534,273 @@ mod tests {
             "{ID_A} 127.0.0.1:7000 master - 0 0 1 connected [5<>x]"
         ))
         .is_err());
+    }
+
+    /// The parser as it was before it was made to allocate less (one `Vec` of
+    /// fields, a `String` per field copied): what the new one must agree with.
+    mod reference {
+        use crate::slots::check_slot;
+        use crate::topology::node::{check_node_id, Node, Role};
+        use anyhow::{bail, Context, Result};
+
+        pub(super) fn parse_node_line(line: &str) -> Result<Node> {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() < 8 {
+                bail!("malformed CLUSTER NODES line (expected at least 8 fields): {line}");
+            }
+            let ctx = || format!("malformed CLUSTER NODES line: {line}");
+            check_node_id(fields[0]).with_context(ctx)?;
+            if fields[3] != "-" {
+                check_node_id(fields[3])
+                    .context("bad master id")
+                    .with_context(ctx)?;
+            }
+            let (host, port, cport, hostname) = parse_address_field(fields[1]).with_context(ctx)?;
+            let flags: Vec<String> = fields[2]
+                .split(',')
+                .filter(|f| !f.is_empty() && *f != "noflags")
+                .map(String::from)
+                .collect();
+            // Every server of the matrix (Redis 7.0, 8.2, Valkey 8.1, 9.1) still prints
+            // `slave`; `replica` is taken too should a server print the newer word.
+            let role_in_cluster = if flags.iter().any(|f| f == "slave" || f == "replica") {
+                Role::Slave
+            } else {
+                Role::Master
+            };
+            let master_id = (fields[3] != "-").then(|| fields[3].to_string());
+            let number = |i: usize| fields[i].parse::<u64>().with_context(ctx);
+            let mut node = Node {
+                node_id: fields[0].to_string(),
+                host,
+                port,
+                cport,
+                hostname,
+                flags,
+                role_in_cluster,
+                master_id,
+                ping_sent: number(4)?,
+                pong_recv: number(5)?,
+                config_epoch: number(6)?,
+                connected: fields[7] == "connected",
+                assigned_slots: Vec::new(),
+                slots_migrating: Vec::new(),
+                slots_importing: Vec::new(),
+                used_memory: None,
+                maxmemory: None,
+                keys: None,
+                zone: None,
+            };
+            // Redis lists ranges in order; only an out-of-order reply needs sorting.
+            let mut in_order = true;
+            for item in &fields[8..] {
+                in_order &= parse_slot_item(item, &mut node).with_context(ctx)?;
+            }
+            if !in_order {
+                crate::slots::sort_slots(&mut node.assigned_slots);
+            }
+            Ok(node)
+        }
+
+        /// `ip:port`, `ip:port@cport` or `ip:port@cport,hostname`; IPv6 ip unbracketed.
+        fn parse_address_field(field: &str) -> Result<(String, u16, Option<u16>, Option<String>)> {
+            let (addr, hostname) = match field.split_once(',') {
+                Some((a, h)) => (a, (!h.is_empty()).then(|| h.to_string())),
+                None => (field, None),
+            };
+            let (addr, cport) = match addr.split_once('@') {
+                Some((a, c)) => (a, Some(c.parse::<u16>().context("bad cluster bus port")?)),
+                None => (addr, None),
+            };
+            let (host, port) = addr.rsplit_once(':').context("address has no port")?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            Ok((
+                host.to_string(),
+                port.parse().context("bad port")?,
+                cport,
+                hostname,
+            ))
+        }
+
+        /// `5`, `0-5460`, `[5461->-id]` (migrating) or `[5461-<-id]` (importing); false
+        /// when the slots do not come after those already listed.
+        fn parse_slot_item(item: &str, node: &mut Node) -> Result<bool> {
+            if let Some(inner) = item.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+                if let Some((slot, id)) = inner.split_once("->-") {
+                    check_node_id(id)?;
+                    node.slots_migrating
+                        .push((check_slot(slot.parse()?)?, id.to_string()));
+                } else if let Some((slot, id)) = inner.split_once("-<-") {
+                    check_node_id(id)?;
+                    node.slots_importing
+                        .push((check_slot(slot.parse()?)?, id.to_string()));
+                } else {
+                    bail!("unknown slot marker '{item}'");
+                }
+                return Ok(true);
+            }
+            let (first, last) = match item.split_once('-') {
+                Some((a, b)) => (a.parse::<i64>()?, b.parse::<i64>()?),
+                None => {
+                    let s = item.parse::<i64>()?;
+                    (s, s)
+                }
+            };
+            let (first, last) = (check_slot(first)?, check_slot(last)?);
+            if first > last {
+                bail!("slot range '{item}' is reversed");
+            }
+            Ok(crate::slots::extend_range(
+                &mut node.assigned_slots,
+                first,
+                last,
+            ))
+        }
+    }
+
+    /// Real lines of every form, then odd ones: the new parser accepts what the
+    /// reference accepts, with the same node, and refuses what it refuses.
+    fn odd_lines() -> Vec<String> {
+        let id = ID_A;
+        let m = ID_B;
+        let mut lines = vec![
+            format!("{id} 127.0.0.1:30004 slave {m} 0 1426238317239 4 connected"),
+            format!("{id} 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922 11000"),
+            format!("{id} 127.0.0.1:7000@17000,node-a.example myself,master - 0 0 1 connected 0-2 [3->-{m}] [4-<-{m}]"),
+            format!("{id} :7000@17000, myself,master - 0 0 0 connected"),
+            format!("{id} ::1:7001@17001 master,fail,nofailover - 1426238316232 0 3 disconnected"),
+            format!("{id} [::1]:7001@17001 master - 0 0 3 connected 16383"),
+            format!("{id} fe80::1%eth0:7001@17001,h6 slave,fail? {m} 0 0 3 connected"),
+            format!("{id} 10.0.0.1:7001@17001 handshake,noaddr - 0 0 0 connected"),
+            format!("{id} 10.0.0.1:7001@17001 noflags - 0 0 0 connected"),
+            format!("{id} 10.0.0.1:7001@17001 ,master,,myself, - 0 0 0 connected"),
+            format!("{id} 10.0.0.1:7001@17001 replica {m} 0 0 3 connected"),
+            format!("{id}  10.0.0.1:7001\t\tmaster - 0 0 3   connected  10-20 \t 0-5 "),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected 5 3 4 4"),
+            format!("{id} 10.0.0.1:7001 master - +0 +12 +3 connected +5-+7"),
+            format!("{id} 10.0.0.1:7001 master - 0 18446744073709551615 3 connected"),
+            format!("{id} 10.0.0.1:7001 master - 0 18446744073709551616 3 connected"),
+            format!("{id} 10.0.0.1:7001 master - 0 99999999999999999999 3 connected"),
+            format!("{id} 10.0.0.1:7001 master - 0 -1 3 connected"),
+            format!("{id} 10.0.0.1:65536 master - 0 0 3 connected"),
+            format!("{id} 10.0.0.1:7001@65536 master - 0 0 3 connected"),
+            format!("{id} 10.0.0.1:7001@ master - 0 0 3 connected"),
+            format!("{id} 10.0.0.1: master - 0 0 3 connected"),
+            format!("{id} 10.0.0.1 master - 0 0 3 connected"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected 16384"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected 7-5"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected -5"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected 5-"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected 1-2-3"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected [5->-{m}"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected [5<>{m}]"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected [99999->-{m}]"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected [5->-abc]"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected [-5-<-{m}]"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3"),
+            format!("{id} 10.0.0.1:7001 master {} 0 0 3 connected", &m[..39]),
+            format!("{} 10.0.0.1:7001 master - 0 0 3 connected", id.to_uppercase()),
+            format!("{id} 10.0.0.1:7001,h\u{a0}x master - 0 0 3 connected"),
+            format!("{id}\u{a0}10.0.0.1:7001 master - 0 0 3 connected x"),
+            format!("{id} 10.0.0.1:7001\u{2003}master - 0 0 3 connected 1 2"),
+            format!("{id} 10.0.0.1:7001,hôte master - 0 0 3 connected 1"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected 1\u{85}2"),
+            format!("{id} 10.0.0.1:7001 master - 0 0 3 connected ١"),
+            format!("{id} 10.0.0.1:7001 master\x0b - 0 0 3 connected"),
+            format!("{id} 10.0.0.1:7001 master\x01 - 0 0 3 connected"),
+            String::new(),
+            "   ".into(),
+        ];
+        // Random edits of a real line: bytes replaced, dropped or doubled.
+        let base = format!(
+            "{id} 127.0.0.1:7000@17000,node-a.example myself,master - 0 1426238316232 1 connected 0-2 5 [3->-{m}] [4-<-{m}]"
+        );
+        let alphabet = b" \t-:@,[]<>0123456789abcdefx";
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..3000 {
+            let mut bytes = base.clone().into_bytes();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(..bytes.len());
+                match rng.u8(..3) {
+                    0 => bytes[at] = alphabet[rng.usize(..alphabet.len())],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, bytes[at]),
+                }
+            }
+            lines.push(String::from_utf8(bytes).unwrap());
+        }
+        lines
+    }
+
+    #[test]
+    fn agrees_with_the_reference_parser_on_odd_and_mutated_lines() {
+        let mut accepted = 0;
+        for line in odd_lines() {
+            let new = parse_node_line(&line);
+            let old = reference::parse_node_line(&line);
+            match (&new, &old) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a, b, "{line:?}");
+                    accepted += 1;
+                }
+                (Err(a), Err(b)) => {
+                    assert_eq!(format!("{a:#}"), format!("{b:#}"), "{line:?}")
+                }
+                _ => panic!("{line:?}: new {new:?}, reference {old:?}"),
+            }
+        }
+        // The comparison is not vacuous: many of them parse.
+        assert!(accepted > 100, "{accepted}");
+    }
+
+    #[test]
+    fn whole_replies_refuse_duplicates_and_two_myself_lines() {
+        let a = format!("{ID_A} 127.0.0.1:7000 myself,master - 0 0 1 connected");
+        let b = format!("{ID_B} 127.0.0.1:7001 master - 0 0 2 connected");
+        let b_myself = format!("{ID_B} 127.0.0.1:7001 myself,master - 0 0 2 connected");
+        assert_eq!(
+            parse_cluster_nodes(&format!("\r\n{a}\r\n\r\n  {b}  \r\n"))
+                .unwrap()
+                .len(),
+            2
+        );
+        let twice = parse_cluster_nodes(&format!("{a}\n{b}\n{a}\n")).unwrap_err();
+        assert!(
+            format!("{twice:#}").contains(&format!("node {ID_A} appears twice")),
+            "{twice:#}"
+        );
+        let two = parse_cluster_nodes(&format!("{a}\n{b_myself}")).unwrap_err();
+        assert!(format!("{two:#}").contains("more than one line is flagged myself"));
+        let bad = parse_cluster_nodes(&format!("{a}\n{ID_B} 127.0.0.1 master")).unwrap_err();
+        assert!(format!("{bad:#}").contains("expected at least 8 fields"));
+        assert!(parse_cluster_nodes("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn numbers_read_as_parse_reads_them() {
+        for s in [
+            "0",
+            "7",
+            "65535",
+            "65536",
+            "+5",
+            "-5",
+            "",
+            "1_0",
+            "00012",
+            "9999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "x",
+        ] {
+            assert_eq!(number::<u64>(s).ok(), s.parse::<u64>().ok(), "{s}");
+            assert_eq!(number::<u16>(s).ok(), s.parse::<u16>().ok(), "{s}");
+            assert_eq!(number::<i64>(s).ok(), s.parse::<i64>().ok(), "{s}");
+            if let (Err(a), Err(b)) = (number::<u16>(s), s.parse::<u16>()) {
+                assert_eq!(a, b, "{s}");
+            }
+        }
     }
 }
