@@ -142,6 +142,10 @@ impl Backend for Live {
         self.pool.each(addrs, VIEW_THREADS, |c| c.view())
     }
 
+    fn own_views(&mut self, addrs: &[Addr]) -> Vec<Result<View>> {
+        self.pool.each(addrs, VIEW_THREADS, |c| c.own_view())
+    }
+
     fn timeout(&self) -> Duration {
         self.pool.opts().timeout
     }

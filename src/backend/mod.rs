@@ -53,6 +53,12 @@ pub trait Backend {
     fn views(&mut self, addrs: &[Addr]) -> Vec<Result<View>> {
         addrs.iter().map(|a| self.view(a)).collect()
     }
+    /// [`Backend::views`] where only each node's own line is needed: a view's
+    /// `nodes` may then hold that line alone (live nodes: the other lines are not
+    /// parsed). The default reads whole views.
+    fn own_views(&mut self, addrs: &[Addr]) -> Vec<Result<View>> {
+        self.views(addrs)
+    }
     /// The bound on every wait.
     fn timeout(&self) -> Duration;
     /// Pause between two polls of a condition (zero where nothing can change by

@@ -23,9 +23,19 @@ pub fn topology(b: &mut dyn Backend, entry: &Addr) -> Result<Topology> {
     topology_from(b, &v)
 }
 
-/// Same as [`topology`] from an already read entry view.
+/// Same as [`topology`] from an already read entry view. A topology takes each
+/// node's own line from that node: only those lines are read of the other nodes.
 pub fn topology_from(b: &mut dyn Backend, entry: &View) -> Result<Topology> {
-    Ok(read_cluster(b, entry, Reach::Live)?.0)
+    Ok(read(b, entry, Reach::Live, Lines::Own)?.0)
+}
+
+/// Which lines of each node's `CLUSTER NODES` are read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// Every line (views compared with each other).
+    All,
+    /// The node's own line (a topology).
+    Own,
 }
 
 /// Which of the nodes the entry knows are read.
@@ -61,6 +71,17 @@ impl Views {
 /// (concurrently where the backend can, from the shared table in a simulation).
 /// Returns the assembled topology and the views read, the entry's first.
 pub fn read_cluster(b: &mut dyn Backend, entry: &View, reach: Reach) -> Result<(Topology, Views)> {
+    read(b, entry, reach, Lines::All)
+}
+
+/// [`read_cluster`], reading of the other nodes the `lines` asked for (with
+/// [`Lines::Own`], the live views returned hold only their own line).
+fn read(
+    b: &mut dyn Backend,
+    entry: &View,
+    reach: Reach,
+    lines: Lines,
+) -> Result<(Topology, Views)> {
     let my_id = entry.myself().node_id.clone();
     let others: Vec<&Node> = entry.nodes.iter().filter(|n| n.node_id != my_id).collect();
     let skipped =
@@ -93,7 +114,11 @@ pub fn read_cluster(b: &mut dyn Backend, entry: &View, reach: Reach) -> Result<(
         .filter(|n| !skipped(n))
         .map(|n| n.addr())
         .collect();
-    let mut answers = b.views(&to_read).into_iter();
+    let answers = match lines {
+        Lines::All => b.views(&to_read),
+        Lines::Own => b.own_views(&to_read),
+    };
+    let mut answers = answers.into_iter();
     let mut read: Vec<(String, std::result::Result<View, String>)> =
         Vec::with_capacity(others.len());
     for n in others {

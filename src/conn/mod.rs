@@ -5,7 +5,7 @@ pub mod pool;
 pub mod reply;
 
 use crate::addr::Addr;
-use crate::topology::{parse_cluster_nodes, View};
+use crate::topology::{parse_cluster_nodes, parse_own_line, View};
 use anyhow::{anyhow, bail, Context, Result};
 use redis::io::tcp::TcpSettings;
 use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo, Value};
@@ -310,6 +310,17 @@ impl NodeConn {
     /// Reads `CLUSTER INFO`, `CLUSTER NODES` and `DBSIZE` in one round trip. Fails
     /// with a clear message when the node is not cluster-enabled.
     pub fn view(&mut self) -> Result<View> {
+        self.read_view(false)
+    }
+
+    /// [`NodeConn::view`] with only the node's own line in `nodes`: the other lines
+    /// are not parsed (what reading a whole cluster needs of every node but the
+    /// entry; see [`crate::backend::Backend::own_views`]).
+    pub fn own_view(&mut self) -> Result<View> {
+        self.read_view(true)
+    }
+
+    fn read_view(&mut self, own_only: bool) -> Result<View> {
         let mut pipe = redis::pipe();
         pipe.cmd("CLUSTER").arg("INFO");
         pipe.cmd("CLUSTER").arg("NODES");
@@ -318,20 +329,29 @@ impl NodeConn {
         let text = |v| reply_text(&self.addr, v);
         let info = text(&replies[0])?;
         let info = InfoLines::parse(&info);
-        let nodes = parse_cluster_nodes(&text(&replies[1])?)
-            .with_context(|| format!("{}: cannot read CLUSTER NODES", self.addr))?
-            .into_iter()
-            .map(|n| {
-                if n.is_myself() {
-                    n.with_host(&self.addr.host)
-                } else {
-                    n
-                }
-            })
-            .collect::<Vec<_>>();
-        if !nodes.iter().any(|n| n.is_myself()) {
-            bail!("{}: CLUSTER NODES has no 'myself' line", self.addr);
-        }
+        let cannot = || format!("{}: cannot read CLUSTER NODES", self.addr);
+        let nodes_text = text(&replies[1])?;
+        let nodes = if own_only {
+            vec![parse_own_line(&nodes_text)
+                .with_context(cannot)?
+                .with_host(&self.addr.host)]
+        } else {
+            let nodes = parse_cluster_nodes(&nodes_text)
+                .with_context(cannot)?
+                .into_iter()
+                .map(|n| {
+                    if n.is_myself() {
+                        n.with_host(&self.addr.host)
+                    } else {
+                        n
+                    }
+                })
+                .collect::<Vec<_>>();
+            if !nodes.iter().any(|n| n.is_myself()) {
+                bail!("{}: CLUSTER NODES has no 'myself' line", self.addr);
+            }
+            nodes
+        };
         let keys = match &replies[2] {
             Value::Int(n) => *n as u64,
             other => bail!("{}: unexpected DBSIZE reply {other:?}", self.addr),

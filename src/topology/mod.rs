@@ -9,7 +9,8 @@ mod validate;
 mod zones;
 
 pub use node::{
-    check_node_id, parse_cluster_nodes, parse_node_line, short_id, Node, Role, NODE_ID_LEN,
+    check_node_id, parse_cluster_nodes, parse_node_line, parse_own_line, short_id, Node, Role,
+    NODE_ID_LEN,
 };
 pub use resolve::{Miss, NodeIndex, MIN_PREFIX};
 pub use shared::{Seen, SharedView, Table};

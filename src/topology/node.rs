@@ -178,6 +178,27 @@ pub fn parse_cluster_nodes(text: &str) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
+/// The node's own line (flagged `myself`) of a `CLUSTER NODES` reply, parsed; the
+/// other lines are only looked at for their flags field (as redis-cli reads a node
+/// it already knows from another's reply). Errors: no `myself` line, more than one,
+/// or a malformed `myself` line.
+pub fn parse_own_line(text: &str) -> Result<Node> {
+    let mut own = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let flags = line.split_whitespace().nth(2).unwrap_or("");
+        if flags.split(',').any(|f| f == "myself") {
+            if own.is_some() {
+                bail!("malformed CLUSTER NODES reply: more than one line is flagged myself");
+            }
+            own = Some(line);
+        }
+    }
+    match own {
+        Some(line) => parse_node_line(line),
+        None => bail!("CLUSTER NODES has no 'myself' line"),
+    }
+}
+
 /// The fields of a `CLUSTER NODES` line, borrowed from it, split where
 /// [`str::split_whitespace`] splits (Redis separates them with one space): an
 /// ASCII line byte by byte, any other by `split_whitespace` itself.
@@ -400,6 +421,27 @@ mod tests {
 
     const ID_A: &str = "07c37dfeb235213a872192d90877d0cd55635b91";
     const ID_B: &str = "67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1";
+
+    #[test]
+    fn own_line_is_the_myself_line_and_the_others_are_not_parsed() {
+        let mine =
+            format!("{ID_B} 127.0.0.1:30002@40002 myself,master - 0 0 2 connected 5461-10922");
+        let other = format!("{ID_A} 127.0.0.1:30001@40001 master - 0 1 1 connected 0-5460");
+        let text = format!("{other}\n{mine}\n");
+        let n = parse_own_line(&text).unwrap();
+        assert_eq!(n, parse_node_line(&mine).unwrap());
+        assert_eq!(n.assigned_slots.len(), 5462);
+        // A malformed line of another node is not the own line's business.
+        let text = format!("{ID_A} 127.0.0.1:30001 master - zero 1 1 connected\n{mine}\n");
+        assert_eq!(parse_own_line(&text).unwrap().node_id, ID_B);
+        // No myself line, two of them, or a malformed one: errors.
+        let none = parse_own_line(&format!("{other}\n")).unwrap_err();
+        assert!(none.to_string().contains("no 'myself' line"), "{none}");
+        let two = format!("{mine}\n{}\n", mine.replace(ID_B, ID_A));
+        let two = parse_own_line(&two).unwrap_err();
+        assert!(two.to_string().contains("more than one line"), "{two}");
+        assert!(parse_own_line(&mine.replace(" 2 connected", " x connected")).is_err());
+    }
 
     #[test]
     fn parses_redis3_line() {
