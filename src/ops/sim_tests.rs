@@ -598,6 +598,25 @@ fn replicate_polls_the_members_through_shared_tables() {
 }
 
 #[test]
+fn waits_on_every_member_read_the_shared_tables() {
+    // move_replica, quit and failover wait for every member to agree: with a view of
+    // its own per member, each poll copied the whole table once per member.
+    let mut sim = Snap::cluster(40, 1).sim();
+    move_replica(&mut sim, &at(7040), &at(7001)).unwrap();
+    assert!(
+        sim.views_copied() < 10,
+        "move_replica: {}",
+        sim.views_copied()
+    );
+    let mut sim = Snap::cluster(40, 1).sim();
+    quit(&mut sim, &at(7041)).unwrap();
+    assert!(sim.views_copied() < 10, "quit: {}", sim.views_copied());
+    let mut sim = Snap::cluster(40, 1).sim();
+    failover(&mut sim, &at(7042), FailoverMode::Default).unwrap();
+    assert!(sim.views_copied() < 10, "failover: {}", sim.views_copied());
+}
+
+#[test]
 fn replicate_refuses_a_failed_master_and_a_node_that_is_not_free() {
     let watch = [BASE, BASE + 2, FREE];
     let mut sim = Snap::cluster(3, 0).sim();
