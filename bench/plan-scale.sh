@@ -3,7 +3,9 @@
 # replica each, slots spread unevenly; bench/gen_snapshot.py), and for each the
 # wall time and peak RSS (/usr/bin/time -v) of: the built-in rebalance in a dry run,
 # scripts/rebalance.rhai, scripts/drain_node.rhai, join_cluster with a plan closure,
-# and check. Prints a Markdown table. Knobs: SIZES="250 500 1000 2000".
+# check, a script reading topology() (bench/plan-scale/topology.rhai) and
+# scripts/add_capacity.rhai (one new master with one replica, free nodes the
+# snapshot does not know). Prints a Markdown table. Knobs: SIZES="250 500 1000 2000".
 # RUST_BACKTRACE is unset for the runs: with it, every error made along the way (an
 # offline run has no node to ask, so each per-node query ends in one) captures a
 # backtrace, which a user's run does not pay.
@@ -21,6 +23,8 @@ jobs=(
   "scripts/drain_node.rhai|scripts/drain_node.rhai $entry 10.0.1.1:7000"
   "join_cluster + plan closure|bench/plan-scale/join_plan.rhai $entry"
   "check|bench/plan-scale/check.rhai $entry"
+  "topology() + count masters|bench/plan-scale/topology.rhai $entry"
+  "scripts/add_capacity.rhai|scripts/add_capacity.rhai $entry 192.0.2.1:7000,192.0.2.2:7000"
 )
 echo "| masters (+1 replica each) | job | wall | peak RSS |"
 echo "|---|---|---|---|"

@@ -80,6 +80,8 @@ pub struct Sim {
     /// What is known of zones offline (over live nodes, the live backend's book is
     /// used).
     zones: ZoneBook,
+    /// Views served with a node table of their own (see [`Sim::views_copied`]).
+    copies: usize,
 }
 
 impl Sim {
@@ -123,7 +125,16 @@ impl Sim {
             groups: HashMap::new(),
             by_addr: HashMap::new(),
             zones: ZoneBook::default(),
+            copies: 0,
         }
+    }
+
+    /// How many views it has served with a node table of their own ([`Backend::view`],
+    /// each a copy of its cluster's whole table, where [`Backend::shared_view`] shares
+    /// it): tests hold operations that poll every member to the shared tables, since
+    /// n copies of an n-node table is n^2 work.
+    pub fn views_copied(&self) -> usize {
+        self.copies
     }
 
     /// Zones known offline besides the snapshot's own: the `--zones` file.
@@ -521,6 +532,7 @@ impl Sim {
 
 impl Backend for Sim {
     fn view(&mut self, addr: &Addr) -> Result<View> {
+        self.copies += 1;
         Ok(self.shared(addr)?.to_view())
     }
 

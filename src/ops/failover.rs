@@ -76,25 +76,27 @@ pub fn failover(b: &mut dyn Backend, replica: &Addr, mode: FailoverMode) -> Resu
         b,
         &format!("every node to see {replica} as the master of {old}'s slots"),
         |b| {
-            for v in wait::views(b, &nodes)? {
-                let agrees = v.node(&id).is_some_and(|n| {
-                    n.is_master()
-                        && slots
-                            .iter()
-                            .all(|s| n.assigned_slots.binary_search(s).is_ok())
-                });
-                if !agrees {
-                    return Ok(Some(format!(
-                        "{} does not see {replica} as the master of slots {} yet",
-                        v.addr,
-                        format_ranges(&slots)
-                    )));
+            wait::with_views(b, &nodes, |views| {
+                for v in views {
+                    let agrees = v.find(&id).is_some_and(|n| {
+                        n.is_master()
+                            && slots
+                                .iter()
+                                .all(|s| n.assigned_slots.binary_search(s).is_ok())
+                    });
+                    if !agrees {
+                        return Some(format!(
+                            "{} does not see {replica} as the master of slots {} yet",
+                            v.addr(),
+                            format_ranges(&slots)
+                        ));
+                    }
+                    if old_alive && v.find(&master_id).is_some_and(|m| m.is_master()) {
+                        return Some(format!("{} still sees {old} as a master", v.addr()));
+                    }
                 }
-                if old_alive && v.node(&master_id).is_some_and(|m| m.is_master()) {
-                    return Ok(Some(format!("{} still sees {old} as a master", v.addr)));
-                }
-            }
-            Ok(None)
+                None
+            })
         },
     )?;
     Ok(FailoverDone {

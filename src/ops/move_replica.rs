@@ -108,20 +108,22 @@ pub fn move_replica(
                 b,
                 &format!("every node to see {replica} as a replica of {new_name} with its link up"),
                 |b| {
-                    let views = wait::views(b, &nodes)?;
-                    for v in &views {
-                        let seen = v.node(&id).is_some_and(|n| {
-                            !n.is_master() && n.master_id.as_deref() == Some(&target.node_id)
-                        });
-                        if !seen {
-                            return Ok(Some(format!(
-                                "{} does not see {replica} under {new_name} yet",
-                                v.addr
-                            )));
+                    let problem = wait::with_views(b, &nodes, |views| {
+                        for v in views {
+                            let seen = v.find(&id).is_some_and(|n| {
+                                !n.is_master() && n.master_id.as_deref() == Some(&target.node_id)
+                            });
+                            if !seen {
+                                return Some(format!(
+                                    "{} does not see {replica} under {new_name} yet",
+                                    v.addr()
+                                ));
+                            }
                         }
-                    }
-                    if let Some(p) = convergence_problem(&views) {
-                        return Ok(Some(p));
+                        convergence_problem(views)
+                    })?;
+                    if problem.is_some() {
+                        return Ok(problem);
                     }
                     if !b.replica_link_up(replica)? {
                         return Ok(Some(format!(

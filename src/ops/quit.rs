@@ -54,12 +54,12 @@ pub fn quit(b: &mut dyn Backend, addr: &Addr) -> Result<()> {
     step(b, format!("{addr}: reset"));
     b.reset(addr)?;
     wait::until(b, &format!("every node to forget {addr}"), |b| {
-        for v in wait::views(b, &others)? {
-            if v.node(&me.node_id).is_some() {
-                return Ok(Some(format!("{} still knows {addr}", v.addr)));
-            }
-        }
-        Ok(None)
+        wait::with_views(b, &others, |views| {
+            views
+                .iter()
+                .find(|v| v.find(&me.node_id).is_some())
+                .map(|v| format!("{} still knows {addr}", v.addr()))
+        })
     })?;
     wait::converged(b, &others)
 }

@@ -6,7 +6,7 @@ use super::{free_node, live_addrs, meet_every_member, step, topology};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::ops::wait;
-use crate::topology::{convergence_problem, Node};
+use crate::topology::{convergence_problem, Node, Seen};
 use anyhow::{bail, Result};
 
 /// Makes the free node `slave` a replica of `master`.
@@ -95,7 +95,10 @@ pub fn replicate(b: &mut dyn Backend, master: &Addr, slave: &Addr) -> Result<()>
 }
 
 /// Waits until every node of `members` sees `slave` as a replica of `target`, and
-/// the cluster is converged.
+/// the cluster is converged. Over a backend that shares its node tables (a
+/// simulation) the views share them too: reading n members as views of their own
+/// copied the table per member, n^2 node copies per poll (37 s and 7.5 GB for one
+/// replica at 2,000 masters + 2,000 replicas).
 fn seen_as_replica(
     b: &mut dyn Backend,
     members: &[Addr],
@@ -109,25 +112,41 @@ fn seen_as_replica(
             "every node to see {slave} as a replica of {}",
             target.addr()
         ),
-        |b| {
-            let views = wait::views(b, members)?;
-            for v in &views {
-                match v.node(slave_id) {
-                    Some(n)
-                        if !n.is_master()
-                            && n.master_id.as_deref() == Some(&target.node_id)
-                            && !n.in_handshake() => {}
-                    Some(_) => {
-                        return Ok(Some(format!(
-                            "{} does not see {slave} as a replica yet",
-                            v.addr
-                        )))
-                    }
-                    None => return Ok(Some(format!("{} does not know {slave} yet", v.addr))),
-                }
-            }
-            // The replica must also know every node and agree on the slot map.
-            Ok(convergence_problem(&views))
+        |b| match wait::shared_views(b, members) {
+            Some(shared) => Ok(replica_problem(&shared?, slave, slave_id, target)),
+            None => Ok(replica_problem(
+                &wait::views(b, members)?,
+                slave,
+                slave_id,
+                target,
+            )),
         },
     )
+}
+
+/// Why `views` do not all see `slave` (id `slave_id`) as a replica of `target`, past
+/// the handshake, in a converged cluster yet; `None` once they do.
+fn replica_problem<V: Seen>(
+    views: &[V],
+    slave: &Addr,
+    slave_id: &str,
+    target: &Node,
+) -> Option<String> {
+    for v in views {
+        match v.find(slave_id) {
+            Some(n)
+                if !n.is_master()
+                    && n.master_id.as_deref() == Some(&target.node_id)
+                    && !n.in_handshake() => {}
+            Some(_) => {
+                return Some(format!(
+                    "{} does not see {slave} as a replica yet",
+                    v.addr()
+                ))
+            }
+            None => return Some(format!("{} does not know {slave} yet", v.addr())),
+        }
+    }
+    // The replica must also know every node and agree on the slot map.
+    convergence_problem(views)
 }

@@ -50,6 +50,28 @@ pub fn shared_views(b: &mut dyn Backend, addrs: &[Addr]) -> Option<Result<Vec<Sh
     read.map(|r| r.into_iter().collect())
 }
 
+/// `check` over the views of `addrs`: sharing the backend's node tables where it
+/// keeps them (a simulation), else views of their own ([`views`]). A wait that polls
+/// every member reads them so: n views of their own copy an n-node table n times.
+pub fn with_views<T>(
+    b: &mut dyn Backend,
+    addrs: &[Addr],
+    check: impl FnOnce(&[&dyn Seen]) -> T,
+) -> Result<T> {
+    match shared_views(b, addrs) {
+        Some(shared) => {
+            let shared = shared?;
+            let seen: Vec<&dyn Seen> = shared.iter().map(|v| v as &dyn Seen).collect();
+            Ok(check(&seen))
+        }
+        None => {
+            let own = views(b, addrs)?;
+            let seen: Vec<&dyn Seen> = own.iter().map(|v| v as &dyn Seen).collect();
+            Ok(check(&seen))
+        }
+    }
+}
+
 /// Waits until `addrs` form a converged cluster: everyone knows everyone, no
 /// handshake or failure suspicion among them, one slot map, and `cluster_state:ok`
 /// everywhere once all slots are covered.

@@ -14,7 +14,7 @@ pub use super::registry::ApiDoc;
 
 use super::balancer::{default_plan, ScriptBalancer};
 use super::cluster_handle::ClusterHandle;
-use super::convert::{command_args, err, number, plan_to_array, reply, rt, slots_of};
+use super::convert::{command_args, err, number, plan_to_array, reply, rt, slots_of, topology_map};
 use super::node::register_node_type;
 use super::options::{check_keys, int_opt, max_slots, plan_moves_of};
 use super::registry::{api, register_variadic, Registry};
@@ -77,11 +77,11 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         })
     });
     let h = host.clone();
-    api!(reg, "topology", ["addr: String"] -> "Map", "The whole cluster as a map (the `list --json` document).",
-    move |addr: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+    api!(reg, "topology", ["addr: String"] -> "Map", "The whole cluster as a map: #{ entry_id, nodes: [Node], keys, states, unreachable } (the `list --json` document, its nodes as Node values).",
+    move |addr: Dynamic| -> Result<Map, Box<EvalAltResult>> {
         let a = h.addr("topology", &addr)?;
         let topo = h.with(|b| ops::topology_with_metrics(b, &a))?;
-        rhai::serde::to_dynamic(&topo)
+        Ok(topology_map(topo))
     });
     let h = host.clone();
     api!(reg, "node_info", ["addr: String"] -> "Map", "One node's INFO as a map: numbers as numbers, db0/slave0 lines as maps (node_info(a).used_memory, node_info(a).db0.keys); offline, what the snapshot knows.",

@@ -4,8 +4,9 @@
 use crate::addr::Addr;
 use crate::balance::Move;
 use crate::slots::{check_slot, parse_slot_list};
-use crate::topology::{Miss, Node, NodeIndex};
-use rhai::{Array, Dynamic, EvalAltResult, Map};
+use crate::topology::{Miss, Node, NodeIndex, Topology};
+use rhai::{Array, Dynamic, EvalAltResult, Map, INT};
+use std::collections::BTreeMap;
 
 /// A script error with this message (the engine adds the position).
 pub fn err(msg: impl Into<String>) -> Box<EvalAltResult> {
@@ -204,4 +205,41 @@ pub fn plan_to_array(moves: &[Move]) -> Array {
             Dynamic::from_array(item)
         })
         .collect()
+}
+
+/// What `topology(addr)` returns: `#{ entry_id, nodes, keys, states, unreachable }`
+/// (and `servers` when known), the `list --json` document with each node a `Node`
+/// value rather than a map of its fields.
+///
+/// Nodes as `Node` values keep the map small for Rhai's data-size limit: Rhai counts
+/// every entry of every nested map and array in a value (and measures it again after
+/// each call on it), but a custom type counts as one array item. A node as a map
+/// counted ~17 map entries, so the sandbox's 100,000 entries stopped `topology()` at
+/// 3,000 masters + 3,000 replicas; now a topology of n nodes counts n array items and
+/// at most 3n map entries (`keys`, `states`, `servers`), within the limits up to
+/// the largest snapshot (`MAX_SNAPSHOT_NODES`).
+pub fn topology_map(topo: Topology) -> Map {
+    fn ints(m: BTreeMap<String, u64>) -> Dynamic {
+        m.into_iter()
+            .map(|(k, v)| (k.into(), Dynamic::from_int(v.min(INT::MAX as u64) as INT)))
+            .collect::<Map>()
+            .into()
+    }
+    fn texts(m: BTreeMap<String, String>) -> Dynamic {
+        m.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect::<Map>()
+            .into()
+    }
+    let mut out = Map::new();
+    out.insert("entry_id".into(), topo.entry_id.into());
+    let nodes: Array = topo.nodes.into_iter().map(Dynamic::from).collect();
+    out.insert("nodes".into(), nodes.into());
+    out.insert("keys".into(), ints(topo.keys));
+    out.insert("states".into(), texts(topo.states));
+    out.insert("unreachable".into(), texts(topo.unreachable));
+    if !topo.servers.is_empty() {
+        out.insert("servers".into(), texts(topo.servers));
+    }
+    out
 }

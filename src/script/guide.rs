@@ -47,8 +47,8 @@ const TOPICS: &[(&str, &str, &str)] = &[
     ),
     (
         "topology map",
-        "topology(addr) -> Map (the `list --json` document, the --topology snapshot schema)",
-        "#{ entry_id: id of the node it was read from, nodes: [node], keys: #{ id: keys }, states: #{ id: \"ok\"|\"fail\" }, unreachable: #{ id: why } }. Each node: node_id (40 hex), host, port, cport, hostname (or ()), flags ([\"master\"], [\"slave\"], fail, fail?, handshake, noaddr, nofailover), role_in_cluster (\"master\"|\"slave\"), master_id (or ()), ping_sent, pong_recv, config_epoch, connected, assigned_slots (ranges: [\"0-5460\", \"6000\"]), slots_migrating and slots_importing ([[slot, peer_id]]), and when read: used_memory, maxmemory, keys. A snapshot needs entry_id and nodes; keys, states and unreachable may be empty; the metrics may be absent (older snapshots load).",
+        "topology(addr) -> #{ entry_id, nodes: [Node], keys, states, unreachable }",
+        "The `list --json` document (the --topology snapshot schema) with each node a Node value, as list_nodes returns them: entry_id is the id of the node it was read from, nodes every node (masters first), keys #{ id: keys }, states #{ id: \"ok\"|\"fail\" }, unreachable #{ id: why }. A node's fields read by name (n.port) or by index (n[\"port\"]): node_id, host, port, cport and hostname (or ()), addr, flags, role_in_cluster (\"master\"|\"slave\"), master_id (or ()), ping_sent, pong_recv, config_epoch, connected, assigned_slots (slot numbers, where the file holds ranges: format_slots(n.assigned_slots) gives \"0-5460,6000\"), slot_count, slots_migrating ([#{ slot, to }]) and slots_importing ([#{ slot, from }]), and when read used_memory, maxmemory, keys (else ()). Nodes are values, not maps (map methods such as values() do not apply, fields cannot be assigned), so a topology of the largest snapshot (20,000 nodes) stays within the sandbox's 100,000 array items and map entries. A snapshot file needs entry_id and nodes; keys, states and unreachable may be empty; the metrics may be absent (older snapshots load).",
     ),
     (
         "state token",

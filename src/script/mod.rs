@@ -296,3 +296,121 @@ pub fn reference_markdown(docs: &[ApiDoc]) -> String {
     out.push_str(&guide::markdown());
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::sim::Sim;
+    use crate::topology::{Topology, MAX_SNAPSHOT_NODES};
+
+    /// `masters` masters at 10.x.y.z:7000, each with one replica on port 7001, the
+    /// slots split among the masters in order; every node with keys, a state and a
+    /// server (the most a topology read fills in).
+    fn big_topology(masters: usize) -> Topology {
+        let id = |i: usize, r: usize| format!("{:038x}{r:02x}", i + 1);
+        let mut lines = Vec::new();
+        for i in 0..masters {
+            let host = format!("10.{}.{}.{}", i / 62500, i / 250 % 250, i % 250 + 1);
+            let (first, last) = (i * 16384 / masters, (i + 1) * 16384 / masters);
+            let slots = if last > first {
+                format!("{first}-{}", last - 1)
+            } else {
+                String::new()
+            };
+            lines.push(format!(
+                "{} {host}:7000@17000 master - 0 0 {} connected {slots}",
+                id(i, 0),
+                i + 1
+            ));
+            lines.push(format!(
+                "{} {host}:7001@17001 slave {} 0 0 {} connected",
+                id(i, 1),
+                id(i, 0),
+                i + 1
+            ));
+        }
+        let mut t = Topology::from_node_lines(&lines).unwrap();
+        t.entry_id = id(0, 0);
+        for n in &t.nodes {
+            t.keys.insert(n.node_id.clone(), 10);
+            t.states.insert(n.node_id.clone(), "ok".into());
+            t.servers.insert(n.node_id.clone(), "valkey 9.0.0".into());
+        }
+        t
+    }
+
+    fn quiet() -> ScriptIo {
+        ScriptIo {
+            print: Arc::new(|_| {}),
+            log: Arc::new(|_| {}),
+        }
+    }
+
+    #[test]
+    fn the_largest_topology_fits_the_data_size_limits() {
+        // Nodes as maps counted ~17 map entries each: 6,000 nodes passed 100,000.
+        let limits = Limits::default();
+        let mut engine = Engine::new_raw();
+        engine.set_max_array_size(limits.max_array_size);
+        engine.set_max_map_size(limits.max_map_size);
+        let topo = big_topology(MAX_SNAPSHOT_NODES / 2);
+        assert_eq!(topo.nodes.len(), MAX_SNAPSHOT_NODES);
+        let value = Dynamic::from_map(convert::topology_map(topo));
+        engine.ensure_data_size_within_limits(&value).unwrap();
+    }
+
+    #[test]
+    fn scripts_read_a_large_topology_as_node_values() {
+        let sim = Sim::offline(&big_topology(3000));
+        let engine = ScriptEngine::new(Target::Sim(sim), quiet(), Vec::new(), &Limits::default());
+        let mut scope = ScriptEngine::scope(&[], &BTreeMap::new());
+        let text = r#"
+            let t = topology("10.0.0.1:7000");
+            let masters = 0;
+            for n in t.nodes { if n.role_in_cluster == "master" { masters += 1; } }
+            let r = t.nodes[3000];
+            [masters, t.nodes.len(), type_of(r), r["port"], r.cport, r.master_id == t.nodes[0].node_id,
+             t.keys[r.node_id], t.states[r.node_id], t.entry_id == t.nodes[0].node_id]
+        "#;
+        let got: Array = engine.run("t.rhai", text, &mut scope).unwrap().cast();
+        let got: Vec<String> = got.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            got,
+            ["3000", "6000", "Node", "7001", "17001", "true", "10", "ok", "true"]
+        );
+    }
+
+    #[test]
+    fn zone_plans_stay_linear_in_the_masters() {
+        // 400 masters in three zones, each zone's masters together (as addresses
+        // often group them), every replica in its master's zone: every master needs
+        // a move. plan_replicas scanned every master per master: more than the 2
+        // million operations allowed here (the default 20 million stopped it from
+        // about 1,000 masters). The plan is the one that scan made: 532 moves.
+        let mut topo = big_topology(400);
+        let zone_of: BTreeMap<String, String> = topo
+            .masters()
+            .enumerate()
+            .map(|(i, m)| (m.node_id.clone(), format!("z{}", i * 3 / 400)))
+            .collect();
+        for n in &mut topo.nodes {
+            let owner = n.master_id.as_ref().unwrap_or(&n.node_id);
+            n.zone = zone_of.get(owner).cloned();
+        }
+        let limits = Limits {
+            max_operations: 2_000_000,
+            ..Limits::default()
+        };
+        let sim = Sim::offline(&topo);
+        let engine = ScriptEngine::new(Target::Sim(sim), quiet(), Vec::new(), &limits);
+        let mut scope = ScriptEngine::scope(&[], &BTreeMap::new());
+        let text = r#"
+            import "zones" as zones;
+            let nodes = list_nodes("10.0.0.1:7000");
+            [zones::same_zone_masters(nodes).len(), zones::plan_replicas(nodes).len()]
+        "#;
+        let got: Array = engine.run("z.rhai", text, &mut scope).unwrap().cast();
+        let got: Vec<String> = got.iter().map(|d| d.to_string()).collect();
+        assert_eq!(got, ["400", "532"]);
+    }
+}

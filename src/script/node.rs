@@ -1,13 +1,17 @@
-//! The `Node` type scripts see: its fields (getters), how it prints, equality.
+//! The `Node` type scripts see: its fields (getters, and by index), how it prints,
+//! equality.
 
 use crate::topology::Node;
-use rhai::{Array, Dynamic, Engine, Map, INT};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, Map, INT};
 
-/// Fields of node values (for completion and docs).
+/// Fields of node values (for completion and docs), each read by a getter
+/// (`n.host`) or by index (`n["host"]`, as on the maps `topology()` used to return).
 pub const NODE_FIELDS: &[&str] = &[
     "node_id",
     "host",
     "port",
+    "cport",
+    "hostname",
     "addr",
     "role_in_cluster",
     "master_id",
@@ -19,6 +23,8 @@ pub const NODE_FIELDS: &[&str] = &[
     "fail",
     "is_master",
     "config_epoch",
+    "ping_sent",
+    "pong_recv",
     "connected",
     "used_memory",
     "maxmemory",
@@ -26,53 +32,81 @@ pub const NODE_FIELDS: &[&str] = &[
     "zone",
 ];
 
-/// Registers `Node` with its getters, `to_string` and equality.
+/// The value of field `name` of `n` (one of [`NODE_FIELDS`]); `None` for any other
+/// name.
+pub fn field(n: &Node, name: &str) -> Option<Dynamic> {
+    Some(match name {
+        "node_id" => n.node_id.clone().into(),
+        "host" => n.host.clone().into(),
+        "port" => Dynamic::from_int(n.port as INT),
+        "cport" => n
+            .cport
+            .map_or(Dynamic::UNIT, |p| Dynamic::from_int(p as INT)),
+        "hostname" => n.hostname.clone().map_or(Dynamic::UNIT, Dynamic::from),
+        "addr" => n.addr().to_string().into(),
+        "role_in_cluster" => n.role_in_cluster.as_str().to_string().into(),
+        "master_id" => n.master_id.clone().map_or(Dynamic::UNIT, Dynamic::from),
+        "assigned_slots" => n
+            .assigned_slots
+            .iter()
+            .map(|&s| Dynamic::from_int(s as INT))
+            .collect::<Array>()
+            .into(),
+        "slot_count" => Dynamic::from_int(n.assigned_slots.len() as INT),
+        "slots_migrating" => n
+            .slots_migrating
+            .iter()
+            .map(|(s, id)| marker(*s, "to", id))
+            .collect::<Array>()
+            .into(),
+        "slots_importing" => n
+            .slots_importing
+            .iter()
+            .map(|(s, id)| marker(*s, "from", id))
+            .collect::<Array>()
+            .into(),
+        "flags" => n
+            .flags
+            .iter()
+            .cloned()
+            .map(Dynamic::from)
+            .collect::<Array>()
+            .into(),
+        "fail" => n.is_failed().into(),
+        "is_master" => n.is_master().into(),
+        "config_epoch" => opt_int(Some(n.config_epoch)),
+        "ping_sent" => opt_int(Some(n.ping_sent)),
+        "pong_recv" => opt_int(Some(n.pong_recv)),
+        "connected" => n.connected.into(),
+        "used_memory" => opt_int(n.used_memory),
+        "maxmemory" => opt_int(n.maxmemory),
+        "keys" => opt_int(n.keys),
+        "zone" => n.zone.clone().map_or(Dynamic::UNIT, Dynamic::from),
+        _ => return None,
+    })
+}
+
+/// Registers `Node` with its getters and indexer (one per field of [`NODE_FIELDS`]),
+/// `to_string` and equality.
 pub(super) fn register_node_type(engine: &mut Engine) {
+    engine.register_type_with_name::<Node>("Node");
+    for &name in NODE_FIELDS {
+        engine.register_get(name, move |n: &mut Node| {
+            field(n, name).unwrap_or(Dynamic::UNIT)
+        });
+    }
     engine
-        .register_type_with_name::<Node>("Node")
-        .register_get("node_id", |n: &mut Node| n.node_id.clone())
-        .register_get("host", |n: &mut Node| n.host.clone())
-        .register_get("port", |n: &mut Node| n.port as INT)
-        .register_get("addr", |n: &mut Node| n.addr().to_string())
-        .register_get("role_in_cluster", |n: &mut Node| {
-            n.role_in_cluster.as_str().to_string()
-        })
-        .register_get("master_id", |n: &mut Node| match &n.master_id {
-            Some(id) => Dynamic::from(id.clone()),
-            None => Dynamic::UNIT,
-        })
-        .register_get("assigned_slots", |n: &mut Node| -> Array {
-            n.assigned_slots
-                .iter()
-                .map(|&s| Dynamic::from_int(s as INT))
-                .collect()
-        })
-        .register_get("slot_count", |n: &mut Node| n.assigned_slots.len() as INT)
-        .register_get("slots_migrating", |n: &mut Node| -> Array {
-            n.slots_migrating
-                .iter()
-                .map(|(s, id)| marker(*s, "to", id))
-                .collect()
-        })
-        .register_get("slots_importing", |n: &mut Node| -> Array {
-            n.slots_importing
-                .iter()
-                .map(|(s, id)| marker(*s, "from", id))
-                .collect()
-        })
-        .register_get("flags", |n: &mut Node| -> Array {
-            n.flags.iter().cloned().map(Dynamic::from).collect()
-        })
-        .register_get("fail", |n: &mut Node| n.is_failed())
-        .register_get("is_master", |n: &mut Node| n.is_master())
-        .register_get("config_epoch", |n: &mut Node| n.config_epoch as INT)
-        .register_get("connected", |n: &mut Node| n.connected)
-        .register_get("used_memory", |n: &mut Node| opt_int(n.used_memory))
-        .register_get("maxmemory", |n: &mut Node| opt_int(n.maxmemory))
-        .register_get("keys", |n: &mut Node| opt_int(n.keys))
-        .register_get("zone", |n: &mut Node| {
-            n.zone.clone().map_or(Dynamic::UNIT, Dynamic::from)
-        })
+        .register_indexer_get(
+            |n: &mut Node, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+                field(n, name).ok_or_else(|| {
+                    format!(
+                        "a Node has no field '{name}' (fields: {})",
+                        NODE_FIELDS.join(", ")
+                    )
+                    .into()
+                })
+            },
+        )
         .register_fn("to_string", |n: &mut Node| describe(n))
         .register_fn("to_debug", |n: &mut Node| describe(n))
         .register_fn("==", |a: &mut Node, b: Node| a.node_id == b.node_id)

@@ -179,7 +179,7 @@ pub trait Seen {
 }
 
 /// A view seen through a reference (what code that keeps its views passes on).
-impl<T: Seen> Seen for &T {
+impl<T: Seen + ?Sized> Seen for &T {
     fn addr(&self) -> &Addr {
         (**self).addr()
     }
