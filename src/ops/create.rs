@@ -5,9 +5,7 @@
 //! agrees and reports ok (the masters' rejoin delay shortened, see `rejoin`), and
 //! every replica reports its link up.
 
-use super::rejoin::{
-    config_u64_many, rejoin_timeout, Lowered, Round, NODE_TIMEOUT, REJOIN_FLOOR_MS, SYNC_DELAY,
-};
+use super::rejoin::{config_u64_many, Lowered, Round, NODE_TIMEOUT, REJOIN_FLOOR_MS, SYNC_DELAY};
 use super::{free_nodes, step};
 use crate::addr::Addr;
 use crate::backend::{Backend, NodeCmd};
@@ -16,7 +14,6 @@ use crate::slots::{format_ranges, split_evenly};
 use crate::topology::{convergence_problem, Seen};
 use anyhow::{bail, Result};
 use std::collections::{HashMap, HashSet};
-use std::time::Instant;
 
 /// Who is a master and who replicates whom, by index into the node list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -229,7 +226,6 @@ pub fn create(
         setup.push((all[m].clone(), NodeCmd::AddSlots(slots, max_slots)));
     }
     first_error(b.apply_many(&setup))?;
-    let slots_added = Instant::now();
     let meets: Vec<(Addr, NodeCmd)> = meet_pairs(all.len())
         .into_iter()
         .map(|(i, j)| (all[i].clone(), NodeCmd::Meet(all[j].clone())))
@@ -241,7 +237,7 @@ pub fn create(
     );
     wait::acquainted(b, &all)?;
     let mut lowered = Lowered::default();
-    let result = settle(b, &mut lowered, &nodes, &plan, &own, slots_added);
+    let result = settle(b, &mut lowered, &nodes, &plan, &own);
     lowered.finish(b, result)
 }
 
@@ -257,9 +253,8 @@ struct OwnSettings {
 /// recording it in `lowered`, which the caller puts back whatever happens).
 ///
 /// Rounds, each sent to every node at once:
-/// 1. masters: `cluster-node-timeout` to the time since they got their slots, at
-///    least the rejoin floor (they report ok without sitting out the rest of Redis's
-///    rejoin delay; see [`rejoin_timeout`]) and, when replicas follow,
+/// 1. masters: `cluster-node-timeout` to the rejoin floor (they report ok without
+///    sitting out Redis's rejoin delay) and, when replicas follow,
 ///    `repl-diskless-sync-delay` 0 (they hold no data);
 /// 2. masters: their timeout back; replicas: their timeout short (every node hears
 ///    of their role sooner). Replicas are attached only after this round, so no
@@ -271,7 +266,6 @@ fn settle(
     nodes: &[(Addr, String, u64)],
     plan: &CreatePlan,
     own: &OwnSettings,
-    slots_added: Instant,
 ) -> Result<()> {
     let all: Vec<Addr> = nodes.iter().map(|(a, _, _)| a.clone()).collect();
     // (node, its own value of a setting) for each node of `who`.
@@ -280,15 +274,13 @@ fn settle(
     };
     let masters: Vec<Addr> = plan.masters.iter().map(|&m| all[m].clone()).collect();
     let mut round = Round::default();
-    if let Some(low) = rejoin_timeout(slots_added.elapsed()) {
-        lowered.lower(
-            b,
-            &mut round,
-            pick(&own.timeout, &plan.masters),
-            (NODE_TIMEOUT, low),
-            "they report ok",
-        );
-    }
+    lowered.lower(
+        b,
+        &mut round,
+        pick(&own.timeout, &plan.masters),
+        (NODE_TIMEOUT, REJOIN_FLOOR_MS),
+        "they report ok",
+    );
     if !plan.replicas.is_empty() {
         lowered.lower(
             b,

@@ -7,12 +7,17 @@
 //! cluster's newer configuration. A brand-new node counts as "in a minority" until
 //! it gets slots or learns the cluster's masters, so every new cluster and every
 //! joining node sits out the full delay, though it has no older configuration to
-//! hear about. `start`, `join` and `rescue` therefore lower the new masters'
+//! hear about. `start`, `create`, `join` and `rescue` therefore lower the new masters'
 //! `cluster-node-timeout` to the delay's floor once every node knows them, wait for
 //! `cluster_state:ok`, and put each node's own value back, also when the wait fails.
-//! `create` lowers it to the time its masters have had their slots (at least the
-//! floor; nothing when that time is past the delay, see [`rejoin_timeout`]): as
-//! fast, and masters still meeting dozens of peers keep a timeout they can meet.
+//! The short timeout matters a second way in a big create: a node learns another
+//! master's slots only from that master's own messages, and the PONG that ends their
+//! handshake does not count; it pings a peer directly only when its last pong from
+//! it, which gossip refreshes to the second, is older than half its timeout. With a
+//! long timeout some new masters' slots stay unknown to some peers: 100 masters +
+//! 100 replicas with a 15 s timeout, lowered to the time since the slots were added
+//! (over 5 s by then, so not at all), were not ok after 60 s; at 500 ms every node
+//! pings every peer at least each second.
 //! `create` and `replicate` do the same for new replicas while they wait for every node to
 //! see them: a node pings any peer it has not pinged for half its timeout, so a
 //! replica with a short timeout announces its role within ~250 ms instead of up to
@@ -32,20 +37,6 @@ use anyhow::{anyhow, Result};
 
 /// Redis's smallest rejoin delay (`CLUSTER_MIN_REJOIN_DELAY`), in milliseconds.
 pub const REJOIN_FLOOR_MS: u64 = 500;
-
-/// Redis's largest rejoin delay (`CLUSTER_MAX_REJOIN_DELAY`), in milliseconds.
-pub const REJOIN_CEILING_MS: u64 = 5000;
-
-/// The `cluster-node-timeout` that lets masters which got their slots `since` ago
-/// report ok at once: their rejoin delay counts from the moment they last saw
-/// themselves in a minority, which was before they had slots. `None`: `since` is
-/// past the longest delay, nothing to lower. The longer `since` (a big cluster, a
-/// loaded machine), the longer the timeout, so masters busy meeting each other do
-/// not flag each other failing over a pong that is merely late.
-pub fn rejoin_timeout(since: std::time::Duration) -> Option<u64> {
-    let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
-    (ms < REJOIN_CEILING_MS).then_some(ms.max(REJOIN_FLOOR_MS))
-}
 
 const NAME: &str = "cluster-node-timeout";
 
@@ -281,19 +272,4 @@ pub fn config_u64_many(b: &mut dyn Backend, nodes: &[Addr], name: &str) -> Vec<O
             pair.get(1)?.parse().ok()
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_rejoin_timeout_grows_with_the_time_since_the_slots_and_stops_at_the_longest_delay() {
-        let ms = std::time::Duration::from_millis;
-        assert_eq!(rejoin_timeout(ms(0)), Some(REJOIN_FLOOR_MS));
-        assert_eq!(rejoin_timeout(ms(499)), Some(REJOIN_FLOOR_MS));
-        assert_eq!(rejoin_timeout(ms(1300)), Some(1300));
-        assert_eq!(rejoin_timeout(ms(4999)), Some(4999));
-        assert_eq!(rejoin_timeout(ms(5000)), None);
-    }
 }

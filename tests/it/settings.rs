@@ -129,7 +129,7 @@ fn create_puts_every_setting_back_when_its_replicas_never_link() {
     let run = lab.run(&args);
     run.fails_with("waiting for every replica to be known and linked");
     for why in [
-        "ms on 3 new node(s) until they report ok",
+        "cluster-node-timeout 500 ms on 3 new node(s) until they report ok",
         "repl-diskless-sync-delay 0 s on 3 new node(s) until their replicas are linked",
         "cluster-node-timeout 500 ms on 3 new node(s) until every node sees them as replicas",
     ] {
