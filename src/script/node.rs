@@ -99,10 +99,15 @@ pub(super) fn register_node_type(engine: &mut Engine) {
         .register_indexer_get(
             |n: &mut Node, name: &str| -> Result<Dynamic, Box<EvalAltResult>> {
                 field(n, name).ok_or_else(|| {
-                    format!(
-                        "a Node has no field '{name}' (fields: {})",
-                        NODE_FIELDS.join(", ")
-                    )
+                    // `n.nme` reaches this indexer too: suggest the field meant.
+                    let fields: Vec<String> = NODE_FIELDS.iter().map(|f| f.to_string()).collect();
+                    match super::report::suggestion(name, &fields) {
+                        Some(hint) => format!("a Node has no field '{name}'{hint}"),
+                        None => format!(
+                            "a Node has no field '{name}' (fields: {})",
+                            NODE_FIELDS.join(", ")
+                        ),
+                    }
                     .into()
                 })
             },

@@ -198,7 +198,12 @@ fn did_you_mean(err: &EvalAltResult, text: &str) -> Option<String> {
         }
         _ => return None,
     };
-    let close = closest(&wrong, &candidates);
+    suggestion(&wrong, &candidates)
+}
+
+/// `" (did you mean NAME?)"` when `candidates` hold names close to `wrong`.
+pub(super) fn suggestion(wrong: &str, candidates: &[String]) -> Option<String> {
+    let close = closest(wrong, candidates);
     match close.as_slice() {
         [] => None,
         [one] => Some(format!(" (did you mean {one}?)")),
