@@ -5,7 +5,8 @@
 # scripts/rebalance.rhai, scripts/drain_node.rhai, join_cluster with a plan closure,
 # check, a script reading topology() (bench/plan-scale/topology.rhai) and
 # scripts/add_capacity.rhai (one new master with one replica, free nodes the
-# snapshot does not know). Prints a Markdown table. Knobs: SIZES="250 500 1000 2000".
+# snapshot does not know), and create_cluster of as many free nodes as the snapshot
+# holds (bench/plan-scale/create.rhai). Prints a Markdown table. Knobs: SIZES="250 500 1000 2000".
 # RUST_BACKTRACE is unset for the runs: with it, every error made along the way (an
 # offline run has no node to ask, so each per-node query ends in one) captures a
 # backtrace, which a user's run does not pay.
@@ -25,6 +26,7 @@ jobs=(
   "check|bench/plan-scale/check.rhai $entry"
   "topology() + count masters|bench/plan-scale/topology.rhai $entry"
   "scripts/add_capacity.rhai|scripts/add_capacity.rhai $entry 192.0.2.1:7000,192.0.2.2:7000"
+  "create_cluster (as many nodes)|bench/plan-scale/create.rhai $entry"
 )
 echo "| masters (+1 replica each) | job | wall | peak RSS |"
 echo "|---|---|---|---|"

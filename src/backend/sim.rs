@@ -151,7 +151,21 @@ impl Sim {
 
     /// Adds (or replaces) a node.
     fn put(&mut self, id: String, node: SimNode) {
-        self.by_addr.clear();
+        // A new node joins the address index as its rebuild would place it (the
+        // smallest id wins an address); a node replaced under its id rebuilds it.
+        // Clearing it for every new node made adding n free nodes cost n^2.
+        if self.nodes.contains_key(&id) {
+            self.by_addr.clear();
+        } else if !self.by_addr.is_empty() {
+            let key = (node.node.host.clone(), node.node.port);
+            match self.by_addr.get_mut(&key) {
+                Some(first) if *first <= id => {}
+                Some(first) => *first = id.clone(),
+                None => {
+                    self.by_addr.insert(key, id.clone());
+                }
+            }
+        }
         self.touch().insert(id, node);
     }
 
@@ -592,6 +606,7 @@ impl Backend for Sim {
     }
 
     fn apply_many(&mut self, cmds: &[(Addr, NodeCmd)]) -> Vec<Result<()>> {
+        const MEETS_LISTED: usize = 8;
         // A node's consecutive meets are one step naming every node it meets: a
         // cluster of n nodes is n(n-1)/2 meets, which as steps of their own would
         // make a plan of half a million lines at 1,000 nodes.
@@ -625,6 +640,14 @@ impl Backend for Sim {
             match met.len() {
                 0 => {}
                 1 => self.record("meet", node, format!("CLUSTER MEET {}", met[0]), &[]),
+                // A big cluster's lists are summarised: its first and last nodes
+                // (n lines of n/2 addresses would make the plan itself n^2).
+                n if n > MEETS_LISTED => {
+                    let half = MEETS_LISTED / 2;
+                    let (first, last) = (met[..half].join(" "), met[n - half..].join(" "));
+                    let detail = format!("CLUSTER MEET each of {n} nodes: {first} … {last}");
+                    self.record("meet", node, detail, &[])
+                }
                 n => self.record(
                     "meet",
                     node,

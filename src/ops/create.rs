@@ -47,13 +47,7 @@ pub fn plan_create_in_zones(
             zones.len()
         );
     }
-    let masters_count = n / replicas.saturating_add(1);
-    if masters_count < 3 {
-        bail!(
-            "{n} nodes with --replicas {replicas} make {masters_count} masters; a cluster needs at least 3 masters, so give at least {} nodes",
-            3u128 * (replicas as u128 + 1)
-        );
-    }
+    let masters_count = check_layout(n, replicas)?;
     // Within each zone, round-robin across its hosts; then round-robin across zones,
     // keeping the order nodes were given.
     let mut zone_order: Vec<Option<&str>> = Vec::new();
@@ -122,6 +116,19 @@ pub fn plan_create_in_zones(
     })
 }
 
+/// How many masters `n` nodes with `replicas` replicas each make; an error when
+/// fewer than 3.
+fn check_layout(n: usize, replicas: usize) -> Result<usize> {
+    let masters_count = n / replicas.saturating_add(1);
+    if masters_count < 3 {
+        bail!(
+            "{n} nodes with --replicas {replicas} make {masters_count} masters; a cluster needs at least 3 masters, so give at least {} nodes",
+            3u128 * (replicas as u128 + 1)
+        );
+    }
+    Ok(masters_count)
+}
+
 /// `members` round-robin across the groups `key` puts them in, groups in order of
 /// first appearance, members in the order given within a group.
 fn round_robin<'a>(members: &[usize], key: impl Fn(usize) -> &'a str) -> Vec<usize> {
@@ -159,7 +166,7 @@ pub fn create(
         bail!("--max-slots must be at least 1");
     }
     // A layout that cannot work is refused before any node is contacted.
-    plan_create(&vec![String::new(); addrs.len()], replicas)?;
+    check_layout(addrs.len(), replicas)?;
     if let Some((first, rest)) = addrs.split_first() {
         super::take_lease(b, "create", first, rest)?;
     }
@@ -226,11 +233,17 @@ pub fn create(
         setup.push((all[m].clone(), NodeCmd::AddSlots(slots, max_slots)));
     }
     first_error(b.apply_many(&setup))?;
-    let meets: Vec<(Addr, NodeCmd)> = meet_pairs(all.len())
-        .into_iter()
-        .map(|(i, j)| (all[i].clone(), NodeCmd::Meet(all[j].clone())))
-        .collect();
-    first_error(b.apply_many(&meets))?;
+    // Every pair's meet, a bounded batch at a time: one round up to ~450 nodes,
+    // and a simulated create of thousands of nodes never holds millions at once.
+    let mut pairs = meet_pairs(all.len()).peekable();
+    while pairs.peek().is_some() {
+        let meets: Vec<(Addr, NodeCmd)> = pairs
+            .by_ref()
+            .take(MEETS_PER_ROUND)
+            .map(|(i, j)| (all[i].clone(), NodeCmd::Meet(all[j].clone())))
+            .collect();
+        first_error(b.apply_many(&meets))?;
+    }
     step(
         b,
         format!("waiting for {} nodes to know each other", all.len()),
@@ -335,19 +348,17 @@ fn first_error(results: Vec<Result<()>>) -> Result<()> {
 /// Who meets whom among `n` nodes so that every pair meets once: node `i` meets the
 /// next `n / 2` nodes after it (wrapping around), so each node sends about half of
 /// the meets of a node rather than all or none of them.
-fn meet_pairs(n: usize) -> Vec<(usize, usize)> {
-    let mut pairs = Vec::with_capacity(n * n.saturating_sub(1) / 2);
-    for i in 0..n {
-        for d in 1..=n / 2 {
+fn meet_pairs(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n).flat_map(move |i| {
+        (1..=n / 2)
             // With n even, the pair at distance n / 2 would be met from both ends.
-            if n.is_multiple_of(2) && d == n / 2 && i >= n / 2 {
-                continue;
-            }
-            pairs.push((i, (i + d) % n));
-        }
-    }
-    pairs
+            .filter(move |&d| !(n.is_multiple_of(2) && d == n / 2 && i >= n / 2))
+            .map(move |d| (i, (i + d) % n))
+    })
 }
+
+/// The most `CLUSTER MEET`s sent in one round.
+const MEETS_PER_ROUND: usize = 100_000;
 
 /// Waits until every node sees each planned replica under its master, every
 /// replica's link is up, and the cluster is converged.
@@ -441,7 +452,7 @@ mod tests {
     #[test]
     fn every_pair_meets_once_and_no_node_sends_more_than_half() {
         for n in 1..=13 {
-            let pairs = meet_pairs(n);
+            let pairs: Vec<(usize, usize)> = meet_pairs(n).collect();
             let mut seen: Vec<(usize, usize)> =
                 pairs.iter().map(|&(i, j)| (i.min(j), i.max(j))).collect();
             seen.sort_unstable();

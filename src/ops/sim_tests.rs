@@ -1665,6 +1665,34 @@ fn zones_come_from_the_snapshot_and_from_each_backends_own_file() {
     assert_eq!(sim.zone_book().known(&at(7002)), None);
 }
 
+#[test]
+fn a_big_creates_meet_steps_name_the_first_and_last_nodes_met() {
+    let mut sim = Snap::cluster(3, 0).sim();
+    let nodes: Vec<Addr> = (FREE..FREE + 20).map(at).collect();
+    create(&mut sim, &nodes, 1, 16384).unwrap();
+    let meets: Vec<_> = sim.steps().iter().filter(|s| s.action == "meet").collect();
+    assert_eq!(meets.len(), 20, "one meet step per node");
+    // Node 0 meets the next 10: the first 4 and the last 4 are named.
+    let first = &meets[0].detail;
+    assert!(
+        first.starts_with("CLUSTER MEET each of 10 nodes: "),
+        "{first}"
+    );
+    let named: Vec<u16> = first
+        .split_whitespace()
+        .filter_map(|w| Addr::parse(w).ok())
+        .map(|a| a.port)
+        .collect();
+    let f = FREE;
+    assert_eq!(
+        named,
+        [f + 1, f + 2, f + 3, f + 4, f + 7, f + 8, f + 9, f + 10]
+    );
+    assert!(first.contains(" … "), "{first}");
+    let t = read(&mut sim, FREE);
+    assert_eq!(t.nodes.len(), 20, "every node met every other");
+}
+
 // ------------------------------------------------------------------ apply_many
 
 #[test]
