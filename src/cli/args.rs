@@ -114,13 +114,14 @@ pub enum Command {
         /// The free node to add
         new: Addr,
     },
-    /// Add a free node with no slots
+    /// Add free nodes with no slots (several at once: one wait for all)
     #[command(name = "join_no_load", alias = "join-no-load")]
     JoinNoLoad {
         /// Any node of the cluster
         cluster: Addr,
-        /// The free node to add
-        new: Addr,
+        /// The free node(s) to add
+        #[arg(required = true, num_args = 1..)]
+        new: Vec<Addr>,
     },
     /// Make a free node a replica of MASTER (of its master, if MASTER is a replica)
     Replicate {

@@ -70,8 +70,14 @@ pub fn run(cli: Cli) -> Result<()> {
             format!("{new} joined with its share of slots")
         }
         Command::JoinNoLoad { cluster, new } => {
-            ops::join_no_load(b, &cluster, &new)?;
-            format!("{new} joined as a master with no slots")
+            ops::join_no_load_many(b, &cluster, &new)?;
+            match new.as_slice() {
+                [one] => format!("{one} joined as a master with no slots"),
+                many => {
+                    let names: Vec<String> = many.iter().map(Addr::to_string).collect();
+                    format!("{} joined as masters with no slots", names.join(", "))
+                }
+            }
         }
         Command::Replicate { master, slave } => {
             ops::replicate(b, &master, &slave)?;

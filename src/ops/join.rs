@@ -3,8 +3,8 @@
 
 use super::rejoin::with_short_node_timeout;
 use super::{
-    concrete, ensure_healthy_warn, execute, free_node, holders, live_addrs, meet_every_member,
-    step, topology,
+    concrete, ensure_healthy_warn, execute, free_node, free_nodes, holders, live_addrs,
+    meet_every_member, step, topology,
 };
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -32,10 +32,35 @@ impl Balancer for DefaultBalancer {}
 
 /// Adds `new` to the cluster of `cluster` with no slots; returns the topology after.
 pub fn join_no_load(b: &mut dyn Backend, cluster: &Addr, new: &Addr) -> Result<Topology> {
-    super::take_lease(b, "join_no_load", cluster, std::slice::from_ref(new))?;
+    join_no_load_many(b, cluster, std::slice::from_ref(new))
+}
+
+/// Adds the free nodes `news` to the cluster of `cluster` with no slots, all at once:
+/// every one is checked before any is met, they meet the members and each other,
+/// and one wait covers them all (their rejoin delays run together, instead of one
+/// after the other). Returns the topology after.
+pub fn join_no_load_many(b: &mut dyn Backend, cluster: &Addr, news: &[Addr]) -> Result<Topology> {
+    if news.is_empty() {
+        bail!("no node to add");
+    }
+    super::take_lease(b, "join_no_load", cluster, news)?;
     let topo = topology(b, cluster)?;
-    let nv = check_join(b, cluster, new, &topo)?;
-    enter(b, cluster, new, &nv.myself().node_id, &topo)
+    ensure_healthy_warn(b, &topo, "add a node")?;
+    let mut joining: Vec<(Addr, String)> = Vec::with_capacity(news.len());
+    for (new, v) in news.iter().zip(free_nodes(b, news)?) {
+        let id = v.myself().node_id.clone();
+        if topo.node(&id).is_some() {
+            bail!("{new} is already a member of the cluster of {cluster}");
+        }
+        if let Some((first, _)) = joining.iter().find(|(_, other)| *other == id) {
+            if first == new {
+                bail!("{new} is given twice; give each node once");
+            }
+            bail!("{new} and {first} are the same node; give each node once");
+        }
+        joining.push((new.clone(), id));
+    }
+    enter(b, cluster, &joining, &topo)
 }
 
 /// Preconditions of both joins: a healthy cluster and a free node not already in it.
@@ -48,25 +73,41 @@ fn check_join(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) 
     Ok(nv)
 }
 
-/// Meets the new node and waits until every node agrees; returns the new topology.
+/// Meets the new nodes `joining` (address, id) with every member and each other,
+/// and waits until every node agrees; returns the new topology.
 fn enter(
     b: &mut dyn Backend,
     cluster: &Addr,
-    new: &Addr,
-    new_id: &str,
+    joining: &[(Addr, String)],
     topo: &Topology,
 ) -> Result<Topology> {
     let mut members = live_addrs(topo);
-    meet_every_member(b, new, &members)?;
+    for (i, (new, _)) in joining.iter().enumerate() {
+        meet_every_member(b, new, &members)?;
+        // The new nodes after it: they would learn of each other by gossip, later.
+        for (other, _) in &joining[i + 1..] {
+            b.meet(new, other)?;
+        }
+    }
+    let news: Vec<Addr> = joining.iter().map(|(a, _)| a.clone()).collect();
+    let names = match news.as_slice() {
+        [one] => one.to_string(),
+        many => format!("the {} new nodes", many.len()),
+    };
     step(
         b,
-        format!("waiting for {} nodes to know {new}", members.len()),
+        format!("waiting for {} nodes to know {names}", members.len()),
     );
-    wait::known_by_all(b, &members, new_id, new)?;
-    members.push(new.clone());
-    // The new master reports ok after Redis's rejoin delay, shortened for it alone
-    // (see `rejoin`): until then it would refuse the keys of any slot moved to it.
-    with_short_node_timeout(b, std::slice::from_ref(new), "it reports ok", |b| {
+    wait::all_known_by_all(b, &members, joining)?;
+    members.extend(news.iter().cloned());
+    // The new masters report ok after Redis's rejoin delay, shortened for them alone
+    // (see `rejoin`): until then they would refuse the keys of any slot moved to them.
+    let why = if news.len() == 1 {
+        "it reports ok"
+    } else {
+        "they report ok"
+    };
+    with_short_node_timeout(b, &news, why, |b| {
         step(b, format!("waiting for {} nodes to agree", members.len()));
         wait::converged(b, &members)
     })?;
@@ -89,7 +130,12 @@ pub fn join(
     new_node.flags.retain(|f| f != "myself");
     masters.push(new_node.clone());
     let moves = plan_moves(balancer, &masters, &new_node)?;
-    let after = enter(b, cluster, new, &new_node.node_id, &before)?;
+    let after = enter(
+        b,
+        cluster,
+        &[(new.clone(), new_node.node_id.clone())],
+        &before,
+    )?;
     if moves.is_empty() {
         return Ok(());
     }

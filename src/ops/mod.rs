@@ -39,7 +39,7 @@ pub use failover::{failover, FailoverDone};
 pub use fix::{fix, Repair};
 pub use forget::{find_node, forget, name_of};
 pub use import::import;
-pub use join::{join, join_no_load, Balancer, DefaultBalancer};
+pub use join::{join, join_no_load, join_no_load_many, Balancer, DefaultBalancer};
 pub use metrics::{
     fill as fill_metrics, memory_of, node_info, parse_info, slot_stats, topology_with_metrics,
     InfoValue,

@@ -527,6 +527,35 @@ fn join_no_load_adds_an_empty_master() {
 }
 
 #[test]
+fn join_no_load_adds_several_empty_masters_at_once_or_none() {
+    let mut sim = Snap::cluster(3, 0).sim();
+    let news = [at(FREE), at(FREE + 1), at(FREE + 2)];
+    let after = join_no_load_many(&mut sim, &at(BASE), &news).unwrap();
+    assert_eq!(ports(&after), [7000, 7001, 7002, FREE, FREE + 1, FREE + 2]);
+    // Each new node meets the 3 members and the new nodes after it.
+    assert_eq!(count_of(&sim, "meet"), 3 * 3 + 2 + 1);
+    let t = read(&mut sim, FREE + 2);
+    assert_eq!(t.nodes.len(), 6);
+    assert_eq!(
+        t.masters().filter(|m| m.assigned_slots.is_empty()).count(),
+        3
+    );
+    // One of them not free (or given twice): refused before anything is met.
+    let watch = [BASE, BASE + 1, BASE + 2, FREE, FREE + 1];
+    let mut sim = Snap::cluster(3, 0).sim();
+    refused(
+        &mut sim,
+        &watch,
+        "127.0.0.1:7002 is already in a cluster",
+        |s| join_no_load_many(s, &at(BASE), &[at(FREE), at(BASE + 2)]),
+    );
+    let mut sim = Snap::cluster(3, 0).sim();
+    refused(&mut sim, &watch, "127.0.0.1:7100 is given twice", |s| {
+        join_no_load_many(s, &at(BASE), &[at(FREE), at(FREE + 1), at(FREE)])
+    });
+}
+
+#[test]
 fn join_goes_on_past_a_dead_replica_with_a_warning() {
     let mut sim = Snap::cluster(3, 1).flag(7003, "fail").sim();
     let events = tap(&mut sim);

@@ -99,25 +99,37 @@ pub fn acquainted(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
 
 /// Waits until every node in `addrs` knows node `id` past the handshake.
 pub fn known_by_all(b: &mut dyn Backend, addrs: &[Addr], id: &str, name: &Addr) -> Result<()> {
-    until(
-        b,
-        &format!("every node to know {name}"),
-        |b| match shared_views(b, addrs) {
-            Some(shared) => Ok(unknowing(&shared?, id, name)),
-            None => Ok(unknowing(&views(b, addrs)?, id, name)),
-        },
-    )
+    all_known_by_all(b, addrs, &[(name.clone(), id.to_string())])
 }
 
-/// Why some of `views` do not know node `id` (`name`) past the handshake yet.
-fn unknowing<V: Seen>(views: &[V], id: &str, name: &Addr) -> Option<String> {
+/// Waits until every node in `addrs` knows each of `nodes` (address, id) past the
+/// handshake.
+pub fn all_known_by_all(
+    b: &mut dyn Backend,
+    addrs: &[Addr],
+    nodes: &[(Addr, String)],
+) -> Result<()> {
+    let what = match nodes {
+        [(name, _)] => format!("every node to know {name}"),
+        _ => format!("every node to know the {} new nodes", nodes.len()),
+    };
+    until(b, &what, |b| match shared_views(b, addrs) {
+        Some(shared) => Ok(unknowing(&shared?, nodes)),
+        None => Ok(unknowing(&views(b, addrs)?, nodes)),
+    })
+}
+
+/// Why some of `views` do not know one of `nodes` (address, id) past the handshake yet.
+fn unknowing<V: Seen>(views: &[V], nodes: &[(Addr, String)]) -> Option<String> {
     for v in views {
-        match v.find(id) {
-            None => return Some(format!("{} does not know {name} yet", v.addr())),
-            Some(n) if n.in_handshake() || n.no_addr() => {
-                return Some(format!("{} is still in handshake with {name}", v.addr()))
+        for (name, id) in nodes {
+            match v.find(id) {
+                None => return Some(format!("{} does not know {name} yet", v.addr())),
+                Some(n) if n.in_handshake() || n.no_addr() => {
+                    return Some(format!("{} is still in handshake with {name}", v.addr()))
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     None

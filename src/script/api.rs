@@ -164,10 +164,14 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         }
     });
     let h = host.clone();
-    api!(reg, "join_no_load", ["cluster: String", "new: String"] -> "()", "Add a free node as a master with no slots.",
+    api!(reg, "join_no_load", ["cluster: String", "new: String | Array"] -> "()", "Add a free node as a master with no slots (an array of free nodes: all at once, one wait for all).",
     move |ctx: NativeCallContext, cluster: Dynamic, new: Dynamic| -> Result<(), Box<EvalAltResult>> {
-        let (c, n) = (h.addr("join_no_load", &cluster)?, h.addr("join_no_load", &new)?);
-        h.run(&ctx, |b| ops::join_no_load(b, &c, &n).map(|_| ()))
+        let c = h.addr("join_no_load", &cluster)?;
+        let news = match new.clone().try_cast::<Array>() {
+            Some(list) => h.addrs("join_no_load", &list)?,
+            None => vec![h.addr("join_no_load", &new)?],
+        };
+        h.run(&ctx, |b| ops::join_no_load_many(b, &c, &news).map(|_| ()))
     });
     let h = host.clone();
     api!(reg, "replicate", ["master: String", "slave: String"] -> "()", "A free node becomes a replica of master (of its master if it is a replica).",

@@ -195,6 +195,46 @@ fn info_sums_keys_slots_and_replicas() {
 }
 
 #[test]
+fn join_no_load_adds_several_nodes_in_one_wait_and_rebalance_fills_them() {
+    let lab = lab(6);
+    lab.cluster(3);
+    let kv = lab.write_keys(0, "many", 1000);
+    // One of the new nodes is not free: refused, and neither joins.
+    let out = lab.run(&["join_no_load", &lab.at(0), &lab.at(3), &lab.at(1)]);
+    out.fails_with("is already in a cluster");
+    assert_eq!(lab.nodes(0).len(), 3, "nothing joined");
+    let out = lab.run(&[
+        "join_no_load",
+        &lab.at(0),
+        &lab.at(3),
+        &lab.at(4),
+        &lab.at(5),
+    ]);
+    out.ok();
+    assert_step(
+        &out,
+        "cluster-node-timeout 500 ms on 3 new node(s) until they report ok",
+    );
+    assert_step(&out, "waiting for 3 nodes to know the 3 new nodes");
+    assert_node_timeouts(&lab, 0..6, "3000");
+    for i in 0..6 {
+        assert_eq!(lab.nodes(i).len(), 6, "node {i} knows every node");
+    }
+    for i in 3..6 {
+        assert!(lab.slots_of(i).is_empty(), "node {i} joined with no slots");
+    }
+    lab.assert_redis_cli_check(0);
+    lab.run(&["rebalance", &lab.at(0), "--use-empty-masters"])
+        .ok();
+    for i in 0..6 {
+        let n = lab.slots_of(i).len();
+        assert!((2730..=2731).contains(&n), "node {i} has {n} slots");
+    }
+    lab.assert_keys(0, &kv);
+    lab.assert_redis_cli_check(0);
+}
+
+#[test]
 fn rebalance_with_empty_master_weights_and_dry_run() {
     let lab = lab(4);
     lab.cluster(3);
