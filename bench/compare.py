@@ -362,8 +362,8 @@ def job_scale(tool):
             before = total_keys(members)
             t0 = time.monotonic()
             if tool == "redis-trib":
-                for x in extra:
-                    trib("join_no_load", e, addr(x))
+                # Every new node in one join (one wait for all).
+                trib("join_no_load", e, *map(addr, extra))
                 trib("rebalance", e, "--use-empty-masters")
             else:
                 # add-node refuses a cluster that does not agree yet: each waits.
