@@ -425,7 +425,7 @@ mod tests {
     fn hints_show_signatures() {
         let n = names();
         let h = hint(&n, "join_no_load(", 13).unwrap();
-        assert_eq!(h.display, "cluster: String, new: String) -> ()");
+        assert_eq!(h.display, "cluster: String, new: String | Array) -> ()");
         assert_eq!(h.insert, None);
         let h = hint(&n, "join_cluster(", 13).unwrap();
         assert!(h.display.contains("options: Map"), "{}", h.display);

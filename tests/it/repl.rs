@@ -483,7 +483,7 @@ fn terminal_session_continues_completes_cancels_and_keeps_history() {
     sh.line("cluster).len()\r", "ok-3");
     // The hint shows the parameters; Ctrl-C drops the line without running it.
     sh.send("join_no_load(");
-    sh.wait_for("cluster: String, new: String) -> ()");
+    sh.wait_for("cluster: String, new: String | Array) -> ()");
     sh.send("\x03");
     sh.prompt("redis-trib> ");
     sh.send("1000 + 7");
