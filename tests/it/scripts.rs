@@ -705,3 +705,22 @@ fn topology_and_health_modules_on_a_live_cluster() {
     assert_eq!(report[0], "cluster: 4 nodes (3 masters, 1 replica)");
     assert_eq!(report.last().unwrap(), "status: healthy (3 warnings)");
 }
+
+#[test]
+fn join_no_load_takes_an_array_of_free_nodes_offline() {
+    let out = offline(
+        &uneven_masters(),
+        r#"join_no_load(ARGS[0], ["127.0.0.1:7100", "127.0.0.1:7101"]);
+out(list_masters(ARGS[0]).len());"#,
+    );
+    let stdout = out.ok().to_string();
+    // Both joined as masters; each met the 4 members, the first also the second.
+    assert_eq!(results(&stdout), [serde_json::json!(6)]);
+    assert!(stdout.contains("Plan (9 steps"), "{stdout}");
+    // One of them a member already: refused whole.
+    offline(
+        &uneven_masters(),
+        r#"join_no_load(ARGS[0], ["127.0.0.1:7100", "127.0.0.1:7001"]);"#,
+    )
+    .fails_with("127.0.0.1:7001 is already in a cluster");
+}
