@@ -26,12 +26,7 @@ fn wait_flagged_fail(lab: &TestLab, seen_by: usize, id: &str) {
 }
 
 fn node_timeout(lab: &TestLab, i: usize) -> String {
-    let pair: Vec<String> = redis::from_redis_value(
-        lab.cmd(i, &["CONFIG", "GET", "cluster-node-timeout"])
-            .unwrap(),
-    )
-    .unwrap();
-    pair[1].clone()
+    lab.config_get(i, "cluster-node-timeout")
 }
 
 #[test]

@@ -17,12 +17,7 @@ fn lab_with_sync_delay(n: usize) -> TestLab {
 }
 
 fn sync_delay(lab: &TestLab, i: usize) -> String {
-    let pair: Vec<String> = redis::from_redis_value(
-        lab.cmd(i, &["CONFIG", "GET", "repl-diskless-sync-delay"])
-            .unwrap(),
-    )
-    .unwrap();
-    pair[1].clone()
+    lab.config_get(i, "repl-diskless-sync-delay")
 }
 
 #[test]
@@ -146,10 +141,5 @@ fn create_puts_every_setting_back_when_its_replicas_never_link() {
 }
 
 fn node_timeout(lab: &TestLab, i: usize) -> String {
-    let pair: Vec<String> = redis::from_redis_value(
-        lab.cmd(i, &["CONFIG", "GET", "cluster-node-timeout"])
-            .unwrap(),
-    )
-    .unwrap();
-    pair[1].clone()
+    lab.config_get(i, "cluster-node-timeout")
 }

@@ -113,6 +113,13 @@ impl TestLab {
         raw(&self.addr(i), self.password.as_deref(), args)
     }
 
+    /// Node `i`'s value of the setting `name` (`CONFIG GET`).
+    pub fn config_get(&self, i: usize, name: &str) -> String {
+        let pair: Vec<String> =
+            redis::from_redis_value(self.cmd(i, &["CONFIG", "GET", name]).unwrap()).unwrap();
+        pair[1].clone()
+    }
+
     /// The node ids of node `i` (its own id).
     pub fn id(&self, i: usize) -> String {
         let v: String =
