@@ -3,8 +3,8 @@
 
 use super::rejoin::with_short_node_timeout;
 use super::{
-    concrete, ensure_healthy_warn, execute, free_node, free_nodes, holders, live_addrs,
-    meet_every_member, step, topology,
+    concrete, ensure_healthy_warn, execute, free_nodes, holders, live_addrs, meet_every_member,
+    step, topology,
 };
 use crate::addr::Addr;
 use crate::backend::Backend;
@@ -45,32 +45,39 @@ pub fn join_no_load_many(b: &mut dyn Backend, cluster: &Addr, news: &[Addr]) -> 
     }
     super::take_lease(b, "join_no_load", cluster, news)?;
     let topo = topology(b, cluster)?;
-    ensure_healthy_warn(b, &topo, "add a node")?;
-    let mut joining: Vec<(Addr, String)> = Vec::with_capacity(news.len());
-    for (new, v) in news.iter().zip(free_nodes(b, news)?) {
-        let id = v.myself().node_id.clone();
-        if topo.node(&id).is_some() {
+    let views = check_join(b, cluster, news, &topo)?;
+    let joining: Vec<(Addr, String)> = news
+        .iter()
+        .zip(&views)
+        .map(|(a, v)| (a.clone(), v.myself().node_id.clone()))
+        .collect();
+    enter(b, cluster, &joining, &topo)
+}
+
+/// Preconditions of both joins: a healthy cluster, and free nodes `news` (each
+/// given once) not already in it; returns their views, all read at once.
+fn check_join(
+    b: &mut dyn Backend,
+    cluster: &Addr,
+    news: &[Addr],
+    topo: &Topology,
+) -> Result<Vec<View>> {
+    ensure_healthy_warn(b, topo, "add a node")?;
+    let views = free_nodes(b, news)?;
+    for (i, (new, v)) in news.iter().zip(&views).enumerate() {
+        let id = &v.myself().node_id;
+        if topo.node(id).is_some() {
             bail!("{new} is already a member of the cluster of {cluster}");
         }
-        if let Some((first, _)) = joining.iter().find(|(_, other)| *other == id) {
+        let earlier = news[..i].iter().zip(&views);
+        if let Some((first, _)) = earlier.into_iter().find(|(_, w)| &w.myself().node_id == id) {
             if first == new {
                 bail!("{new} is given twice; give each node once");
             }
             bail!("{new} and {first} are the same node; give each node once");
         }
-        joining.push((new.clone(), id));
     }
-    enter(b, cluster, &joining, &topo)
-}
-
-/// Preconditions of both joins: a healthy cluster and a free node not already in it.
-fn check_join(b: &mut dyn Backend, cluster: &Addr, new: &Addr, topo: &Topology) -> Result<View> {
-    ensure_healthy_warn(b, topo, "add a node")?;
-    let nv = free_node(b, new)?;
-    if topo.node(&nv.myself().node_id).is_some() {
-        bail!("{new} is already a member of the cluster of {cluster}");
-    }
-    Ok(nv)
+    Ok(views)
 }
 
 /// Meets the new nodes `joining` (address, id) with every member and each other,
@@ -123,7 +130,9 @@ pub fn join(
 ) -> Result<()> {
     super::take_lease(b, "join", cluster, std::slice::from_ref(new))?;
     let before = topology(b, cluster)?;
-    let nv = check_join(b, cluster, new, &before)?;
+    let Some(nv) = check_join(b, cluster, std::slice::from_ref(new), &before)?.pop() else {
+        bail!("{new}: no view read");
+    };
     // Ask the balancer before anything changes, so a bad plan refuses the join whole.
     let mut masters: Vec<Node> = before.masters().cloned().collect();
     let mut new_node = nv.myself().clone();

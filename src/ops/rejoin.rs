@@ -14,10 +14,9 @@
 //! master's slots only from that master's own messages, and the PONG that ends their
 //! handshake does not count; it pings a peer directly only when its last pong from
 //! it, which gossip refreshes to the second, is older than half its timeout. With a
-//! long timeout some new masters' slots stay unknown to some peers: 100 masters +
-//! 100 replicas with a 15 s timeout, lowered to the time since the slots were added
-//! (over 5 s by then, so not at all), were not ok after 60 s; at 500 ms every node
-//! pings every peer at least each second.
+//! long timeout some new masters' slots stay unknown to some peers (100 masters +
+//! 100 replicas whose 15 s timeout was left alone were not ok after 60 s); at 500 ms
+//! every node pings every peer at least each second.
 //! `create` and `replicate` do the same for new replicas while they wait for every node to
 //! see them: a node pings any peer it has not pinged for half its timeout, so a
 //! replica with a short timeout announces its role within ~250 ms instead of up to

@@ -1,7 +1,7 @@
 //! `start` / `start_multi`: free nodes become one cluster owning all 16384 slots.
 
 use super::rejoin::with_short_node_timeout;
-use super::{free_node, step};
+use super::{free_nodes, step};
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::ops::wait;
@@ -23,19 +23,16 @@ pub fn start_multi(b: &mut dyn Backend, addrs: &[Addr], max_slots: usize) -> Res
         bail!("--max-slots must be at least 1");
     }
     super::take_lease(b, "start", &addrs[0], &addrs[1..])?;
-    // Check every node before touching any.
+    // Check every node (read all at once) before touching any.
     let mut nodes = Vec::new();
-    for addr in addrs {
-        let v = free_node(b, addr)?;
+    let mut views = Vec::new();
+    for (addr, v) in addrs.iter().zip(free_nodes(b, addrs)?) {
         let id = v.myself().node_id.clone();
         if !nodes.iter().any(|(_, other): &(Addr, _)| other == &id) {
             nodes.push((addr.clone(), id));
+            views.push(v);
         }
     }
-    let views: Vec<_> = nodes
-        .iter()
-        .map(|(a, _)| b.view(a))
-        .collect::<Result<_>>()?;
     let parts = split_evenly(nodes.len());
     for (i, ((addr, _), slots)) in nodes.iter().zip(&parts).enumerate() {
         if nodes.len() > 1 && views[i].myself().config_epoch == 0 {

@@ -25,13 +25,7 @@ pub fn known(b: &mut dyn Backend, addr: &Addr) -> Option<String> {
 /// (read once per backend; a server without the setting, or one that does not
 /// answer, has none).
 pub fn zone_of(b: &mut dyn Backend, addr: &Addr) -> Option<String> {
-    if b.zone_book().settled(addr) {
-        return b.zone_book().known(addr);
-    }
-    // Only an answer is remembered: a node that did not answer is asked again later.
-    let z = server_zone(b, addr)?;
-    b.zone_book().remember(addr, z.clone());
-    z
+    zones_of(b, std::slice::from_ref(addr)).pop().flatten()
 }
 
 /// [`zone_of`] for each of `addrs`, the nodes not settled yet asked all at once.
@@ -65,13 +59,6 @@ fn zone_query() -> Vec<Vec<u8>> {
 fn zone_in(reply: redis::Value) -> Option<String> {
     let pair: Vec<String> = redis::from_redis_value(reply).unwrap_or_default();
     pair.get(1).filter(|z| !z.is_empty()).cloned()
-}
-
-/// `CONFIG GET availability-zone`: `Some(zone)` when set and not empty, `Some(None)`
-/// when the server has no such setting or it is empty, `None` when it did not answer.
-fn server_zone(b: &mut dyn Backend, addr: &Addr) -> Option<Option<String>> {
-    let reply = b.execute(addr, &zone_query()).ok()?;
-    Some(zone_in(reply))
 }
 
 /// [`learn`] for every node of `topo` that was read, then each node's `zone` set
