@@ -283,9 +283,11 @@ impl Backend for Live {
         };
         let stop = AtomicBool::new(false);
         let leases = leases.iter().map(Lease::lost_flag).collect::<Vec<_>>();
+        let claims = crate::engine::epochs::ClaimOrder::default();
         let guard = migrate::Guard {
             stop: &stop,
             leases: &leases,
+            claims: &claims,
         };
         migrate::move_slots(pool, &job, masters, migrate, &mut |e| sink.send(e), &guard)
     }

@@ -235,6 +235,7 @@ impl Sim {
             let keys = topo.keys.get(&n.node_id).copied().unwrap_or(0);
             self.put(n.node_id.clone(), SimNode { node, group, keys });
         }
+        self.settle_epochs(group);
     }
 
     fn new_group(&mut self) -> usize {
@@ -265,8 +266,45 @@ impl Sim {
                     s.group = ga;
                 }
             }
+            self.settle_epochs(ga);
         }
         Ok(())
+    }
+
+    /// Settles config-epoch collisions among the masters of `group` as Redis does
+    /// (`clusterHandleConfigEpochCollision`): of two masters with one epoch, the one
+    /// with the lower id takes a new epoch, above every other. A real cluster does
+    /// it the next time the two talk; the simulation at once.
+    fn settle_epochs(&mut self, group: usize) {
+        let mut by_epoch: HashMap<u64, Vec<String>> = HashMap::new();
+        for (id, s) in &self.nodes {
+            if s.group == group && s.node.is_master() {
+                by_epoch
+                    .entry(s.node.config_epoch)
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+        let mut losers: Vec<String> = by_epoch
+            .into_values()
+            .filter(|ids| ids.len() > 1)
+            .flat_map(|mut ids| {
+                // Ids come in order: the highest keeps the epoch.
+                ids.pop();
+                ids
+            })
+            .collect();
+        if losers.is_empty() {
+            return;
+        }
+        losers.sort();
+        for id in losers {
+            self.epoch += 1;
+            let epoch = self.epoch;
+            if let Some(s) = self.touch().get_mut(&id) {
+                s.node.config_epoch = epoch;
+            }
+        }
     }
 
     fn record(&mut self, action: &str, node: &Addr, detail: String, slots: &[u16]) {

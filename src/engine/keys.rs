@@ -14,6 +14,7 @@ use crate::conn::pool::Pool;
 pub use crate::conn::reply::error_code;
 use crate::conn::reply::{refusal, Refusal};
 use crate::conn::{server_error, ConnOpts, NodeConn};
+use crate::engine::epochs::{wait_until_claim_is_safe, ClaimOrder};
 use crate::engine::{Event, Job, MoveProgress, MoveStats};
 use crate::error::{error, kind_of, with_detail, Kind};
 use crate::interrupt;
@@ -58,14 +59,16 @@ impl Default for MigrateOpts {
     }
 }
 
-/// What stops a move between two batches: another move of the same operation
-/// failed (`stop`), or a lease the operation holds was lost. Ctrl-C
-/// ([`interrupt::requested`]) is checked too.
+/// What a move shares with the other moves of its operation: what stops it between
+/// two batches (another move failed: `stop`; a lease the operation holds was lost;
+/// Ctrl-C, [`interrupt::requested`]), and the order of their claims.
 pub struct Guard<'a> {
     /// Set when another parallel move failed.
     pub stop: &'a AtomicBool,
     /// Flags of the leases held, each true once that lease is lost.
     pub leases: &'a [Arc<AtomicBool>],
+    /// The order of the operation's claims, shared by its moves.
+    pub claims: &'a ClaimOrder,
 }
 
 impl Guard<'_> {
@@ -141,7 +144,7 @@ pub fn move_slots(
                 _ => e.context(format!("stopped {}", so_far(&stats))),
             });
         }
-        let keys = move_batch(pool, src, dst, batch, masters, opts, events)?;
+        let keys = move_batch(pool, src, dst, batch, masters, opts, guard.claims, events)?;
         stats.slots += batch.len();
         stats.keys += keys;
         events(Event::Progress(report(&stats)));
@@ -210,7 +213,8 @@ fn still_ours(pool: &mut Pool, src: &Node, dst: &Node, batch: &[u16]) -> Result<
 }
 
 /// Runs several jobs, up to `opts.parallel` at once and never two from one source
-/// (one source's jobs run in order on one worker). Each worker has its own
+/// (one source's jobs run in order on one worker); their claims go one at a time
+/// (see [`ClaimOrder`]). Each worker has its own
 /// connections. When one job fails the others stop at their next batch boundary;
 /// the first error is returned (with the others' named).
 pub fn move_many(
@@ -238,11 +242,12 @@ pub fn move_many(
     let stop = AtomicBool::new(false);
     let total = Mutex::new(MoveStats::default());
     let errors: Mutex<Vec<anyhow::Error>> = Mutex::new(Vec::new());
+    let claims = ClaimOrder::default();
     let workers = opts.parallel.max(1).min(jobs.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (queue, stop, total, errors) = (&queue, &stop, &total, &errors);
+            let (queue, stop, total, errors, claims) = (&queue, &stop, &total, &errors, &claims);
             scope.spawn(move || {
                 let mut pool = Pool::new(conn.clone());
                 let mut emit = |e: Event| {
@@ -256,7 +261,11 @@ pub fn move_many(
                         if stop.load(Ordering::SeqCst) {
                             return;
                         }
-                        let guard = Guard { stop, leases };
+                        let guard = Guard {
+                            stop,
+                            leases,
+                            claims,
+                        };
                         match move_slots(&mut pool, job, masters, opts, &mut emit, &guard) {
                             Ok(s) => {
                                 let mut t = total.lock().expect("total");
@@ -293,6 +302,7 @@ pub fn move_many(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn move_batch(
     pool: &mut Pool,
     src: &Node,
@@ -300,6 +310,7 @@ fn move_batch(
     batch: &[u16],
     masters: &[Node],
     opts: &MigrateOpts,
+    claims: &ClaimOrder,
     events: &mut dyn FnMut(Event),
 ) -> Result<u64> {
     let (src_addr, dst_addr) = (src.addr(), dst.addr());
@@ -359,12 +370,12 @@ fn move_batch(
         Ok(keys) => keys,
         Err(e) => {
             return Err(settle_after_failure(
-                pool, src, dst, batch, &touched, masters, e, events,
+                pool, src, dst, batch, &touched, masters, claims, e, events,
             ))
         }
     };
     // 4. Ownership: destination, source, then every other master.
-    assign(pool, src, dst, batch, masters, events)?;
+    assign(pool, src, dst, batch, masters, claims, events)?;
     Ok(keys)
 }
 
@@ -619,17 +630,35 @@ fn assign(
     dst: &Node,
     batch: &[u16],
     masters: &[Node],
+    claims: &ClaimOrder,
     events: &mut dyn FnMut(Event),
 ) -> Result<()> {
     let node_pipe = setslot_pipe(batch, "NODE", Some(&dst.node_id));
     let (src_addr, dst_addr) = (src.addr(), dst.addr());
+    // One claim at a time in the operation, each once its destination has heard of
+    // the previous one's epoch: claims made at once could take one epoch twice.
+    let mut last_claim = claims.last.lock().unwrap_or_else(|e| e.into_inner());
+    if let Err(err) = wait_until_claim_is_safe(pool, src, dst, batch, *last_claim, events) {
+        bail!(
+            "{err:#}; slots {} are left open, their keys on {dst_addr}: run `redis-trib fix {dst_addr}` once the epochs differ",
+            format_ranges(batch)
+        );
+    }
     let claimed = pool
         .with(&dst_addr, |c| {
             let atomic = claim_is_atomic(c);
             let replies = c.pipeline(&claim_pipe(batch, &dst.node_id, atomic))?;
             Ok((atomic, replies))
         })
-        .and_then(|(atomic, replies)| claim_result(batch, replies, atomic));
+        .and_then(|(atomic, replies)| claim_result(batch, replies, atomic))
+        .and_then(|epoch| match epoch {
+            Some(epoch) => Ok(epoch),
+            None => pool.with(&dst_addr, |c| Ok(c.own_view()?.myself().config_epoch)),
+        });
+    if let Ok(epoch) = &claimed {
+        *last_claim = (*last_claim).max(*epoch);
+    }
+    drop(last_claim);
     if let Err(err) = claimed {
         bail!(
             "{dst_addr}: cannot take ownership of slots {}: {err:#}; they are left open: run `redis-trib fix {dst_addr}`",
@@ -710,6 +739,7 @@ fn settle_after_failure(
     batch: &[u16],
     touched: &[u16],
     masters: &[Node],
+    claims: &ClaimOrder,
     cause: anyhow::Error,
     events: &mut dyn FnMut(Event),
 ) -> anyhow::Error {
@@ -800,7 +830,7 @@ fn settle_after_failure(
         rollback(pool, &[&src_addr, &dst_addr], &untouched)
     };
     if !done.is_empty() {
-        if let Err(e) = assign(pool, src, dst, &done, masters, events) {
+        if let Err(e) = assign(pool, src, dst, &done, masters, claims, events) {
             return with_detail(
                 cause,
                 &format!("{left}; then finishing the emptied slots failed: {e:#}"),
@@ -860,7 +890,7 @@ fn claim_pipe(batch: &[u16], dst_id: &str, atomic: bool) -> redis::Pipeline {
 
 /// Checks the replies of [`claim_pipe`]: the transaction ran (when `atomic`) and
 /// every command succeeded (an error names its slot).
-fn claim_result(batch: &[u16], replies: Vec<Value>, atomic: bool) -> Result<()> {
+fn claim_result(batch: &[u16], replies: Vec<Value>, atomic: bool) -> Result<Option<u64>> {
     if !atomic {
         if replies.len() != batch.len() {
             bail!(
@@ -872,7 +902,7 @@ fn claim_result(batch: &[u16], replies: Vec<Value>, atomic: bool) -> Result<()> 
         if let Some((slot, err)) = first_error(batch, &replies) {
             bail!("CLUSTER SETSLOT {slot} NODE failed: {err}");
         }
-        return Ok(());
+        return Ok(None);
     }
     let inner = match replies.last() {
         Some(Value::Array(inner)) => inner,
@@ -902,7 +932,13 @@ fn claim_result(batch: &[u16], replies: Vec<Value>, atomic: bool) -> Result<()> 
     if let Some((slot, err)) = first_error(batch, &inner[1 + rest..]) {
         bail!("CLUSTER SETSLOT {slot} NODE failed: {err}");
     }
-    Ok(())
+    Ok(bumped_epoch(&inner[0]))
+}
+
+/// The epoch in a `CLUSTER BUMPEPOCH` reply (`BUMPED 7` or `STILL 7`).
+fn bumped_epoch(reply: &Value) -> Option<u64> {
+    let text: String = redis::from_redis_value(reply.clone()).ok()?;
+    text.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn setslot_pipe(slots: &[u16], state: &str, id: Option<&str>) -> redis::Pipeline {

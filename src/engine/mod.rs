@@ -7,6 +7,7 @@
 //! the backend passes up to whoever watches.
 
 pub mod atomic;
+pub mod epochs;
 pub mod key_copy;
 pub mod keys;
 pub mod rdb;

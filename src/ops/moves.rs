@@ -10,7 +10,7 @@ use crate::backend::Backend;
 use crate::balance::{pick_slots, validate_plan, Holder, Move};
 use crate::engine::Job;
 use crate::ops::wait;
-use crate::topology::{Node, Topology};
+use crate::topology::{epoch_collision, Node, Topology};
 use anyhow::{bail, Result};
 use std::collections::BTreeMap;
 
@@ -61,7 +61,19 @@ pub fn execute(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Resu
 }
 
 /// Moves concrete slot sets (in parallel where the backend can), announcing each.
+/// Masters sharing a config epoch (left by another tool, or by claims made at once)
+/// are first given time to settle it: see [`crate::engine::epochs`].
 pub fn run_moves(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Result<u64> {
+    let own_lines = topo
+        .masters()
+        .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id));
+    if let Some(collision) = epoch_collision(own_lines) {
+        step(
+            b,
+            format!("waiting for config epochs to settle before moving slots: {collision}"),
+        );
+        wait::epochs_distinct(b, &live_addrs(topo))?;
+    }
     // Masters that must learn the new owners: not the dead ones.
     let masters: Vec<Node> = topo
         .masters()

@@ -4,7 +4,9 @@
 use crate::addr::Addr;
 use crate::backend::Backend;
 use crate::interrupt;
-use crate::topology::{convergence_problem, membership_problem, Seen, SharedView, View};
+use crate::topology::{
+    convergence_problem, epoch_collision, membership_problem, Seen, SharedView, View,
+};
 use anyhow::{bail, Result};
 use std::time::Instant;
 
@@ -81,6 +83,15 @@ pub fn converged(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
             Some(shared) => Ok(convergence_problem(&shared?)),
             None => Ok(convergence_problem(&views(b, addrs)?)),
         }
+    })
+}
+
+/// Waits until no two masters among `addrs` have the same config epoch (each as it
+/// reports itself): see [`epoch_collision`].
+pub fn epochs_distinct(b: &mut dyn Backend, addrs: &[Addr]) -> Result<()> {
+    until(b, "config epochs to settle", |b| {
+        let own: Vec<View> = b.own_views(addrs).into_iter().collect::<Result<_>>()?;
+        Ok(epoch_collision(own.iter().map(View::myself)))
     })
 }
 

@@ -274,3 +274,222 @@ fn writes_acknowledged_during_a_reshard_are_all_kept() {
     assert_eq!(lab.total_keys(0), (kv.len() + acked.len()) as i64);
     lab.assert_redis_cli_check(0);
 }
+
+/// Masters `nodes` given the same config epoch at once (as claims made at the same
+/// moment, by another tool, leave them).
+fn collide(lab: &TestLab, nodes: &[usize]) {
+    let mut conns: Vec<_> = nodes
+        .iter()
+        .map(|i| {
+            redis::Client::open(format!("redis://{}/", lab.at(*i)))
+                .unwrap()
+                .get_connection()
+                .unwrap()
+        })
+        .collect();
+    let barrier = std::sync::Barrier::new(nodes.len());
+    std::thread::scope(|s| {
+        for c in conns.iter_mut() {
+            let barrier = &barrier;
+            s.spawn(move || {
+                barrier.wait();
+                let _: redis::Value = redis::cmd("CLUSTER").arg("BUMPEPOCH").query(c).unwrap();
+            });
+        }
+    });
+}
+
+/// Node `i`'s own config epoch.
+fn my_epoch(lab: &TestLab, i: usize) -> u64 {
+    lab.info(i)["cluster_my_epoch"].parse().unwrap()
+}
+
+/// A source whose config epoch other masters share may jump above its
+/// destination's when Redis settles the collision, mid-move (once per master it
+/// collides with): the destination's claim then loses, and Redis deletes its keys
+/// in the slots. A move waits until the epochs are distinct and the destination has
+/// heard of the source's; every key is kept, and it ends with distinct epochs.
+#[test]
+fn a_move_waits_for_a_config_epoch_collision_to_settle() {
+    let lab = lab(5);
+    let a = lab.cluster(4).to_string();
+    let d = lab.at(4);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let kv = lab.write_keys(0, "epoch", 3000);
+    // The master that bumps when two collide is the one with the lower id: make it
+    // the source, colliding with the two next ones.
+    let mut masters: Vec<(String, usize)> = (0..4).map(|i| (lab.id(i), i)).collect();
+    masters.sort();
+    let colliding: Vec<usize> = masters[..3].iter().map(|m| m.1).collect();
+    let src = colliding[0];
+    let (mut present, mut waited) = (0, 0);
+    for round in 0..4u16 {
+        // No colliding node may hold the highest epoch (BUMPEPOCH then keeps it).
+        lab.cmd(4, &["CLUSTER", "BUMPEPOCH"]).unwrap();
+        collide(&lab, &colliding);
+        let first = lab.slots_of(src)[0];
+        let range = format!("{first}-{}", first + 99);
+        // Still colliding as the move starts? (Valkey 8+ announces a bumped epoch at
+        // once, so its collisions are settled within milliseconds; Redis's last until
+        // the two masters next talk.)
+        let epochs: Vec<u64> = colliding.iter().map(|&i| my_epoch(&lab, i)).collect();
+        let colliding_now = (1..epochs.len()).any(|k| epochs[..k].contains(&epochs[k]));
+        let out = lab.run(&["migrate_slots", &lab.at(src), &d, &range]);
+        out.ok();
+        if colliding_now {
+            present += 1;
+            if out.stderr.contains("waiting for config epochs to settle") {
+                waited += 1;
+            }
+        }
+        lab.assert_keys(0, &kv);
+        // Each master's own epoch (another node's table may still show an old one).
+        let epochs: Vec<u64> = (0..5).map(|i| my_epoch(&lab, i)).collect();
+        let distinct: std::collections::BTreeSet<_> = epochs.iter().collect();
+        assert_eq!(distinct.len(), epochs.len(), "round {round}: {epochs:?}");
+    }
+    assert!(
+        present < 2 || waited > 0,
+        "{present} moves started on a collision, none waited for it"
+    );
+    assert_eq!(lab.total_keys(0), 3000);
+    lab.assert_redis_cli_check(0);
+}
+
+/// The source takes a higher config epoch between two batches of a move (as when
+/// Redis settles a collision on it), right before the destination claims the next
+/// batch and before the destination can have heard of it. Claimed at once, the
+/// destination's claim would lose to the source's epoch: the source would answer
+/// it with an UPDATE and the destination would drop the batch, deleting its keys.
+/// The engine waits until the destination has heard of the new epoch.
+#[test]
+fn a_claim_waits_until_the_destination_has_heard_the_source_epoch() {
+    use redis_trib::engine::keys::{move_slots, Guard, MigrateOpts};
+    use redis_trib::engine::{Event, Job};
+    let lab = lab(4);
+    let a = lab.cluster(3).to_string();
+    let d = lab.at(3);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let kv = lab.write_keys(0, "claim", 3000);
+    let nodes = lab.nodes(0);
+    let find = |i: usize| {
+        nodes
+            .iter()
+            .find(|n| n.addr() == lab.addr(i))
+            .unwrap()
+            .clone()
+    };
+    let (src, dst) = (find(0), find(3));
+    let masters: Vec<_> = nodes.iter().filter(|n| n.is_master()).cloned().collect();
+    let slots: Vec<u16> = src.assigned_slots[..40].to_vec();
+    let job = Job {
+        src: src.clone(),
+        dst,
+        slots: slots.clone(),
+    };
+    let opts = MigrateOpts {
+        batch_slots: 20,
+        engine: redis_trib::engine::atomic::Engine::Keys,
+        ..MigrateOpts::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let claims = redis_trib::engine::epochs::ClaimOrder::default();
+    let guard = Guard {
+        stop: &stop,
+        leases: &[],
+        claims: &claims,
+    };
+    let mut pool = redis_trib::conn::pool::Pool::new(lab.conn_opts());
+    let mut steps = Vec::new();
+    let mut bumped = None;
+    let stats = move_slots(
+        &mut pool,
+        &job,
+        &masters,
+        &opts,
+        &mut |e| match e {
+            // After the first batch the destination holds the highest epoch: the
+            // source's bump takes one above it, which only the source knows yet.
+            Event::Progress(p) if p.slots_done == 20 && bumped.is_none() => {
+                let reply = lab.cmd(0, &["CLUSTER", "BUMPEPOCH"]).unwrap();
+                bumped = Some(text(reply));
+            }
+            Event::Step(s) => steps.push(s),
+            _ => {}
+        },
+        &guard,
+    )
+    .unwrap();
+    assert_eq!(stats.slots, 40);
+    let bumped = bumped.expect("the first batch reported its progress");
+    assert!(bumped.starts_with("BUMPED"), "{bumped}");
+    // The second claim outranks the source: the destination claimed above the
+    // source's new epoch (Redis does not tell the others of a BUMPEPOCH, so the
+    // engine had to wait for it to spread; Valkey 8+ announces it at once).
+    let (s_epoch, d_epoch) = (my_epoch(&lab, 0), my_epoch(&lab, 3));
+    assert!(
+        d_epoch > s_epoch,
+        "the destination claimed at epoch {d_epoch}, below the source's {s_epoch}; steps: {steps:?}"
+    );
+    lab.assert_keys(1, &kv);
+    assert_eq!(lab.total_keys(0), 3000);
+    lab.assert_redis_cli_check(0);
+}
+
+/// Moves to several destinations at once claim one at a time, each above the
+/// previous: claims made at the same moment would give two destinations one config
+/// epoch (a collision Redis settles later, by bumping one of them, whenever the two
+/// next talk). Right after the moves, with no wait for gossip, every master's epoch
+/// is its own.
+#[test]
+fn parallel_claims_take_distinct_epochs() {
+    use redis_trib::engine::keys::{move_many, MigrateOpts};
+    use redis_trib::engine::Job;
+    let lab = lab(6);
+    let a = lab.cluster(3).to_string();
+    lab.run(&["join_no_load", &a, &lab.at(3), &lab.at(4), &lab.at(5)])
+        .ok();
+    let nodes = lab.nodes(0);
+    let find = |i: usize| {
+        nodes
+            .iter()
+            .find(|n| n.addr() == lab.addr(i))
+            .unwrap()
+            .clone()
+    };
+    let masters: Vec<_> = nodes.iter().filter(|n| n.is_master()).cloned().collect();
+    let opts = MigrateOpts {
+        batch_slots: 10,
+        parallel: 3,
+        engine: redis_trib::engine::atomic::Engine::Keys,
+        ..MigrateOpts::default()
+    };
+    // Empty slots, small batches: three destinations claiming as fast as they can;
+    // then some back, then more there (each round's end is one chance to collide).
+    let slots: Vec<Vec<u16>> = (0..3)
+        .map(|i| find(i).assigned_slots[..60].to_vec())
+        .collect();
+    let rounds: [(bool, std::ops::Range<usize>); 3] =
+        [(true, 0..30), (false, 0..15), (true, 30..60)];
+    for (round, (forth, range)) in rounds.into_iter().enumerate() {
+        let jobs: Vec<Job> = (0..3)
+            .map(|i| {
+                let (from, to) = if forth { (i, i + 3) } else { (i + 3, i) };
+                Job {
+                    slots: slots[i][range.clone()].to_vec(),
+                    src: find(from),
+                    dst: find(to),
+                }
+            })
+            .collect();
+        move_many(&lab.conn_opts(), &jobs, &masters, &opts, &[], &mut |_| {}).unwrap();
+        let epochs: Vec<u64> = (0..6).map(|i| my_epoch(&lab, i)).collect();
+        let distinct: std::collections::BTreeSet<_> = epochs.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            6,
+            "round {round}: own epochs right after the moves: {epochs:?}"
+        );
+    }
+    lab.assert_redis_cli_check(0);
+}

@@ -26,6 +26,46 @@ pub struct TestLab {
     extra_dir: Option<tempfile::TempDir>,
 }
 
+impl Drop for TestLab {
+    /// A failing test's lab shows, on stderr (which the test harness prints for a
+    /// failed test), what each node saw at the end: its `CLUSTER NODES`, its epochs
+    /// and the last lines of its log. A flake in CI then says what happened.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for node in &self.lab.nodes {
+            let addr = node.addr();
+            eprintln!("--- {addr} at the end of the failed test ---");
+            let ask = |args: &[&str]| {
+                let reply = raw_within(
+                    &addr,
+                    self.password.as_deref(),
+                    args,
+                    Duration::from_secs(2),
+                );
+                match reply.map(redis::from_redis_value::<String>) {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => format!("({} replied oddly: {e})\n", args.join(" ")),
+                    Err(e) => format!("({} failed: {e})\n", args.join(" ")),
+                }
+            };
+            let info = ask(&["CLUSTER", "INFO"]);
+            let epochs: Vec<&str> = info
+                .lines()
+                .filter(|l| l.contains("epoch") || l.starts_with("cluster_state"))
+                .collect();
+            eprintln!("{}", epochs.join(" "));
+            eprint!("{}", ask(&["CLUSTER", "NODES"]));
+            let log = std::fs::read_to_string(node.dir.join("redis.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(25).collect();
+            for line in tail.iter().rev() {
+                eprintln!("  log| {line}");
+            }
+        }
+    }
+}
+
 /// Starts `n` free nodes.
 pub fn lab(n: usize) -> TestLab {
     lab_with(n, LabOpts::default())
@@ -319,12 +359,33 @@ pub fn redis_cli() -> Command {
 
 /// One command on one node.
 pub fn raw(addr: &Addr, password: Option<&str>, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    query(addr, password, args, Duration::from_secs(10), None)
+}
+
+/// One command on one node, its reply awaited at most `timeout` (a stopped node
+/// must not hang a failed test's report).
+pub fn raw_within(
+    addr: &Addr,
+    password: Option<&str>,
+    args: &[&str],
+    timeout: Duration,
+) -> redis::RedisResult<redis::Value> {
+    query(addr, password, args, timeout, Some(timeout))
+}
+
+fn query(
+    addr: &Addr,
+    password: Option<&str>,
+    args: &[&str],
+    connect: Duration,
+    read: Option<Duration>,
+) -> redis::RedisResult<redis::Value> {
     let url = match password {
         Some(p) => format!("redis://:{p}@{addr}/"),
         None => format!("redis://{addr}/"),
     };
-    let mut conn =
-        redis::Client::open(url)?.get_connection_with_timeout(Duration::from_secs(10))?;
+    let mut conn = redis::Client::open(url)?.get_connection_with_timeout(connect)?;
+    conn.set_read_timeout(read)?;
     let mut cmd = redis::cmd(args[0]);
     for a in &args[1..] {
         cmd.arg(*a);
