@@ -93,8 +93,17 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Fix { node, .. } => {
             let repairs = ops::fix(b, &node)?;
-            let slots = repairs.iter().filter(|r| r.is_slot()).count();
+            let reclaimed = repairs
+                .iter()
+                .filter(|r| matches!(r, ops::Repair::Reclaim { .. }))
+                .count();
+            let slots = repairs.iter().filter(|r| r.is_slot()).count() - reclaimed;
             let mut text = format!("{slots} open slot(s) repaired; none left open");
+            if reclaimed > 0 {
+                text.push_str(&format!(
+                    "; {reclaimed} slot(s) no master claimed given back to their owner"
+                ));
+            }
             // Settings put back, by name: `cluster-node-timeout put back on 1 node(s)`.
             let mut settings: std::collections::BTreeMap<&str, usize> = Default::default();
             for r in &repairs {

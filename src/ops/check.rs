@@ -10,7 +10,7 @@ use crate::slots::format_ranges;
 use crate::topology::{OwnerReference, Seen, Topology, View};
 use anyhow::Result;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// What `check` found.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -40,7 +40,13 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
         Views::Owned(v) => disagreements(v, &topology),
     };
     let addrs = views.addrs();
-    problems.extend(topology_problems(&topology));
+    let disowned = match &views {
+        Views::Shared(v) => super::disowned::disowned_slots(&topology, v),
+        Views::Owned(v) => super::disowned::disowned_slots(&topology, v),
+    };
+    problems.extend(disowned_problems(&topology, &disowned));
+    let disowned: HashSet<u16> = disowned.iter().map(|d| d.slot).collect();
+    problems.extend(topology_problems(&topology, &disowned));
     problems.extend(failover_problems(&topology, &entry));
     problems.extend(setting_problems(b, &addrs));
     let masters: Vec<crate::topology::Node> = topology.masters().cloned().collect();
@@ -61,8 +67,30 @@ pub fn check(b: &mut dyn Backend, addr: &Addr) -> Result<CheckReport> {
     })
 }
 
-/// Problems visible in the assembled topology (pure).
-pub fn topology_problems(topo: &Topology) -> Vec<String> {
+/// Slots no master claims while nodes name an owner, grouped by the owners named.
+fn disowned_problems(topo: &Topology, disowned: &[super::disowned::Disowned]) -> Vec<String> {
+    let mut by_names: BTreeMap<Vec<&str>, Vec<u16>> = BTreeMap::new();
+    for d in disowned {
+        let names = d.named.keys().map(String::as_str).collect();
+        by_names.entry(names).or_default().push(d.slot);
+    }
+    by_names
+        .into_iter()
+        .map(|(names, slots)| {
+            let named: Vec<String> = names.iter().map(|id| topo.describe(id)).collect();
+            format!(
+                "{} slots are claimed by no master while nodes name {} as their owner: {} (a claim that lost to a higher config epoch; run `redis-trib fix`)",
+                slots.len(),
+                named.join(" or "),
+                format_ranges(&slots)
+            )
+        })
+        .collect()
+}
+
+/// Problems visible in the assembled topology (pure); `disowned` slots are reported
+/// apart (see [`disowned_problems`]), not as uncovered.
+pub fn topology_problems(topo: &Topology, disowned: &HashSet<u16>) -> Vec<String> {
     let mut problems = Vec::new();
     for n in &topo.nodes {
         if n.is_failed() {
@@ -114,7 +142,8 @@ pub fn topology_problems(topo: &Topology) -> Vec<String> {
             topo.describe(&o.peer_id)
         ));
     }
-    let uncovered = topo.uncovered_slots();
+    let mut uncovered = topo.uncovered_slots();
+    uncovered.retain(|s| !disowned.contains(s));
     if !uncovered.is_empty() {
         problems.push(format!(
             "{} slots are not covered: {} (run `redis-trib rescue`)",

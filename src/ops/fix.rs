@@ -79,6 +79,16 @@ pub enum Repair {
         /// Its primary.
         primary: String,
     },
+    /// Give `slot`, which no master claimed while other nodes named `owner`, back to
+    /// `owner` (see [`super::disowned`]).
+    Reclaim {
+        /// The slot.
+        slot: u16,
+        /// Its owner now.
+        owner: String,
+        /// The keys the owner holds in it.
+        keys: u64,
+    },
     /// Put the cluster's common value of a setting operations lower for a while
     /// (`cluster-node-timeout`, `repl-diskless-sync-delay`) back on a node.
     Setting {
@@ -105,7 +115,8 @@ impl Repair {
             Repair::Finish { slot, .. }
             | Repair::Clear { slot, .. }
             | Repair::Dangling { slot, .. }
-            | Repair::Mirror { slot, .. } => Some(*slot),
+            | Repair::Mirror { slot, .. }
+            | Repair::Reclaim { slot, .. } => Some(*slot),
             Repair::Setting { .. } => None,
         }
     }
@@ -127,6 +138,10 @@ impl Repair {
             Repair::Mirror { slot, replica, .. } => format!(
                 "slot {slot} (the stale copy of its primary's marker on the replica {})",
                 topo.describe(replica)
+            ),
+            Repair::Reclaim { slot, owner, keys } => format!(
+                "slot {slot} (claimed by no master; given back to {}, which holds {keys} keys of it)",
+                topo.describe(owner)
             ),
             Repair::Setting {
                 node,
@@ -216,7 +231,13 @@ pub fn plan_repairs(topo: &Topology) -> Result<Vec<Repair>> {
 /// differ from the cluster's; returns the repairs done.
 pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
     super::take_lease(b, "fix", addr, &[])?;
-    let topo = topology(b, addr)?;
+    let mut topo = topology(b, addr)?;
+    // Slots no master claims while nodes name an owner go back to it first: the
+    // open-slot repairs below need every slot owned.
+    let reclaimed = reclaim_disowned(b, &topo)?;
+    if !reclaimed.is_empty() {
+        topo = topology(b, addr)?;
+    }
     let planned = plan_repairs(&topo)?;
     // Masters that learn new owners: not the dead ones.
     let masters: Vec<Node> = topo
@@ -224,7 +245,7 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
         .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id))
         .cloned()
         .collect();
-    let mut done: Vec<Repair> = Vec::new();
+    let mut done: Vec<Repair> = reclaimed;
     for (i, r) in planned.iter().enumerate() {
         if interrupt::requested() {
             return Err(interrupted(&done, &planned[i..]));
@@ -276,6 +297,24 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
         }
     }
     Ok(done)
+}
+
+/// Gives back the slots of `topo` no master claims while live nodes name an owner
+/// (read only when some slot is unclaimed).
+fn reclaim_disowned(b: &mut dyn Backend, topo: &Topology) -> Result<Vec<Repair>> {
+    if topo.uncovered_slots().is_empty() {
+        return Ok(Vec::new());
+    }
+    let views = wait::views(b, &live_addrs(topo))?;
+    let done = super::disowned::reclaim(b, topo, &views)?;
+    Ok(done
+        .into_iter()
+        .map(|r| Repair::Reclaim {
+            slot: r.slot,
+            owner: r.owner,
+            keys: r.keys,
+        })
+        .collect())
 }
 
 /// The error of a `fix` stopped by Ctrl-C: what was repaired, what is left.
@@ -374,7 +413,7 @@ fn repair(b: &mut dyn Backend, topo: &Topology, masters: &[Node], r: &Repair) ->
             );
             b.set_slots(&n.addr(), &[*slot], &SlotState::Stable)
         }
-        Repair::Setting { .. } | Repair::Mirror { .. } => Ok(()),
+        Repair::Setting { .. } | Repair::Mirror { .. } | Repair::Reclaim { .. } => Ok(()),
     }
 }
 
@@ -551,7 +590,8 @@ fn args(words: &[&[u8]]) -> Vec<Vec<u8>> {
 }
 
 /// `CLUSTER COUNTKEYSINSLOT` on one node.
-fn count_keys(b: &mut dyn Backend, node: &Addr, slot: u16) -> Result<u64> {
+/// How many keys `node` holds in `slot`.
+pub(super) fn count_keys(b: &mut dyn Backend, node: &Addr, slot: u16) -> Result<u64> {
     let s = slot.to_string();
     let v = b.execute(node, &args(&[b"CLUSTER", b"COUNTKEYSINSLOT", s.as_bytes()]))?;
     redis::from_redis_value(v).map_err(|e| anyhow!("{node}: unexpected COUNTKEYSINSLOT reply: {e}"))

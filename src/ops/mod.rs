@@ -7,6 +7,7 @@ mod apply_plan;
 mod backup;
 mod check;
 mod create;
+mod disowned;
 mod failover;
 mod fix;
 mod forget;

@@ -390,3 +390,71 @@ fn ctrl_c_stops_fix_between_slots_and_says_what_is_left() {
     lab.run(&["fix", &lab.at(0)]).ok();
     lab.assert_redis_cli_check(0);
 }
+
+/// A source told `SETSLOT NODE` for a slot whose destination never claims it (as a
+/// destination whose claim lost to a higher config epoch leaves it, see
+/// `engine::epochs`): the source names the destination, everyone else the source,
+/// and no master claims the slot. `check` names it with `fix` as the remedy (not
+/// `rescue`, which would need a free node); `fix` gives it back to the owner most
+/// nodes name, and every key is still there.
+#[test]
+fn fix_gives_back_a_slot_no_master_claims() {
+    let lab = lab(4);
+    let a = lab.cluster(3).to_string();
+    let d = lab.at(3);
+    lab.run(&["join_no_load", &a, &d]).ok();
+    let kv = lab.write_keys(0, "disowned", 2000);
+    let src_slots = lab.slots_of(0);
+    let slot = *src_slots
+        .iter()
+        .find(|s| {
+            let n = lab
+                .cmd(0, &["CLUSTER", "COUNTKEYSINSLOT", &s.to_string()])
+                .unwrap();
+            redis::from_redis_value::<i64>(n).unwrap() == 0
+        })
+        .expect("an empty slot");
+    let (src_id, dst_id) = (lab.id(0), lab.id(3));
+    lab.cmd(
+        0,
+        &["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &dst_id],
+    )
+    .unwrap();
+    let out = lab.run(&["check", &a]);
+    out.fails_with("problem(s)");
+    assert!(
+        out.stdout
+            .contains("1 slots are claimed by no master while nodes name"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            ": {slot} (a claim that lost to a higher config epoch; run `redis-trib fix`)"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("rescue"), "{}", out.stdout);
+    let fixed = lab.run(&["fix", &a]);
+    fixed.ok();
+    assert!(
+        fixed
+            .stderr
+            .contains("1 slot(s) no master claimed given back to their owner"),
+        "{}",
+        fixed.stderr
+    );
+    // Given back to the source, the owner most nodes named, in every node's view.
+    for i in 0..4 {
+        let owner = lab
+            .nodes(i)
+            .into_iter()
+            .find(|n| n.assigned_slots.contains(&slot))
+            .map(|n| n.node_id);
+        assert_eq!(owner.as_deref(), Some(src_id.as_str()), "node {i}");
+    }
+    assert!(lab.run(&["check", &a]).ok().contains("[OK]"));
+    lab.assert_keys(1, &kv);
+    lab.assert_redis_cli_check(3);
+}
