@@ -10,7 +10,7 @@ use super::step;
 use crate::backend::{Backend, SlotState};
 use crate::slots::format_ranges;
 use crate::topology::{Seen, Topology};
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use std::collections::{BTreeMap, HashSet};
 
 /// A slot no master claims, and the live masters nodes name as its owner.
@@ -63,12 +63,12 @@ pub fn choose_owner(d: &Disowned, keys: &BTreeMap<String, u64>) -> Result<String
         .collect();
     match holders.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Ok(d
+        [] => d
             .named
             .iter()
             .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
             .map(|(id, _)| id.clone())
-            .expect("a disowned slot names an owner")),
+            .ok_or_else(|| anyhow!("slot {}: no node names an owner", d.slot)),
         _ => bail!(
             "slot {}: no master claims it and {} masters hold keys of it; move them to one by hand, then run `redis-trib fix` again",
             d.slot,
@@ -97,14 +97,21 @@ pub fn reclaim<V: Seen>(
 ) -> Result<Vec<Reclaimed>> {
     let disowned = disowned_slots(topo, views);
     let mut plan: BTreeMap<String, Vec<(u16, u64)>> = BTreeMap::new();
+    let addr_of = |id: &str| {
+        topo.node(id)
+            .map(|n| n.addr())
+            .ok_or_else(|| anyhow!("node {id} is not in the cluster any more"))
+    };
     for d in &disowned {
         let mut keys = BTreeMap::new();
         for id in d.named.keys() {
-            let addr = topo.node(id).expect("a live master of the topology").addr();
-            keys.insert(id.clone(), super::fix::count_keys(b, &addr, d.slot)?);
+            keys.insert(
+                id.clone(),
+                super::fix::count_keys(b, &addr_of(id)?, d.slot)?,
+            );
         }
         let owner = choose_owner(d, &keys)?;
-        let held = keys[&owner];
+        let held = keys.get(&owner).copied().unwrap_or(0);
         plan.entry(owner).or_default().push((d.slot, held));
     }
     let masters: Vec<_> = topo
@@ -116,7 +123,7 @@ pub fn reclaim<V: Seen>(
     for (owner, slots) in plan {
         let list: Vec<u16> = slots.iter().map(|(s, _)| *s).collect();
         let held: u64 = slots.iter().map(|(_, k)| k).sum();
-        let addr = topo.node(&owner).expect("a live master").addr();
+        let addr = addr_of(&owner)?;
         step(
             b,
             format!(
