@@ -80,7 +80,7 @@ pub enum Repair {
         primary: String,
     },
     /// Give `slot`, which no master claimed while other nodes named `owner`, back to
-    /// `owner` (see [`super::disowned`]).
+    /// `owner` (see the `disowned` module).
     Reclaim {
         /// The slot.
         slot: u16,
