@@ -27,6 +27,7 @@
 
 use crate::conn::pool::Pool;
 use crate::engine::Event;
+use crate::error::{error, Kind};
 use crate::interrupt;
 use crate::slots::format_ranges;
 use crate::topology::{Node, View};
@@ -131,7 +132,9 @@ pub fn wait_until_claim_is_safe(
             announced = true;
         }
         if interrupt::requested() {
-            bail!("interrupted while waiting for config epochs to settle: {why}");
+            return Err(error(Kind::Interrupted(format!(
+                "interrupted while waiting for config epochs to settle: {why}"
+            ))));
         }
         if start.elapsed() >= timeout {
             bail!(

@@ -623,7 +623,8 @@ pub(crate) fn single(cmd: redis::Cmd) -> redis::Pipeline {
 }
 
 /// `SETSLOT NODE` for the batch on the destination, then the source, then every other
-/// master concurrently.
+/// master concurrently. The destination claims only once that is safe (see
+/// [`crate::engine::epochs`]), one claim of the operation at a time.
 fn assign(
     pool: &mut Pool,
     src: &Node,
@@ -639,10 +640,13 @@ fn assign(
     // the previous one's epoch: claims made at once could take one epoch twice.
     let mut last_claim = claims.last.lock().unwrap_or_else(|e| e.into_inner());
     if let Err(err) = wait_until_claim_is_safe(pool, src, dst, batch, *last_claim, events) {
-        bail!(
-            "{err:#}; slots {} are left open, their keys on {dst_addr}: run `redis-trib fix {dst_addr}` once the epochs differ",
-            format_ranges(batch)
-        );
+        return Err(with_detail(
+            err,
+            &format!(
+                "; slots {} are left open, their keys on {dst_addr}: run `redis-trib fix {dst_addr}` once the epochs differ",
+                format_ranges(batch)
+            ),
+        ));
     }
     let claimed = pool
         .with(&dst_addr, |c| {
