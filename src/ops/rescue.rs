@@ -29,6 +29,19 @@ pub fn rescue(b: &mut dyn Backend, cluster: &Addr, free: &Addr) -> Result<()> {
         }
         bail!("the cluster of {cluster} has no failed or uncovered slots; nothing to rescue");
     }
+    if !uncovered.is_empty() {
+        // Slots nodes still give to a live master are not lost but disowned: `fix`
+        // gives them back, with their keys, where a free node would start them empty.
+        let views = wait::views(b, &live_addrs(&topo))?;
+        let disowned = super::disowned::disowned_slots(&topo, &views);
+        if !disowned.is_empty() {
+            let slots: Vec<u16> = disowned.iter().map(|d| d.slot).collect();
+            bail!(
+                "slots {} are claimed by no master while nodes name their owner: run `redis-trib fix {cluster}`, which gives them back to it",
+                format_ranges(&slots)
+            );
+        }
+    }
     let fv = free_node(b, free)?;
     let new = fv.myself().clone();
     let mut members = live_addrs(&topo);

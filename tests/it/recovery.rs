@@ -436,6 +436,13 @@ fn fix_gives_back_a_slot_no_master_claims() {
         out.stdout
     );
     assert!(!out.stdout.contains("rescue"), "{}", out.stdout);
+    // rescue, which would start the slot empty on a free node, sends to fix.
+    let free = lab_with(1, redis_trib::lab::LabOpts::default());
+    let refused = lab.run(&["rescue", &a, &free.at(0)]);
+    refused.fails_with(&format!(
+        "slots {slot} are claimed by no master while nodes name their owner: run `redis-trib fix {a}`"
+    ));
+    assert_eq!(free.nodes(0).len(), 1, "the free node was left alone");
     let fixed = lab.run(&["fix", &a]);
     fixed.ok();
     assert!(
