@@ -192,7 +192,7 @@ pub fn register(engine: &mut Engine, host: Arc<Host>) -> Vec<ApiDoc> {
         h.run(&ctx, |b| ops::shutdown(b, &a))
     });
     let h = host.clone();
-    api!(reg, "fix_migrating", ["addr: String"] -> "INT", "Finish or repair every open slot of the cluster; returns how many were repaired.",
+    api!(reg, "fix_migrating", ["addr: String"] -> "INT", "Give back every slot no master claims while nodes name an owner, then finish or repair every open slot of the cluster (and put back node timeouts that differ); returns how many repairs were made.",
     move |ctx: NativeCallContext, addr: Dynamic| -> Result<INT, Box<EvalAltResult>> {
         let a = h.addr("fix_migrating", &addr)?;
         h.run(&ctx, |b| ops::fix(b, &a)).map(|r| r.len() as INT)
