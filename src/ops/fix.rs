@@ -448,10 +448,15 @@ pub fn mirrored_markers(topo: &Topology) -> Vec<(u16, String, String)> {
     out
 }
 
+/// How long a replica may keep a marker after its primary was told STABLE before
+/// the primary is told again.
+const MIRROR_RETELL: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Clears what [`mirrored_markers`] finds in `topo`: each primary whose server
 /// replicates `SETSLOT` (Valkey 8+) is told `SETSLOT STABLE` again for those slots
 /// (a no-op on it, replicated to its replicas), then each replica is waited for
-/// (bounded by the backend's timeout). Where the server does not replicate it, or
+/// (bounded by the backend's timeout), the primary told again every
+/// [`MIRROR_RETELL`] meanwhile. Where the server does not replicate it, or
 /// the replica keeps its copy, a warning says so (harmless while it is a replica;
 /// should it be promoted, `fix` finishes the slot).
 fn clear_mirrored_markers(b: &mut dyn Backend, topo: &Topology) -> Result<Vec<Repair>> {
@@ -490,16 +495,33 @@ fn clear_mirrored_markers(b: &mut dyn Backend, topo: &Topology) -> Result<Vec<Re
             primary: primary.clone(),
         });
     }
-    let replicas: BTreeSet<&String> = found.iter().map(|(_, r, _)| r).collect();
-    for r in replicas {
+    // Each replica's slots and primary. A replica still loading its full sync takes
+    // the markers from the RDB (Valkey's `cluster-slot-states`), and its primary
+    // passes a SETSLOT on only to replicas already online: so STABLE is told again
+    // while the replica still lists them, until its link is up and it drops them.
+    let mut by_replica: BTreeMap<&String, (Vec<u16>, &String)> = BTreeMap::new();
+    for (slot, replica, primary) in &found {
+        by_replica
+            .entry(replica)
+            .or_insert((Vec::new(), primary))
+            .0
+            .push(*slot);
+    }
+    for (r, (slots, primary)) in by_replica {
         let at = node(topo, r)?.addr();
+        let primary_at = node(topo, primary)?.addr();
+        let mut told = std::time::Instant::now();
         let cleared = wait::until(b, &format!("{at} to drop its stale slot markers"), |b| {
             let v = b.view(&at)?;
             let me = v.myself();
-            Ok(
-                (!me.slots_migrating.is_empty() || !me.slots_importing.is_empty())
-                    .then(|| format!("{at} still lists its markers")),
-            )
+            if me.slots_migrating.is_empty() && me.slots_importing.is_empty() {
+                return Ok(None);
+            }
+            if told.elapsed() >= MIRROR_RETELL {
+                b.set_slots(&primary_at, &slots, &SlotState::Stable)?;
+                told = std::time::Instant::now();
+            }
+            Ok(Some(format!("{at} still lists its markers")))
         });
         if let Err(e) = cleared {
             if interrupt::requested() {
