@@ -643,7 +643,7 @@ fn assign(
         return Err(with_detail(
             err,
             &format!(
-                "; slots {} are left open, their keys on {dst_addr}: run `redis-trib fix {dst_addr}` once the epochs differ",
+                "; slots {} are left open, their keys on {dst_addr}: run `redis-trib fix {dst_addr}`",
                 format_ranges(batch)
             ),
         ));
