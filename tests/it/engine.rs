@@ -371,16 +371,9 @@ fn a_claim_waits_until_the_destination_has_heard_the_source_epoch() {
     let d = lab.at(3);
     lab.run(&["join_no_load", &a, &d]).ok();
     let kv = lab.write_keys(0, "claim", 3000);
-    let nodes = lab.nodes(0);
-    let find = |i: usize| {
-        nodes
-            .iter()
-            .find(|n| n.addr() == lab.addr(i))
-            .unwrap()
-            .clone()
-    };
-    let (src, dst) = (find(0), find(3));
-    let masters: Vec<_> = nodes.iter().filter(|n| n.is_master()).cloned().collect();
+    let table = lab.table();
+    let (src, dst) = (table.of(0), table.of(3));
+    let masters = table.masters();
     let slots: Vec<u16> = src.assigned_slots[..40].to_vec();
     let job = Job {
         src: src.clone(),
@@ -449,15 +442,8 @@ fn parallel_claims_take_distinct_epochs() {
     let a = lab.cluster(3).to_string();
     lab.run(&["join_no_load", &a, &lab.at(3), &lab.at(4), &lab.at(5)])
         .ok();
-    let nodes = lab.nodes(0);
-    let find = |i: usize| {
-        nodes
-            .iter()
-            .find(|n| n.addr() == lab.addr(i))
-            .unwrap()
-            .clone()
-    };
-    let masters: Vec<_> = nodes.iter().filter(|n| n.is_master()).cloned().collect();
+    let table = lab.table();
+    let masters = table.masters();
     let opts = MigrateOpts {
         batch_slots: 10,
         parallel: 3,
@@ -467,7 +453,7 @@ fn parallel_claims_take_distinct_epochs() {
     // Empty slots, small batches: three destinations claiming as fast as they can;
     // then some back, then more there (each round's end is one chance to collide).
     let slots: Vec<Vec<u16>> = (0..3)
-        .map(|i| find(i).assigned_slots[..60].to_vec())
+        .map(|i| table.of(i).assigned_slots[..60].to_vec())
         .collect();
     let rounds: [(bool, std::ops::Range<usize>); 3] =
         [(true, 0..30), (false, 0..15), (true, 30..60)];
@@ -477,8 +463,8 @@ fn parallel_claims_take_distinct_epochs() {
                 let (from, to) = if forth { (i, i + 3) } else { (i + 3, i) };
                 Job {
                     slots: slots[i][range.clone()].to_vec(),
-                    src: find(from),
-                    dst: find(to),
+                    src: table.of(from),
+                    dst: table.of(to),
                 }
             })
             .collect();

@@ -261,10 +261,9 @@ fn a_slot_opened_by_someone_else_mid_move_stops_the_move_cleanly() {
     lab.run(&["join_no_load", &a.to_string(), &e.to_string()])
         .ok();
     let kv = lab.write_keys(0, "other", 2000);
-    let nodes = lab.nodes(0);
-    let find = |addr: &Addr| nodes.iter().find(|n| &n.addr() == addr).unwrap().clone();
-    let (src, dst) = (find(&a), find(&d));
-    let masters: Vec<_> = nodes.iter().filter(|n| n.is_master()).cloned().collect();
+    let table = lab.table();
+    let (src, dst) = (table.of(0), table.of(3));
+    let masters = table.masters();
     // Someone else (redis-cli, a person) opens slot 300 toward node 4.
     let e_id = lab.id(4);
     let a_id = lab.id(0);

@@ -17,6 +17,34 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// One node's `CLUSTER NODES`, with the lab's addresses to look lines up by index.
+pub struct Table {
+    /// The lines.
+    pub nodes: Vec<Node>,
+    addrs: Vec<Addr>,
+}
+
+impl Table {
+    /// The line of lab node `i`.
+    pub fn of(&self, i: usize) -> Node {
+        let addr = &self.addrs[i];
+        self.nodes
+            .iter()
+            .find(|n| &n.addr() == addr)
+            .unwrap_or_else(|| panic!("{addr} is not in the table"))
+            .clone()
+    }
+
+    /// The masters' lines.
+    pub fn masters(&self) -> Vec<Node> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_master())
+            .cloned()
+            .collect()
+    }
+}
+
 /// A lab of free nodes in a temporary directory.
 pub struct TestLab {
     pub lab: Lab,
@@ -170,6 +198,15 @@ impl TestLab {
     /// CLUSTER NODES of node `i`, parsed.
     pub fn nodes(&self, i: usize) -> Vec<Node> {
         parse_cluster_nodes(&text(self.cmd(i, &["CLUSTER", "NODES"]).unwrap())).unwrap()
+    }
+
+    /// Node 0's table with the line of each lab node looked up by index: what the
+    /// engine is handed as a job's ends (`lines.of(i)`), and its masters.
+    pub fn table(&self) -> Table {
+        Table {
+            nodes: self.nodes(0),
+            addrs: (0..self.lab.nodes.len()).map(|i| self.addr(i)).collect(),
+        }
     }
 
     /// CLUSTER INFO of node `i`.
