@@ -140,7 +140,8 @@ pub enum Command {
         /// The last node of the cluster
         node: Addr,
     },
-    /// Finish or repair every migrating/importing slot in the cluster
+    /// Finish or repair every migrating/importing slot in the cluster, and give back slots no
+    /// master claims while nodes still name an owner
     Fix {
         /// Any node of the cluster
         node: Addr,
