@@ -32,8 +32,7 @@ pub fn disowned_slots<V: Seen>(topo: &Topology, views: &[V]) -> Vec<Disowned> {
         return Vec::new();
     }
     let live: HashSet<&str> = topo
-        .masters()
-        .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id))
+        .answering_masters()
         .map(|m| m.node_id.as_str())
         .collect();
     let owners: Vec<Vec<Option<&str>>> = views.iter().map(Seen::owners).collect();
@@ -114,11 +113,6 @@ pub fn reclaim<V: Seen>(
         let held = keys.get(&owner).copied().unwrap_or(0);
         plan.entry(owner).or_default().push((d.slot, held));
     }
-    let masters: Vec<_> = topo
-        .masters()
-        .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id))
-        .cloned()
-        .collect();
     let mut done = Vec::new();
     for (owner, slots) in plan {
         let list: Vec<u16> = slots.iter().map(|(s, _)| *s).collect();
@@ -135,7 +129,7 @@ pub fn reclaim<V: Seen>(
         b.bump_epoch(&addr)?;
         let state = SlotState::Node(owner.clone());
         b.set_slots(&addr, &list, &state)?;
-        for m in masters.iter().filter(|m| m.node_id != owner) {
+        for m in topo.answering_masters().filter(|m| m.node_id != owner) {
             b.set_slots(&m.addr(), &list, &state)?;
         }
         done.extend(slots.into_iter().map(|(slot, keys)| Reclaimed {

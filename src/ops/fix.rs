@@ -240,11 +240,7 @@ pub fn fix(b: &mut dyn Backend, addr: &Addr) -> Result<Vec<Repair>> {
     }
     let planned = plan_repairs(&topo)?;
     // Masters that learn new owners: not the dead ones.
-    let masters: Vec<Node> = topo
-        .masters()
-        .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id))
-        .cloned()
-        .collect();
+    let masters: Vec<Node> = topo.answering_masters().cloned().collect();
     let mut done: Vec<Repair> = reclaimed;
     for (i, r) in planned.iter().enumerate() {
         if interrupt::requested() {

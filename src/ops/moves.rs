@@ -64,10 +64,7 @@ pub fn execute(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Resu
 /// Masters sharing a config epoch (left by another tool, or by claims made at once)
 /// are first given time to settle it: see [`crate::engine::epochs`].
 pub fn run_moves(b: &mut dyn Backend, topo: &Topology, moves: &[Concrete]) -> Result<u64> {
-    let own_lines = topo
-        .masters()
-        .filter(|m| !m.is_failed() && !topo.unreachable.contains_key(&m.node_id));
-    if let Some(collision) = epoch_collision(own_lines) {
+    if let Some(collision) = epoch_collision(topo.answering_masters()) {
         step(
             b,
             format!("waiting for config epochs to settle before moving slots: {collision}"),

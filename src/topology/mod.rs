@@ -204,6 +204,13 @@ impl Topology {
             .filter(|n| !n.is_failed() && !n.in_handshake() && !n.no_addr())
     }
 
+    /// Masters that can be told something now: not flagged `fail`, and answering
+    /// when the topology was read.
+    pub fn answering_masters(&self) -> impl Iterator<Item = &Node> {
+        self.masters()
+            .filter(|m| !m.is_failed() && !self.unreachable.contains_key(&m.node_id))
+    }
+
     /// Replicas of master `id`.
     pub fn replicas_of<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
         self.nodes
